@@ -1,0 +1,137 @@
+//! Outgoing email: the message, the templates of this product, and the SES sender.
+
+use crate::domain::Email;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailMessage {
+    #[serde(deserialize_with = "deserialize_email")]
+    pub to: Email,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// A job from the queue is input like any other: its address is parsed, not trusted.
+fn deserialize_email<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Email, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    Email::parse(&raw).map_err(|invalid| serde::de::Error::custom(invalid.msg))
+}
+
+/// The email `POST /utils/test-email/` sends.
+pub fn test_email(project_name: &str, to: Email) -> EmailMessage {
+    let subject = format!("{project_name} - Test email");
+    EmailMessage {
+        to,
+        html: format!("<p>Test email from {}</p>", escape_html(project_name)),
+        text: format!("Test email from {project_name}"),
+        subject,
+    }
+}
+
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// SES refused this message (unverified sender, bad address): retrying will not help.
+    #[error("message rejected: {0}")]
+    Rejected(String),
+    /// SES could not be reached or throttled: worth retrying.
+    #[error("email service unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait EmailSender: Send + Sync {
+    fn send(
+        &self,
+        message: &EmailMessage,
+    ) -> impl Future<Output = Result<String, SendError>> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct SesSender {
+    client: aws_sdk_sesv2::Client,
+    from: String,
+}
+
+impl SesSender {
+    pub fn new(client: aws_sdk_sesv2::Client, from: impl Into<String>) -> Self {
+        Self {
+            client,
+            from: from.into(),
+        }
+    }
+}
+
+impl EmailSender for SesSender {
+    async fn send(&self, message: &EmailMessage) -> Result<String, SendError> {
+        use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+        let content = |data: &str| {
+            Content::builder()
+                .data(data)
+                .charset("UTF-8")
+                .build()
+                .map_err(|e| SendError::Rejected(e.to_string()))
+        };
+        let body = Body::builder()
+            .html(content(&message.html)?)
+            .text(content(&message.text)?)
+            .build();
+        let email = Message::builder()
+            .subject(content(&message.subject)?)
+            .body(body)
+            .build();
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(&self.from)
+            .destination(
+                Destination::builder()
+                    .to_addresses(message.to.as_str())
+                    .build(),
+            )
+            .content(EmailContent::builder().simple(email).build())
+            .send()
+            .await
+            .map_err(|err| {
+                let text = aws_sdk_sesv2::error::DisplayErrorContext(&err).to_string();
+                let rejected = err.as_service_error().is_some_and(|e| {
+                    e.is_message_rejected()
+                        || e.is_bad_request_exception()
+                        || e.is_mail_from_domain_not_verified_exception()
+                });
+                if rejected {
+                    SendError::Rejected(text)
+                } else {
+                    SendError::Unavailable(text)
+                }
+            })?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_email_names_the_project_safely() {
+        let message = test_email("<Acme>", Email::parse("x@example.com").unwrap());
+        assert_eq!(message.subject, "<Acme> - Test email");
+        assert!(message.html.contains("&lt;Acme&gt;"));
+    }
+}

@@ -1,0 +1,70 @@
+//! Argon2id password hashing with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane),
+//! which are the argon2 crate's defaults.
+
+use crate::domain::Password;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+
+/// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`). Never serialised into a response.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+impl PasswordHash {
+    pub fn from_stored(phc: String) -> Self {
+        Self(phc)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub fn hash(password: &Password) -> Result<PasswordHash, HashError> {
+    Argon2::default()
+        .hash_password(password.expose().as_bytes())
+        .map(|h| PasswordHash(h.to_string()))
+        .map_err(|e| HashError(e.to_string()))
+}
+
+/// True when `password` matches. A malformed stored hash never matches.
+pub fn verify(password: &str, stored: &PasswordHash) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), stored.as_str())
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_are_salted() {
+        let password = Password::parse("correct horse battery").unwrap();
+        let first = hash(&password).unwrap();
+        let second = hash(&password).unwrap();
+        assert_ne!(first, second);
+        assert!(first
+            .as_str()
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify("correct horse battery", &first));
+        assert!(!verify("wrong horse battery", &first));
+    }
+
+    #[test]
+    fn malformed_stored_hash_never_matches() {
+        assert!(!verify(
+            "anything",
+            &PasswordHash::from_stored("not-a-phc-string".into())
+        ));
+    }
+}

@@ -1,0 +1,291 @@
+//! The DynamoDB single table (see docs/data-model.md) and the stores built on it.
+
+use crate::domain::{Email, FullName, Role};
+use crate::passwords::PasswordHash;
+use crate::users::{User, UserStore};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("table unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored record is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl From<StoreError> for crate::error::ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::EmailTaken => {
+                Self::BadRequest("The user with this email already exists in the system".into())
+            }
+            StoreError::Unavailable(cause) => Self::unavailable("table", cause),
+            StoreError::Corrupt(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+/// Any SDK failure other than a condition we test for: the table is unreachable or throttling.
+fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().unwrap_or("no error code").to_owned();
+    StoreError::Unavailable(format!(
+        "{code}: {}",
+        aws_sdk_dynamodb::error::DisplayErrorContext(&err)
+    ))
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} missing")))
+}
+
+fn timestamp(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Key layout of the single table.
+pub mod keys {
+    use uuid::Uuid;
+
+    pub const PK: &str = "pk";
+    pub const SK: &str = "sk";
+    pub const GSI1: &str = "gsi1";
+    pub const GSI1_PK: &str = "gsi1pk";
+    pub const GSI1_SK: &str = "gsi1sk";
+
+    pub fn user(id: Uuid) -> String {
+        format!("USER#{id}")
+    }
+    pub const USER_SK: &str = "PROFILE";
+    pub fn email(email: &str) -> String {
+        format!("EMAIL#{email}")
+    }
+    pub const EMAIL_SK: &str = "EMAIL";
+    pub const USERS_INDEX: &str = "USERS";
+    pub const USERS_COUNTER: &str = "COUNTER#USERS";
+    pub const COUNTER_SK: &str = "COUNTER";
+}
+
+#[derive(Clone, Debug)]
+pub struct Table {
+    client: Client,
+    name: String,
+}
+
+impl Table {
+    pub fn new(client: Client, name: impl Into<String>) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A cheap, read-only round trip: is the table there and reachable?
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+}
+
+fn user_to_item(user: &User) -> Item {
+    let created = timestamp(user.created_at);
+    let mut item = Item::from([
+        (keys::PK.to_owned(), s(keys::user(user.id))),
+        (keys::SK.to_owned(), s(keys::USER_SK)),
+        (keys::GSI1_PK.to_owned(), s(keys::USERS_INDEX)),
+        (
+            keys::GSI1_SK.to_owned(),
+            s(format!("{created}#{}", user.id)),
+        ),
+        ("id".to_owned(), s(user.id.to_string())),
+        ("email".to_owned(), s(user.email.as_str())),
+        ("is_active".to_owned(), AttributeValue::Bool(user.is_active)),
+        ("role".to_owned(), s(user.role.as_str())),
+        ("created_at".to_owned(), s(created)),
+        ("hashed_password".to_owned(), s(user.password_hash.as_str())),
+    ]);
+    if let Some(name) = &user.full_name {
+        item.insert("full_name".to_owned(), s(name.as_str()));
+    }
+    item
+}
+
+fn user_from_item(item: &Item) -> Result<User, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("user {what}"));
+    Ok(User {
+        id: Uuid::parse_str(get_s(item, "id")?).map_err(|_| corrupt("id"))?,
+        email: Email::parse(get_s(item, "email")?).map_err(|_| corrupt("email"))?,
+        full_name: match item.get("full_name").and_then(|v| v.as_s().ok()) {
+            Some(name) => Some(FullName::parse(name).map_err(|_| corrupt("full_name"))?),
+            None => None,
+        },
+        is_active: item
+            .get("is_active")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        role: Role::parse(get_s(item, "role")?).map_err(|_| corrupt("role"))?,
+        created_at: OffsetDateTime::parse(get_s(item, "created_at")?, &Rfc3339)
+            .map_err(|_| corrupt("created_at"))?,
+        password_hash: PasswordHash::from_stored(get_s(item, "hashed_password")?.to_owned()),
+    })
+}
+
+impl UserStore for Table {
+    async fn get(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        self.get_item(keys::user(id), keys::USER_SK)
+            .await?
+            .map(|item| user_from_item(&item))
+            .transpose()
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let Some(guard) = self
+            .get_item(keys::email(email.as_str()), keys::EMAIL_SK)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id = Uuid::parse_str(get_s(&guard, "user_id")?)
+            .map_err(|_| StoreError::Corrupt("email guard".into()))?;
+        self.get(id).await
+    }
+
+    /// One transaction writes the user, claims the email and bumps the user count, so an email
+    /// belongs to one user however many signups race for it.
+    async fn create(&self, user: &User) -> Result<(), StoreError> {
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.name)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        let guard = Item::from([
+            (keys::PK.to_owned(), s(keys::email(user.email.as_str()))),
+            (keys::SK.to_owned(), s(keys::EMAIL_SK)),
+            ("user_id".to_owned(), s(user.id.to_string())),
+        ]);
+        let count = Update::builder()
+            .table_name(&self.name)
+            .key(keys::PK, s(keys::USERS_COUNTER))
+            .key(keys::SK, s(keys::COUNTER_SK))
+            .update_expression("ADD #n :one")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(put(user_to_item(user))?)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().put(put(guard)?).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let conflict = match err.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                        cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .any(|reason| reason.code() == Some("ConditionalCheckFailed"))
+                    }
+                    _ => false,
+                };
+                if conflict {
+                    Err(StoreError::EmailTaken)
+                } else {
+                    Err(unavailable(err))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_item_round_trips() {
+        let user = User::new(
+            Email::parse("a@example.com").unwrap(),
+            PasswordHash::from_stored("$argon2id$v=19$x".into()),
+            Some(FullName::parse("Ada").unwrap()),
+            Role::Moderator,
+        );
+        let item = user_to_item(&user);
+        assert_eq!(get_s(&item, keys::PK).unwrap(), keys::user(user.id));
+        let back = user_from_item(&item).unwrap();
+        assert_eq!(back.id, user.id);
+        assert_eq!(back.email, user.email);
+        assert_eq!(back.role, Role::Moderator);
+        assert_eq!(back.full_name, user.full_name);
+        assert_eq!(
+            back.created_at.unix_timestamp(),
+            user.created_at.unix_timestamp()
+        );
+    }
+
+    #[test]
+    fn malformed_item_is_corrupt_not_a_panic() {
+        let item = Item::from([("id".to_owned(), s("not-a-uuid"))]);
+        assert!(matches!(user_from_item(&item), Err(StoreError::Corrupt(_))));
+    }
+}

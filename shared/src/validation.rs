@@ -1,0 +1,328 @@
+//! FastAPI/pydantic-shaped validation errors, and a reader that collects one per failing field.
+
+use serde_json::{json, Map, Value};
+
+/// Where a failing value came from: `["body", "email"]`, `["query", "limit"]`, `["path", "id"]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loc(Vec<Value>);
+
+impl Loc {
+    pub fn body(field: &str) -> Self {
+        Self(vec![json!("body"), json!(field)])
+    }
+    pub fn body_root() -> Self {
+        Self(vec![json!("body")])
+    }
+    pub fn query(field: &str) -> Self {
+        Self(vec![json!("query"), json!(field)])
+    }
+    pub fn path(field: &str) -> Self {
+        Self(vec![json!("path"), json!(field)])
+    }
+    pub fn header(field: &str) -> Self {
+        Self(vec![json!("header"), json!(field)])
+    }
+    fn in_source(source: Source, field: &str) -> Self {
+        match source {
+            Source::Body => Self::body(field),
+            Source::Query => Self::query(field),
+            Source::Path => Self::path(field),
+        }
+    }
+}
+
+/// What is wrong with one value, independent of where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    pub kind: &'static str,
+    pub msg: String,
+    pub ctx: Option<Value>,
+}
+
+impl Invalid {
+    pub fn new(kind: &'static str, msg: impl Into<String>) -> Self {
+        Self {
+            kind,
+            msg: msg.into(),
+            ctx: None,
+        }
+    }
+    pub fn with_ctx(mut self, ctx: Value) -> Self {
+        self.ctx = Some(ctx);
+        self
+    }
+    pub fn string_type() -> Self {
+        Self::new("string_type", "Input should be a valid string")
+    }
+    pub fn too_short(min: usize) -> Self {
+        let unit = if min == 1 { "character" } else { "characters" };
+        Self::new(
+            "string_too_short",
+            format!("String should have at least {min} {unit}"),
+        )
+        .with_ctx(json!({ "min_length": min }))
+    }
+    pub fn too_long(max: usize) -> Self {
+        let unit = if max == 1 { "character" } else { "characters" };
+        Self::new(
+            "string_too_long",
+            format!("String should have at most {max} {unit}"),
+        )
+        .with_ctx(json!({ "max_length": max }))
+    }
+}
+
+/// One entry of a 422 `detail` list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub kind: &'static str,
+    pub loc: Loc,
+    pub msg: String,
+    pub input: Value,
+    pub ctx: Option<Value>,
+}
+
+impl FieldError {
+    pub fn new(loc: Loc, invalid: Invalid, input: Value) -> Self {
+        Self {
+            kind: invalid.kind,
+            loc,
+            msg: invalid.msg,
+            input,
+            ctx: invalid.ctx,
+        }
+    }
+
+    pub fn missing(loc: Loc) -> Self {
+        Self {
+            kind: "missing",
+            loc,
+            msg: "Field required".into(),
+            input: Value::Null,
+            ctx: None,
+        }
+    }
+
+    /// The body is not JSON at all (FastAPI: `json_invalid`).
+    pub fn json_invalid(error: &serde_json::Error) -> Self {
+        let mut loc = Loc::body_root();
+        loc.0.push(json!(error.column()));
+        Self {
+            kind: "json_invalid",
+            loc,
+            msg: "JSON decode error".into(),
+            input: json!({}),
+            ctx: Some(json!({ "error": error_class(error) })),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut entry = json!({
+            "type": self.kind,
+            "loc": self.loc.0,
+            "msg": self.msg,
+            "input": self.input,
+        });
+        if let Some(ctx) = &self.ctx {
+            entry["ctx"] = ctx.clone();
+        }
+        entry
+    }
+}
+
+fn error_class(error: &serde_json::Error) -> &'static str {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Eof => "Expecting value",
+        Category::Syntax => "Invalid JSON syntax",
+        Category::Data => "Invalid JSON data",
+        Category::Io => "Unreadable body",
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Body,
+    Query,
+    Path,
+}
+
+/// Reads named values out of a JSON object (a body) or a string map (query, path), parsing each into
+/// its domain type and collecting every failure, so one 422 lists them all as FastAPI does.
+pub struct Fields<'a> {
+    source: Source,
+    values: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+/// Whether a value's content should be echoed back in `input` when it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    Yes,
+    /// Passwords and tokens: never sent back.
+    Redact,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(source: Source, values: &'a Map<String, Value>) -> Self {
+        Self {
+            source,
+            values,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A value that must be present and not null.
+    pub fn required<T>(
+        &mut self,
+        name: &str,
+        echo: Echo,
+        parse: impl FnOnce(&Value) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        match self.values.get(name) {
+            None => {
+                self.errors
+                    .push(FieldError::missing(Loc::in_source(self.source, name)));
+                None
+            }
+            Some(value) => self.parse(name, value, echo, parse),
+        }
+    }
+
+    /// A value that may be absent or null (`None`); present values must parse.
+    pub fn optional<T>(
+        &mut self,
+        name: &str,
+        echo: Echo,
+        parse: impl FnOnce(&Value) -> Result<T, Invalid>,
+    ) -> Option<Option<T>> {
+        match self.values.get(name) {
+            None | Some(Value::Null) => Some(None),
+            Some(value) => self.parse(name, value, echo, parse).map(Some),
+        }
+    }
+
+    fn parse<T>(
+        &mut self,
+        name: &str,
+        value: &Value,
+        echo: Echo,
+        parse: impl FnOnce(&Value) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        match parse(value) {
+            Ok(parsed) => Some(parsed),
+            Err(invalid) => {
+                let input = match echo {
+                    Echo::Yes => value.clone(),
+                    Echo::Redact => Value::Null,
+                };
+                self.errors.push(FieldError::new(
+                    Loc::in_source(self.source, name),
+                    invalid,
+                    input,
+                ));
+                None
+            }
+        }
+    }
+
+    /// Every failure collected so far, or `Ok` when all fields parsed.
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+/// Parsers for JSON scalars, in pydantic's words.
+pub mod scalar {
+    use super::Invalid;
+    use serde_json::Value;
+
+    pub fn string(value: &Value) -> Result<&str, Invalid> {
+        value.as_str().ok_or_else(Invalid::string_type)
+    }
+
+    pub fn boolean(value: &Value) -> Result<bool, Invalid> {
+        match value {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) => parse_bool(s),
+            Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
+            Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
+            _ => Err(Invalid::new("bool_type", "Input should be a valid boolean")),
+        }
+    }
+
+    /// Booleans as pydantic accepts them in query strings and lax JSON.
+    pub fn parse_bool(s: &str) -> Result<bool, Invalid> {
+        match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+            "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+            _ => Err(Invalid::new(
+                "bool_parsing",
+                "Input should be a valid boolean, unable to interpret input",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn collects_every_failing_field() {
+        let body = object(json!({"name": 3}));
+        let mut fields = Fields::new(Source::Body, &body);
+        let name = fields.required("name", Echo::Yes, |v| scalar::string(v).map(str::to_owned));
+        let pass = fields.required("password", Echo::Redact, |v| {
+            scalar::string(v).map(str::to_owned)
+        });
+        assert!(name.is_none() && pass.is_none());
+        let errors = fields.finish().unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].kind, "string_type");
+        assert_eq!(errors[0].input, json!(3));
+        assert_eq!(errors[1].kind, "missing");
+        assert_eq!(errors[1].loc, Loc::body("password"));
+    }
+
+    #[test]
+    fn redacted_input_is_never_echoed() {
+        let body = object(json!({"password": "short"}));
+        let mut fields = Fields::new(Source::Body, &body);
+        fields.required("password", Echo::Redact, |_| {
+            Err::<(), _>(Invalid::too_short(8))
+        });
+        let errors = fields.finish().unwrap_err();
+        assert_eq!(errors[0].input, Value::Null);
+        assert_eq!(errors[0].ctx, Some(json!({"min_length": 8})));
+    }
+
+    #[test]
+    fn null_optional_is_absent() {
+        let body = object(json!({"full_name": null}));
+        let mut fields = Fields::new(Source::Body, &body);
+        let name = fields.optional("full_name", Echo::Yes, |v| {
+            scalar::string(v).map(str::to_owned)
+        });
+        assert_eq!(name, Some(None));
+        assert!(fields.finish().is_ok());
+    }
+
+    #[test]
+    fn query_booleans_follow_pydantic() {
+        assert_eq!(scalar::parse_bool("TRUE"), Ok(true));
+        assert_eq!(scalar::parse_bool("0"), Ok(false));
+        assert_eq!(
+            scalar::parse_bool("maybe").unwrap_err().kind,
+            "bool_parsing"
+        );
+    }
+}

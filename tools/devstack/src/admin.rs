@@ -1,0 +1,188 @@
+//! `/_devstack/…`: what a developer or a test needs from the local stack besides the API itself —
+//! invoke a function with an event file, read the emails SES was asked to send, look at and feed
+//! the queues, and stop the emulator to see how the API copes.
+
+use crate::Stack;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+pub async fn handle(
+    stack: &Stack,
+    method: &Method,
+    path: &str,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        (&Method::GET, ["info"]) => reply(StatusCode::OK, info(stack)),
+        (&Method::POST, ["invoke", function]) => invoke(stack, function, body).await,
+        (&Method::GET, ["emails"]) => emails(stack).await,
+        (&Method::GET, ["queues"]) => queues(stack).await,
+        (&Method::POST, ["queues", queue, "messages"]) => send(stack, queue, body).await,
+        (&Method::POST, ["emulator", "stop"]) => {
+            stack.moto.lock().await.stop().await;
+            reply(StatusCode::OK, json!({"stopped": true}))
+        }
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            json!({"message": "unknown devstack endpoint"}),
+        ),
+    }
+}
+
+fn info(stack: &Stack) -> Value {
+    json!({
+        "emulator": stack.moto_endpoint,
+        "functions": stack.functions.iter().map(|(id, f)| json!({"id": id, "cold_starts": f.cold_starts()})).collect::<Vec<_>>(),
+        "routes": stack.routes.iter().map(|r| json!({"route_key": r.route_key, "function": r.function.spec.logical_id})).collect::<Vec<_>>(),
+        "queues": stack.queues.iter().map(|q| json!({"id": q.logical_id, "url": q.url, "arn": q.arn})).collect::<Vec<_>>(),
+        "resources": stack.resources,
+    })
+}
+
+/// Like `sam local invoke -e`: the event goes to the function as it is; the raw result comes back.
+async fn invoke(stack: &Stack, function: &str, event: Bytes) -> Response<Full<Bytes>> {
+    let Some(function) = stack.functions.get(function) else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            json!({"message": format!("no function {function} in template.yaml")}),
+        );
+    };
+    if serde_json::from_slice::<Value>(&event).is_err() {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            json!({"message": "the event is not JSON"}),
+        );
+    }
+    match function.invoke(event).await {
+        crate::runtime::InvokeResult::Ok(payload) => {
+            let mut response = Response::new(Full::new(payload));
+            response.headers_mut().insert(
+                "content-type",
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        crate::runtime::InvokeResult::FunctionError(error) => reply(
+            StatusCode::BAD_GATEWAY,
+            json!({"error": serde_json::from_slice::<Value>(&error).unwrap_or(Value::Null)}),
+        ),
+        other => reply(
+            StatusCode::BAD_GATEWAY,
+            json!({"error": format!("{other:?}")}),
+        ),
+    }
+}
+
+/// Every email SES accepted, newest last, from moto's own record of them.
+async fn emails(stack: &Stack) -> Response<Full<Bytes>> {
+    let url = format!("{}/moto-api/data.json", stack.moto_endpoint);
+    let data = tokio::task::spawn_blocking(move || -> Result<Value, String> {
+        let mut response = ureq::get(&url).call().map_err(|e| e.to_string())?;
+        response
+            .body_mut()
+            .read_json::<Value>()
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match data {
+        Ok(data) => {
+            let messages: Vec<Value> = data["ses"]["Message"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    json!({
+                        "id": m["id"],
+                        "from": m["source"],
+                        "to": m["destinations"]["ToAddresses"],
+                        "subject": m["subject"],
+                        "html": m["body"],
+                    })
+                })
+                .collect();
+            reply(StatusCode::OK, json!(messages))
+        }
+        Err(err) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"message": format!("emulator unavailable: {err}")}),
+        ),
+    }
+}
+
+async fn queues(stack: &Stack) -> Response<Full<Bytes>> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let client = stack.aws.sqs();
+    let mut out = Vec::new();
+    for queue in &stack.queues {
+        let attributes = client
+            .get_queue_attributes()
+            .queue_url(&queue.url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await;
+        let count =
+            |out: &aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput,
+             name: A| {
+                out.attributes()
+                    .and_then(|a| a.get(&name))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+        match attributes {
+            Ok(attrs) => out.push(json!({
+                "id": queue.logical_id,
+                "visible": count(&attrs, A::ApproximateNumberOfMessages),
+                "in_flight": count(&attrs, A::ApproximateNumberOfMessagesNotVisible),
+            })),
+            Err(err) => {
+                return reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"message": aws_sdk_sqs::error::DisplayErrorContext(&err).to_string()}),
+                )
+            }
+        }
+    }
+    reply(StatusCode::OK, json!(out))
+}
+
+/// Puts a raw message body on a queue, exactly as given (for poison-message tests).
+async fn send(stack: &Stack, queue: &str, body: Bytes) -> Response<Full<Bytes>> {
+    let Some(queue) = stack.queues.iter().find(|q| q.logical_id == queue) else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            json!({"message": format!("no queue {queue} in template.yaml")}),
+        );
+    };
+    let text = String::from_utf8_lossy(&body).into_owned();
+    match stack
+        .aws
+        .sqs()
+        .send_message()
+        .queue_url(&queue.url)
+        .message_body(text)
+        .send()
+        .await
+    {
+        Ok(out) => reply(StatusCode::OK, json!({"message_id": out.message_id})),
+        Err(err) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"message": aws_sdk_sqs::error::DisplayErrorContext(&err).to_string()}),
+        ),
+    }
+}

@@ -1,0 +1,612 @@
+//! `devstack`: the whole API on localhost, for real.
+//!
+//! `devstack up` starts moto, creates in it what template.yaml declares, bootstraps the first
+//! superuser, serves every HttpApi route through the real function binaries under a Lambda
+//! Runtime API emulator, and feeds SQS queues to their functions like Lambda's event source
+//! mappings. `devstack invoke <Function> -e <event.json>` sends one event to a running stack.
+
+mod admin;
+mod gateway;
+mod moto;
+mod process;
+mod provision;
+mod runtime;
+mod sqs;
+mod template;
+
+use gateway::Route;
+use runtime::{Function, FunctionSpec};
+use serde_json::{json, Value};
+use serde_yaml::Value as Yaml;
+use shared::aws::AwsConfig;
+use shared::domain::{Email, Password};
+use shared::store::Table;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use template::{scalar_string, Template};
+
+pub struct Stack {
+    pub routes: Vec<Route>,
+    pub functions: HashMap<String, Arc<Function>>,
+    pub queues: Vec<provision::QueueInfo>,
+    pub resources: HashMap<String, String>,
+    pub moto: tokio::sync::Mutex<moto::Moto>,
+    pub moto_endpoint: String,
+    pub aws: AwsConfig,
+}
+
+const USAGE: &str = "usage:
+  devstack up [--port 9000] [--stage local] [--param Name=Value]... [--template template.yaml]
+              [--bin-dir DIR] [--max-instances 4] [--exit-with-parent PID]
+  devstack invoke <FunctionLogicalId> -e <event.json> [--url http://127.0.0.1:9000]
+  devstack emails [--url http://127.0.0.1:9000]";
+
+#[derive(Debug)]
+struct UpOptions {
+    port: u16,
+    stage: String,
+    params: Vec<(String, String)>,
+    template: PathBuf,
+    bin_dir: PathBuf,
+    max_instances: usize,
+    parent: Option<u32>,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => fail(format!("cannot start the async runtime: {err}")),
+    };
+    let outcome = match args.first().map(String::as_str) {
+        Some("up") => parse_up(&args[1..]).and_then(|options| runtime.block_on(up(options))),
+        Some("invoke") => invoke(&args[1..]),
+        Some("emails") => emails(&args[1..]),
+        _ => Err(USAGE.to_owned()),
+    };
+    if let Err(err) = outcome {
+        fail(err);
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ! {
+    eprintln!("devstack: {message}");
+    std::process::exit(1)
+}
+
+fn flag_value<'a>(args: &'a [String], i: &mut usize, name: &str) -> Result<&'a str, String> {
+    *i += 1;
+    args.get(*i)
+        .map(String::as_str)
+        .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+}
+
+fn project_root() -> Result<PathBuf, String> {
+    let mut dir = std::env::current_dir().map_err(|e| e.to_string())?;
+    loop {
+        if dir.join("template.yaml").exists() {
+            return Ok(dir);
+        }
+        if !dir.pop() {
+            return Err("no template.yaml here or in a parent folder; run from the project".into());
+        }
+    }
+}
+
+fn parse_up(args: &[String]) -> Result<UpOptions, String> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let port = std::env::var("DEVSTACK_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(9000);
+    let mut options = UpOptions {
+        port,
+        stage: "local".into(),
+        params: Vec::new(),
+        template: PathBuf::new(),
+        bin_dir: exe_dir,
+        max_instances: 4,
+        parent: None,
+    };
+    let mut template = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--port" => {
+                options.port = flag_value(args, &mut i, "--port")?
+                    .parse()
+                    .map_err(|_| "--port takes a number".to_owned())?
+            }
+            "--stage" => options.stage = flag_value(args, &mut i, "--stage")?.to_owned(),
+            "--param" => {
+                let pair = flag_value(args, &mut i, "--param")?;
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("--param takes Name=Value, got {pair}"))?;
+                options.params.push((k.to_owned(), v.to_owned()));
+            }
+            "--template" => template = Some(PathBuf::from(flag_value(args, &mut i, "--template")?)),
+            "--bin-dir" => options.bin_dir = PathBuf::from(flag_value(args, &mut i, "--bin-dir")?),
+            "--max-instances" => {
+                options.max_instances = flag_value(args, &mut i, "--max-instances")?
+                    .parse()
+                    .map_err(|_| "--max-instances takes a number".to_owned())?
+            }
+            "--exit-with-parent" => {
+                options.parent = Some(
+                    flag_value(args, &mut i, "--exit-with-parent")?
+                        .parse()
+                        .map_err(|_| "--exit-with-parent takes a pid".to_owned())?,
+                )
+            }
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+        i += 1;
+    }
+    options.template = match template {
+        Some(path) => path,
+        None => project_root()?.join("template.yaml"),
+    };
+    options.params.push(("Stage".into(), options.stage.clone()));
+    Ok(options)
+}
+
+fn say(message: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "devstack: {message}");
+    let _ = out.flush();
+}
+
+async fn up(options: UpOptions) -> Result<(), String> {
+    let root = options
+        .template
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut template =
+        Template::load(&options.template, "local", &options.params).map_err(|e| e.to_string())?;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on 127.0.0.1:{}: {e} (is another stack running? use --port)",
+                options.port
+            )
+        })?;
+    let api_url = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().map_err(|e| e.to_string())?.port()
+    );
+
+    let moto_port = moto::free_port().map_err(|e| e.to_string())?;
+    let moto_log = std::fs::File::create(root.join("target/devstack-moto.log"))
+        .map(std::process::Stdio::from)
+        .unwrap_or_else(|_| std::process::Stdio::null());
+    let moto = moto::Moto::start(&moto::default_executable(&root), moto_port, moto_log)
+        .await
+        .map_err(|e| e.to_string())?;
+    say(format!("emulator (moto) on {}", moto.endpoint));
+
+    let aws_env = aws_env(&moto.endpoint);
+    let aws_pairs: Vec<(&str, &str)> = aws_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let aws = AwsConfig::from_env(&EnvList(&aws_pairs)).map_err(|e| e.to_string())?;
+
+    let queues = provision::provision(&mut template, &aws)
+        .await
+        .map_err(|e| e.to_string())?;
+    let resources: HashMap<String, String> = template
+        .physical
+        .iter()
+        .map(|(id, p)| (id.clone(), p.reference.clone()))
+        .collect();
+    say(format!(
+        "created {} resources from {}",
+        resources.len(),
+        options.template.display()
+    ));
+    verify_sender(&template, &aws).await?;
+    bootstrap_superuser(&template, &aws, &options.stage).await?;
+
+    // Local stand-ins for what CloudFormation would name: the API and the functions themselves.
+    for kind in ["AWS::Serverless::HttpApi", "AWS::Serverless::Function"] {
+        for (id, _) in template.resources(kind).map_err(|e| e.to_string())? {
+            template.physical.insert(
+                id.clone(),
+                template::Physical {
+                    reference: id,
+                    attributes: HashMap::new(),
+                },
+            );
+        }
+    }
+    let secrets_dir = root.join(".local/secrets");
+    let mut functions = HashMap::new();
+    let mut routes = Vec::new();
+    let mut mappings = Vec::new();
+    for (id, props) in template
+        .resources("AWS::Serverless::Function")
+        .map_err(|e| e.to_string())?
+    {
+        let spec = function_spec(&template, &id, &props, &options, &aws_env, &secrets_dir)?;
+        if !spec.binary.exists() {
+            return Err(format!(
+                "{id}: binary {} not found; build first (`make run` does)",
+                spec.binary.display()
+            ));
+        }
+        let function = Function::new(spec);
+        for (event_id, event) in props
+            .get("Events")
+            .and_then(Yaml::as_mapping)
+            .into_iter()
+            .flatten()
+        {
+            let event_props = template
+                .resolve(event.get("Properties").unwrap_or(&Yaml::Null))
+                .map_err(|e| e.to_string())?;
+            match event.get("Type").and_then(Yaml::as_str) {
+                Some("HttpApi") => {
+                    let path = event_props
+                        .get("Path")
+                        .and_then(scalar_string)
+                        .unwrap_or_else(|| "/{proxy+}".into());
+                    let method = event_props
+                        .get("Method")
+                        .and_then(scalar_string)
+                        .unwrap_or_else(|| "ANY".into());
+                    routes.push(Route::new(&method, &path, function.clone()));
+                }
+                Some("SQS") => {
+                    let arn = event_props
+                        .get("Queue")
+                        .and_then(scalar_string)
+                        .unwrap_or_default();
+                    let queue = queues
+                        .iter()
+                        .find(|q| q.arn == arn)
+                        .cloned()
+                        .ok_or_else(|| format!("{id}.{event_id:?}: unknown queue {arn}"))?;
+                    let batch_size = event_props
+                        .get("BatchSize")
+                        .and_then(scalar_string)
+                        .and_then(|b| b.parse().ok())
+                        .unwrap_or(10);
+                    let report = event_props
+                        .get("FunctionResponseTypes")
+                        .and_then(Yaml::as_sequence)
+                        .is_some_and(|types| {
+                            types
+                                .iter()
+                                .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                        });
+                    mappings.push(sqs::Mapping {
+                        queue,
+                        function: function.clone(),
+                        batch_size,
+                        report_batch_item_failures: report,
+                    });
+                }
+                _ => {}
+            }
+        }
+        functions.insert(id, function);
+    }
+    gateway::sort_routes(&mut routes);
+
+    let stack = Arc::new(Stack {
+        routes,
+        functions,
+        queues,
+        resources,
+        moto_endpoint: moto.endpoint.clone(),
+        moto: tokio::sync::Mutex::new(moto),
+        aws: aws.clone(),
+    });
+    for mapping in mappings {
+        say(format!(
+            "feeding {} to {}",
+            mapping.queue.logical_id, mapping.function.spec.logical_id
+        ));
+        tokio::spawn(sqs::run(mapping, aws.sqs()));
+    }
+    for route in &stack.routes {
+        say(format!(
+            "route {} -> {}",
+            route.route_key, route.function.spec.logical_id
+        ));
+    }
+    tokio::spawn(gateway::serve(listener, stack.clone()));
+    say(format!("API on {api_url} (try {api_url}/api/v1/utils/health-check/); emails sent: {api_url}/_devstack/emails"));
+    println!("READY {api_url}");
+    let _ = std::io::stdout().flush();
+
+    wait_for_shutdown(options.parent).await;
+    say("stopping");
+    stack.moto.lock().await.stop().await;
+    Ok(())
+}
+
+async fn wait_for_shutdown(parent: Option<u32>) {
+    let parent_gone = async {
+        match parent {
+            Some(pid) => loop {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            },
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+        _ = parent_gone => {}
+    }
+}
+
+struct EnvList<'a>(&'a [(&'a str, &'a str)]);
+
+impl shared::config::Env for EnvList<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
+/// What Lambda would give the function, pointed at the emulator.
+fn aws_env(endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_REGION", template::REGION),
+        ("AWS_DEFAULT_REGION", template::REGION),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SESSION_TOKEN", "testing"),
+        ("AWS_ENDPOINT_URL", endpoint),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+fn function_spec(
+    template: &Template,
+    id: &str,
+    props: &Yaml,
+    options: &UpOptions,
+    aws_env: &[(String, String)],
+    secrets_dir: &Path,
+) -> Result<FunctionSpec, String> {
+    let binary = template
+        .resource(id)
+        .and_then(|r| r.get("Metadata"))
+        .and_then(|m| m.get("BuildProperties"))
+        .and_then(|b| b.get("Binary"))
+        .and_then(Yaml::as_str)
+        .ok_or_else(|| format!("{id}: Metadata.BuildProperties.Binary names no binary"))?;
+    let setting = |key: &str| {
+        props
+            .get(key)
+            .or_else(|| template.function_global(key))
+            .and_then(scalar_string)
+    };
+    let timeout = setting("Timeout").and_then(|t| t.parse().ok()).unwrap_or(3);
+    let memory_mb = setting("MemorySize")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(128);
+    let mut env: Vec<(String, String)> = aws_env.to_vec();
+    let globals = template
+        .function_global("Environment")
+        .and_then(|e| e.get("Variables"));
+    let own = props.get("Environment").and_then(|e| e.get("Variables"));
+    for variables in [globals, own].into_iter().flatten() {
+        for (name, value) in variables.as_mapping().into_iter().flatten() {
+            let name = name.as_str().unwrap_or_default().to_owned();
+            let mut value = template
+                .resolve_string(value)
+                .map_err(|e| format!("{id}: {name}: {e}"))?;
+            if value.contains("{{resolve:") {
+                value = local_secret(&name, secrets_dir)?;
+            }
+            env.retain(|(k, _)| *k != name);
+            env.push((name, value));
+        }
+    }
+    Ok(FunctionSpec {
+        logical_id: id.to_owned(),
+        binary: options.bin_dir.join(binary),
+        env,
+        timeout: Duration::from_secs(timeout),
+        memory_mb,
+        max_instances: options.max_instances,
+    })
+}
+
+/// A dynamic reference (`{{resolve:secretsmanager:…}}`) has no Secrets Manager behind it here:
+/// the value comes from the variable of the same name in devstack's environment, or from a
+/// random secret generated once and kept in `.local/secrets/`, so tokens survive restarts.
+fn local_secret(name: &str, dir: &Path) -> Result<String, String> {
+    if let Ok(value) = std::env::var(name) {
+        return Ok(value);
+    }
+    let path = dir.join(name);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        if !existing.trim().is_empty() {
+            return Ok(existing.trim().to_owned());
+        }
+    }
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    std::fs::create_dir_all(dir)
+        .and_then(|_| std::fs::write(&path, &secret))
+        .map_err(|e| format!("cannot keep {}: {e}", path.display()))?;
+    Ok(secret)
+}
+
+async fn verify_sender(template: &Template, aws: &AwsConfig) -> Result<(), String> {
+    let Some(sender) = template.parameter("EmailsFromEmail") else {
+        return Ok(());
+    };
+    match aws
+        .ses()
+        .create_email_identity()
+        .email_identity(sender)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(format!(
+            "verifying {sender} in SES: {}",
+            aws_sdk_sesv2::error::DisplayErrorContext(&err)
+        )),
+    }
+}
+
+/// `FIRST_SUPERUSER` / `FIRST_SUPERUSER_PASSWORD`; the reference defaults only in the local stage.
+async fn bootstrap_superuser(
+    template: &Template,
+    aws: &AwsConfig,
+    stage: &str,
+) -> Result<(), String> {
+    const DEFAULT_PASSWORD: &str = "changethis";
+    let email = std::env::var("FIRST_SUPERUSER")
+        .ok()
+        .or_else(|| template.parameter("FirstSuperuser").map(str::to_owned))
+        .unwrap_or_else(|| "admin@example.com".into());
+    let password = match std::env::var("FIRST_SUPERUSER_PASSWORD") {
+        Ok(password) => password,
+        Err(_) if stage == "local" => DEFAULT_PASSWORD.to_owned(),
+        Err(_) => {
+            return Err(format!(
+                "FIRST_SUPERUSER_PASSWORD must be set in the {stage} stage"
+            ))
+        }
+    };
+    if stage != "local" && password == DEFAULT_PASSWORD {
+        return Err(format!(
+            "the default superuser password {DEFAULT_PASSWORD:?} is refused in the {stage} stage"
+        ));
+    }
+    let email = Email::parse(&email).map_err(|e| format!("FIRST_SUPERUSER: {}", e.msg))?;
+    let password =
+        Password::parse(&password).map_err(|e| format!("FIRST_SUPERUSER_PASSWORD: {}", e.msg))?;
+    let table_id = template
+        .resources("AWS::DynamoDB::Table")
+        .map_err(|e| e.to_string())?
+        .first()
+        .map(|(id, _)| id.clone())
+        .ok_or("template.yaml declares no table")?;
+    let table_name = template
+        .physical
+        .get(&table_id)
+        .map(|p| p.reference.clone())
+        .unwrap_or_default();
+    let table = Table::new(aws.dynamodb(), table_name);
+    match shared::users::ensure_first_superuser(&table, &email, &password)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        shared::users::Bootstrap::Created(_) => say(format!("first superuser {email} created")),
+        shared::users::Bootstrap::AlreadyPresent(_) => {
+            say(format!("first superuser {email} already present"))
+        }
+    }
+    Ok(())
+}
+
+fn url_option(args: &[String]) -> Result<(String, Vec<String>), String> {
+    let mut url = format!(
+        "http://127.0.0.1:{}",
+        std::env::var("DEVSTACK_PORT").unwrap_or_else(|_| "9000".into())
+    );
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--url" {
+            url = flag_value(args, &mut i, "--url")?
+                .trim_end_matches('/')
+                .to_owned();
+        } else {
+            rest.push(args[i].clone());
+        }
+        i += 1;
+    }
+    Ok((url, rest))
+}
+
+fn invoke(args: &[String]) -> Result<(), String> {
+    let (url, rest) = url_option(args)?;
+    let (function, event) = match rest.as_slice() {
+        [function, flag, event] if flag == "-e" || flag == "--event" => (function, event),
+        _ => return Err(USAGE.to_owned()),
+    };
+    let body = std::fs::read_to_string(event).map_err(|e| format!("cannot read {event}: {e}"))?;
+    let mut response = ureq::post(&format!("{url}/_devstack/invoke/{function}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .content_type("application/json")
+        .send(body.as_str())
+        .map_err(|e| format!("no stack at {url}: {e} (start it with `make run`)"))?;
+    let status = response.status();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    let pretty = serde_json::from_str::<Value>(&text)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or(text);
+    println!("{pretty}");
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("invocation failed ({status})"))
+    }
+}
+
+fn emails(args: &[String]) -> Result<(), String> {
+    let (url, _) = url_option(args)?;
+    let mut response = ureq::get(&format!("{url}/_devstack/emails"))
+        .call()
+        .map_err(|e| format!("no stack at {url}: {e}"))?;
+    let emails: Value = response.body_mut().read_json().map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&emails).unwrap_or_else(|_| json!(emails).to_string())
+    );
+    Ok(())
+}

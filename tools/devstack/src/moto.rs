@@ -1,0 +1,88 @@
+//! The moto server: started on a free loopback port and stopped with the stack.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+pub struct Moto {
+    pub endpoint: String,
+    child: Option<Child>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MotoError {
+    #[error(
+        "moto_server not found at {0}: run `make setup` (it installs the pinned tools into .venv)"
+    )]
+    NotInstalled(String),
+    #[error("cannot start moto: {0}")]
+    Spawn(String),
+    #[error("moto did not answer on {0} within 30 s")]
+    NotReady(String),
+}
+
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Moto {
+    pub async fn start(executable: &Path, port: u16, log: Stdio) -> Result<Self, MotoError> {
+        if !executable.exists() {
+            return Err(MotoError::NotInstalled(executable.display().to_string()));
+        }
+        let mut command = Command::new(executable);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        crate::process::die_with_parent(&mut command);
+        let child = command
+            .spawn()
+            .map_err(|e| MotoError::Spawn(e.to_string()))?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let moto = Self {
+            endpoint,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if moto.is_up().await {
+                return Ok(moto);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(MotoError::NotReady(moto.endpoint.clone()))
+    }
+
+    pub async fn is_up(&self) -> bool {
+        let url = format!("{}/moto-api/data.json", self.endpoint);
+        tokio::task::spawn_blocking(move || {
+            ureq::get(&url)
+                .config()
+                .timeout_global(Some(Duration::from_secs(2)))
+                .build()
+                .call()
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// Where the project's virtualenv keeps moto: `$DEVSTACK_MOTO`, else `.venv/bin/moto_server`.
+pub fn default_executable(project_root: &Path) -> PathBuf {
+    std::env::var_os("DEVSTACK_MOTO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root.join(".venv/bin/moto_server"))
+}
