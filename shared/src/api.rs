@@ -86,6 +86,18 @@ impl ApiRequest {
         }
     }
 
+    /// An `application/x-www-form-urlencoded` body as a JSON object of strings, for `Fields`
+    /// (with `Source::Body`). Any other body reads as an empty form, so each field is `missing`.
+    pub fn form(&self) -> Map<String, Value> {
+        let is_form = self
+            .header("content-type")
+            .is_some_and(|t| t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")));
+        if !is_form {
+            return Map::new();
+        }
+        form_urlencoded::parse(&self.body).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect()
+    }
+
     /// The bearer token of the `Authorization` header.
     pub fn bearer_token(&self) -> Option<&str> {
         let value = self.header("authorization")?;
@@ -115,9 +127,12 @@ pub fn message(status: StatusCode, text: &str) -> ApiResult<Response> {
     json(status, &serde_json::json!({ "message": text }))
 }
 
+/// The routes that share one path: `(method, route, pattern as written)`.
+type Endpoints<R> = Vec<(Method, R, &'static str)>;
+
 /// Routes of one function, matched once per request.
 pub struct Router<R> {
-    inner: matchit::Router<Vec<(Method, R, &'static str)>>,
+    inner: matchit::Router<Endpoints<R>>,
 }
 
 pub enum Matched<R> {
@@ -144,7 +159,7 @@ impl<R: Copy> Router<R> {
     /// Panics on a malformed or duplicate route: that is a bug in a function's route table,
     /// caught by its first unit test.
     pub fn new(routes: Vec<(Method, &'static str, R)>) -> Self {
-        let mut grouped: Vec<(&'static str, Vec<(Method, R, &'static str)>)> = Vec::new();
+        let mut grouped: Vec<(&'static str, Endpoints<R>)> = Vec::new();
         for (method, pattern, route) in routes {
             let key = normalise(pattern);
             match grouped.iter_mut().find(|(k, _)| *k == key) {

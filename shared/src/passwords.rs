@@ -36,6 +36,16 @@ pub fn hash(password: &Password) -> Result<PasswordHash, HashError> {
         .map_err(|e| HashError(e.to_string()))
 }
 
+/// The hash of a random password nobody knows, with the same parameters as real ones. Login
+/// verifies against it when the email is unknown, so both answers take the same time.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZN3RmEuBHGwbXFRSBVDfPw$UWvXN3OT7J4SyiHfUhONQDjEa6QC6Wsn8UOr4w9zn/U";
+
+/// Spends the time a real verification takes, and always fails.
+pub fn verify_dummy(password: &str) -> bool {
+    let _ = verify(password, &PasswordHash(DUMMY_HASH.to_owned()));
+    false
+}
+
 /// True when `password` matches. A malformed stored hash never matches.
 pub fn verify(password: &str, stored: &PasswordHash) -> bool {
     Argon2::default()
@@ -58,6 +68,12 @@ mod tests {
             .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verify("correct horse battery", &first));
         assert!(!verify("wrong horse battery", &first));
+    }
+
+    #[test]
+    fn dummy_hash_is_a_real_argon2id_hash_that_never_matches() {
+        assert!(argon2::password_hash::phc::PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!verify_dummy("changethis"));
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl User {
             full_name,
             is_active: true,
             role,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: now_micros(),
             password_hash,
         }
     }
@@ -61,6 +61,12 @@ impl User {
             role: self.role,
         }
     }
+}
+
+/// Now, to the microsecond, as pydantic serialises datetimes.
+pub fn now_micros() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
 }
 
 /// Where users are kept. `create` fails with `EmailTaken` when another user holds the email,

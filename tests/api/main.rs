@@ -1,1 +1,7 @@
+//! Black-box tests: HTTP against a local stack, the way a client talks to the API.
 
+mod edge;
+mod health;
+mod jobs;
+mod login;
+mod test_email;

@@ -1,1 +1,191 @@
+//! Every file in events/ goes through its function's real handler — the real binary, under the
+//! runtime emulator, with lambda_http's own event parsing — and its answer is checked. A route of
+//! template.yaml or of a function's router without an event file fails here, and so does an event
+//! file that no longer matches a route.
 
+use api_tests::{project_root, Stack};
+use serde_json::Value;
+use serde_yaml::Value as Yaml;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What each event file must get back: an HTTP status, or the records a batch must report failed.
+fn expectations() -> BTreeMap<&'static str, Expect> {
+    use Expect::*;
+    BTreeMap::from([
+        ("utils/health-check.json", Status(200)),
+        ("utils/health-check-deep.json", Status(200)),
+        ("utils/test-email.json", Status(201)),
+        ("utils/test-email-no-token.json", Status(401)),
+        ("login/access-token.json", Status(200)),
+        ("login/access-token-wrong-password.json", Status(400)),
+        ("login/test-token.json", Status(200)),
+        ("worker/send-email.json", Failed(&[])),
+        (
+            "worker/batch-with-poison.json",
+            Failed(&["0b7f0c3e-1111-4c59-9d0c-000000000003", "0b7f0c3e-1111-4c59-9d0c-000000000004"]),
+        ),
+    ])
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    Status(u64),
+    Failed(&'static [&'static str]),
+}
+
+/// A function of template.yaml: its logical id, its binary, and `(event type, route key)` of its events.
+struct TemplateFunction {
+    id: String,
+    binary: String,
+    events: Vec<(String, String)>,
+}
+
+fn template_functions() -> Vec<TemplateFunction> {
+    let text = std::fs::read_to_string(project_root().join("template.yaml")).expect("template.yaml");
+    let template: Yaml = serde_yaml::from_str(&text).expect("template.yaml is YAML");
+    let mut functions = Vec::new();
+    for (id, resource) in template["Resources"].as_mapping().expect("Resources") {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str().expect("Binary").to_owned();
+        let mut events = Vec::new();
+        for (_, event) in resource["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            let kind = event["Type"].as_str().unwrap_or_default().to_owned();
+            let key = match kind.as_str() {
+                "HttpApi" => format!(
+                    "{} {}",
+                    event["Properties"]["Method"].as_str().unwrap_or("ANY").to_uppercase(),
+                    event["Properties"]["Path"].as_str().unwrap_or_default()
+                ),
+                _ => kind.clone(),
+            };
+            events.push((kind, key));
+        }
+        functions.push(TemplateFunction { id: id.as_str().expect("id").to_owned(), binary, events });
+    }
+    functions
+}
+
+fn event_files(binary: &str) -> Vec<(String, Value)> {
+    let dir = project_root().join("events").join(binary);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|_| panic!("events/{binary}/ is missing"))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = format!("{binary}/{}", path.file_name().and_then(|n| n.to_str()).unwrap_or_default());
+            let event = serde_json::from_str(&std::fs::read_to_string(&path).expect("read event")).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, event)
+        })
+        .collect()
+}
+
+#[test]
+fn every_template_route_has_an_event_file_and_every_file_a_route() {
+    let mut problems = Vec::new();
+    for TemplateFunction { id, binary, events } in template_functions() {
+        let files = event_files(&binary);
+        for (kind, key) in &events {
+            let covered = files.iter().any(|(_, e)| match kind.as_str() {
+                "HttpApi" => e["routeKey"] == key.as_str(),
+                "SQS" => e["Records"].is_array(),
+                _ => true,
+            });
+            if !covered {
+                problems.push(format!("{id}: no events/{binary}/ file for {key}"));
+            }
+        }
+        for (name, event) in &files {
+            if let Some(route_key) = event["routeKey"].as_str() {
+                if !events.iter().any(|(_, key)| key == route_key) {
+                    problems.push(format!("{name}: routeKey {route_key} is not a route of {id}"));
+                }
+            }
+            if !expectations().contains_key(name.as_str()) {
+                problems.push(format!("{name}: no expectation in tests/events/main.rs"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The path pattern of a router route matches an event's raw path (`{name}` is one segment).
+fn matches(pattern: &str, path: &str) -> bool {
+    let pattern: Vec<_> = pattern.trim_matches('/').split('/').collect();
+    let path: Vec<_> = path.trim_matches('/').split('/').collect();
+    pattern.len() == path.len() && pattern.iter().zip(&path).all(|(p, s)| p.starts_with('{') || p == s)
+}
+
+#[test]
+fn every_route_of_every_function_router_has_an_event_file() {
+    use shared::api::Api;
+    let routers: Vec<(&str, Vec<(String, String)>)> = vec![
+        ("utils", utils::Utils::routes().into_iter().map(|(m, p, _)| (m.to_string(), p.to_owned())).collect()),
+        ("login", login::Login::routes().into_iter().map(|(m, p, _)| (m.to_string(), p.to_owned())).collect()),
+    ];
+    let mut missing = Vec::new();
+    for (binary, routes) in routers {
+        let files = event_files(binary);
+        for (method, pattern) in routes {
+            let covered = files.iter().any(|(_, e)| {
+                e["requestContext"]["http"]["method"] == method.as_str() && matches(&pattern, e["rawPath"].as_str().unwrap_or_default())
+            });
+            if !covered {
+                missing.push(format!("events/{binary}/: nothing for {method} {pattern}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn every_event_file_is_answered_by_its_function() {
+    let stack = Stack::shared();
+    let token = stack.superuser_token();
+    let expectations = expectations();
+    let mut failures = Vec::new();
+    for TemplateFunction { id, binary, .. } in template_functions() {
+        for (name, mut event) in event_files(&binary) {
+            if event["headers"]["authorization"].as_str().is_some_and(|a| a.contains("REPLACE_WITH_ACCESS_TOKEN")) {
+                event["headers"]["authorization"] = Value::from(format!("Bearer {token}"));
+            }
+            let answer = api_tests::post_json(&stack.admin(&format!("/invoke/{id}")), &event, None);
+            if answer.status != 200 {
+                failures.push(format!("{name}: invocation failed ({}): {}", answer.status, answer.text));
+                continue;
+            }
+            let result = answer.json();
+            match expectations.get(name.as_str()) {
+                Some(Expect::Status(status)) => {
+                    if result["statusCode"].as_u64() != Some(*status) {
+                        failures.push(format!("{name}: expected {status}, got {result}"));
+                    }
+                    let body = result["body"].as_str().unwrap_or_default();
+                    if serde_json::from_str::<Value>(body).is_err() {
+                        failures.push(format!("{name}: body is not JSON: {body}"));
+                    }
+                    if result["headers"]["x-request-id"].as_str().is_none_or(str::is_empty) {
+                        failures.push(format!("{name}: no x-request-id"));
+                    }
+                }
+                Some(Expect::Failed(ids)) => {
+                    let failed: Vec<&str> =
+                        result["batchItemFailures"].as_array().into_iter().flatten().filter_map(|f| f["itemIdentifier"].as_str()).collect();
+                    if failed != *ids {
+                        failures.push(format!("{name}: expected failures {ids:?}, got {result}"));
+                    }
+                }
+                None => failures.push(format!("{name}: no expectation")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(Path::new(&project_root().join("events")).is_dir());
+}

@@ -1,1 +1,222 @@
+//! Test support: a private local stack (the real `devstack` binary, so moto, the runtime API
+//! emulator and the real function binaries) and a small HTTP client for talking to it.
 
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"))
+}
+
+/// A running local stack, stopped when dropped (and, through `--exit-with-parent`, when the
+/// test process ends).
+pub struct Stack {
+    pub url: String,
+    child: Child,
+}
+
+impl Stack {
+    /// A new stack with its own emulator. Jobs reappear one second after a failed attempt, so a
+    /// poison job reaches the dead-letter queue within seconds.
+    pub fn start() -> Self {
+        let binary = target_dir().join("debug/devstack");
+        assert!(binary.exists(), "{} is missing: build the workspace first (`make test` does)", binary.display());
+        let log_path = target_dir().join(format!("devstack-test-{}.log", std::process::id()));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("test log file");
+        let mut child = Command::new(binary)
+            .current_dir(project_root())
+            .args(["up", "--port", "0", "--param", "JobsVisibilityTimeoutSeconds=1"])
+            .args(["--exit-with-parent", &std::process::id().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log.try_clone().expect("test log file"))
+            .spawn()
+            .expect("start devstack");
+        let stdout = child.stdout.take().expect("devstack stdout");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut log = log;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                use std::io::Write;
+                let _ = writeln!(log, "{line}");
+                if let Some(url) = line.strip_prefix("READY ") {
+                    let _ = ready_tx.send(url.to_owned());
+                }
+            }
+        });
+        match ready_rx.recv_timeout(Duration::from_secs(90)) {
+            Ok(url) => Self { url, child },
+            Err(_) => {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("the local stack did not start; its log ({}):\n{log}", log_path.display());
+            }
+        }
+    }
+
+    /// One stack shared by the tests of a test binary.
+    pub fn shared() -> &'static Stack {
+        static STACK: OnceLock<Stack> = OnceLock::new();
+        STACK.get_or_init(Stack::start)
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.url)
+    }
+
+    pub fn admin(&self, path: &str) -> String {
+        format!("{}/_devstack{path}", self.url)
+    }
+
+    /// Logs in through the API like a client and returns the bearer token.
+    pub fn token(&self, email: &str, password: &str) -> String {
+        let response = post_form(&self.api("/login/access-token"), &[("username", email), ("password", password)]);
+        assert_eq!(response.status, 200, "login of {email} failed: {}", response.text);
+        response.json()["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    pub fn superuser_token(&self) -> String {
+        self.token("admin@example.com", "changethis")
+    }
+
+    /// The emails SES accepted so far.
+    pub fn emails(&self) -> Vec<Value> {
+        get(&self.admin("/emails")).json().as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until an email to `to` has been sent, up to `within`.
+    pub fn wait_for_email(&self, to: &str, within: Duration) -> Option<Value> {
+        eventually(within, || {
+            self.emails().into_iter().find(|m| m["to"].as_array().is_some_and(|t| t.iter().any(|a| a == to)))
+        })
+    }
+
+    /// `(visible, in flight)` messages of a queue of the template.
+    pub fn queue_depth(&self, queue: &str) -> (u64, u64) {
+        let queues = get(&self.admin("/queues")).json();
+        let entry = queues.as_array().into_iter().flatten().find(|q| q["id"] == queue).cloned().unwrap_or(Value::Null);
+        (entry["visible"].as_u64().unwrap_or(0), entry["in_flight"].as_u64().unwrap_or(0))
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SIGTERM lets devstack stop moto and its functions itself.
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+/// Polls `check` until it gives a value or `within` has passed.
+pub fn eventually<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// An HTTP answer, whatever its status.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn agent() -> &'static ureq::Agent {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(60))).build().new_agent()
+    })
+}
+
+fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut response = result.unwrap_or_else(|e| panic!("request failed: {e}"));
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    Answer { status: response.status().as_u16(), headers, text: response.body_mut().read_to_string().unwrap_or_default() }
+}
+
+/// A request with any method, headers and body.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder.body(body.unwrap_or_default().to_owned()).expect("request");
+    answer(agent().run(request))
+}
+
+pub fn get(url: &str) -> Answer {
+    request("GET", url, &[], None)
+}
+
+pub fn get_auth(url: &str, token: &str) -> Answer {
+    request("GET", url, &[("authorization", &format!("Bearer {token}"))], None)
+}
+
+pub fn post_json(url: &str, body: &Value, token: Option<&str>) -> Answer {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(auth) = &auth {
+        headers.push(("authorization", auth));
+    }
+    request("POST", url, &headers, Some(&body.to_string()))
+}
+
+pub fn post_form(url: &str, fields: &[(&str, &str)]) -> Answer {
+    let body: String = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    request("POST", url, &[("content-type", "application/x-www-form-urlencoded")], Some(&body))
+}
+
+pub fn encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A unique address, so tests sharing a stack never see each other's mail.
+pub fn unique_email(prefix: &str) -> String {
+    format!("{prefix}-{}@example.com", uuid::Uuid::new_v4().simple())
+}

@@ -31,6 +31,7 @@ pub async fn handle(
         (&Method::GET, ["emails"]) => emails(stack).await,
         (&Method::GET, ["queues"]) => queues(stack).await,
         (&Method::POST, ["queues", queue, "messages"]) => send(stack, queue, body).await,
+        (&Method::POST, ["queues", queue, "batch"]) => send_batch(stack, queue, body).await,
         (&Method::POST, ["emulator", "stop"]) => {
             stack.moto.lock().await.stop().await;
             reply(StatusCode::OK, json!({"stopped": true}))
@@ -184,5 +185,26 @@ async fn send(stack: &Stack, queue: &str, body: Bytes) -> Response<Full<Bytes>> 
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"message": aws_sdk_sqs::error::DisplayErrorContext(&err).to_string()}),
         ),
+    }
+}
+
+/// Puts several raw bodies (a JSON array of strings) on a queue in one `SendMessageBatch`, so a
+/// poller receives them together.
+async fn send_batch(stack: &Stack, queue: &str, body: Bytes) -> Response<Full<Bytes>> {
+    use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+    let Some(queue) = stack.queues.iter().find(|q| q.logical_id == queue) else {
+        return reply(StatusCode::NOT_FOUND, json!({"message": format!("no queue {queue} in template.yaml")}));
+    };
+    let Ok(bodies) = serde_json::from_slice::<Vec<String>>(&body) else {
+        return reply(StatusCode::BAD_REQUEST, json!({"message": "send a JSON array of message bodies"}));
+    };
+    let entries: Vec<_> = bodies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, body)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build().ok())
+        .collect();
+    match stack.aws.sqs().send_message_batch().queue_url(&queue.url).set_entries(Some(entries)).send().await {
+        Ok(out) => reply(StatusCode::OK, json!({"sent": out.successful.len(), "failed": out.failed.len()})),
+        Err(err) => reply(StatusCode::SERVICE_UNAVAILABLE, json!({"message": aws_sdk_sqs::error::DisplayErrorContext(&err).to_string()})),
     }
 }

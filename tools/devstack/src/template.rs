@@ -62,10 +62,7 @@ impl Template {
             }
         }
         for (name, value) in overrides {
-            if !root
-                .get("Parameters")
-                .and_then(|p| p.get(name.as_str()))
-                .is_some()
+            if root.get("Parameters").and_then(|p| p.get(name.as_str())).is_none()
             {
                 return Err(invalid(format!(
                     "parameter override {name} is not a template parameter"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every check and test: formatting, lints, the SAM template, unit tests, every events/ file
+# through its function, and black-box HTTP tests against local stacks this command starts and
+# stops itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+step() { printf '\n== %s\n' "$*"; }
+
+step "tools"
+scripts/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "template: cfn-lint, sam validate --lint"
+.venv/bin/cfn-lint template.yaml
+.venv/bin/sam validate --lint --template-file template.yaml
+
+step "build (function binaries and devstack, used by the black-box tests)"
+cargo build --workspace --bins
+
+step "tests: unit, events/, black-box HTTP"
+cargo test --workspace --all-targets
