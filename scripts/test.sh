@@ -25,4 +25,6 @@ step "build (function binaries and devstack, used by the black-box tests)"
 cargo build --workspace --bins
 
 step "tests: unit, events/, black-box HTTP"
-cargo test --workspace --all-targets
+log=target/test-output.log
+cargo test --workspace --all-targets 2>&1 | tee "$log"
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d passed, %d failed\n", passed, failed }' "$log"

@@ -29,11 +29,7 @@ pub trait Api: Send + Sync + 'static {
     /// a trailing slash.
     fn routes() -> Vec<(Method, &'static str, Self::Route)>;
 
-    fn handle(
-        &self,
-        route: Self::Route,
-        request: ApiRequest,
-    ) -> impl Future<Output = ApiResult<Response>> + Send;
+    fn handle(&self, route: Self::Route, request: ApiRequest) -> impl Future<Output = ApiResult<Response>> + Send;
 }
 
 /// A request as handlers see it.
@@ -52,10 +48,7 @@ pub struct ApiRequest {
 
 impl ApiRequest {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Query parameters (the first value of each) as a JSON object of strings, for `Fields`.
@@ -89,13 +82,17 @@ impl ApiRequest {
     /// An `application/x-www-form-urlencoded` body as a JSON object of strings, for `Fields`
     /// (with `Source::Body`). Any other body reads as an empty form, so each field is `missing`.
     pub fn form(&self) -> Map<String, Value> {
-        let is_form = self
-            .header("content-type")
-            .is_some_and(|t| t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")));
+        let is_form = self.header("content-type").is_some_and(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        });
         if !is_form {
             return Map::new();
         }
-        form_urlencoded::parse(&self.body).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect()
+        form_urlencoded::parse(&self.body)
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect()
     }
 
     /// The bearer token of the `Authorization` header.
@@ -180,16 +177,8 @@ impl<R: Copy> Router<R> {
         let Ok(found) = self.inner.at(normalise(path)) else {
             return Matched::NotFound;
         };
-        let params = found
-            .params
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let lookup = if method == Method::HEAD {
-            &Method::GET
-        } else {
-            method
-        };
+        let params = found.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let lookup = if method == Method::HEAD { &Method::GET } else { method };
         match found.value.iter().find(|(m, _, _)| m == lookup) {
             Some((_, route, pattern)) => Matched::Route {
                 route: *route,
@@ -237,9 +226,7 @@ impl<A: Api> Service<A> {
         let authenticated = request.headers().contains_key(http::header::AUTHORIZATION);
         let user = Arc::new(OnceLock::new());
 
-        let (route, result) = self
-            .dispatch(request, request_id.clone(), user.clone())
-            .await;
+        let (route, result) = self.dispatch(request, request_id.clone(), user.clone()).await;
         let mut response = match result {
             Ok(response) => response,
             Err(err) => {
@@ -282,26 +269,14 @@ impl<A: Api> Service<A> {
             path
         };
         let method = request.method().clone();
-        if method == Method::OPTIONS
-            && request
-                .headers()
-                .contains_key("access-control-request-method")
-        {
+        if method == Method::OPTIONS && request.headers().contains_key("access-control-request-method") {
             return ("preflight", self.preflight(&request));
         }
         let (route, pattern, params) = match self.router.at(&method, &path) {
-            Matched::Route {
-                route,
-                pattern,
-                params,
-            } => (route, pattern, params),
+            Matched::Route { route, pattern, params } => (route, pattern, params),
             Matched::MethodNotAllowed { allowed, pattern } => {
                 let mut response = error_response(&ApiError::MethodNotAllowed);
-                let allow = allowed
-                    .iter()
-                    .map(Method::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
                 if let Ok(value) = HeaderValue::from_str(&allow) {
                     response.headers_mut().insert(http::header::ALLOW, value);
                 }
@@ -324,12 +299,7 @@ impl<A: Api> Service<A> {
         let (parts, body) = request.into_parts();
         let body = body.to_vec();
         if body.len() > MAX_BODY_BYTES {
-            return (
-                pattern,
-                Err(ApiError::PayloadTooLarge {
-                    limit: MAX_BODY_BYTES,
-                }),
-            );
+            return (pattern, Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES }));
         }
         let request = ApiRequest {
             method: parts.method,
@@ -385,13 +355,7 @@ impl<A: Api> Service<A> {
             .any(|allowed| allowed == "*" || allowed == origin)
     }
 
-    fn finish_headers(
-        &self,
-        response: &mut Response,
-        request_id: &str,
-        origin: Option<&str>,
-        authenticated: bool,
-    ) {
+    fn finish_headers(&self, response: &mut Response, request_id: &str, origin: Option<&str>, authenticated: bool) {
         let headers = response.headers_mut();
         let mut set = |name: &'static str, value: &str| {
             if let Ok(value) = HeaderValue::from_str(value) {
@@ -401,10 +365,7 @@ impl<A: Api> Service<A> {
         set("x-request-id", request_id);
         set("x-content-type-options", "nosniff");
         set("x-frame-options", "DENY");
-        set(
-            "strict-transport-security",
-            "max-age=63072000; includeSubDomains",
-        );
+        set("strict-transport-security", "max-age=63072000; includeSubDomains");
         set("referrer-policy", "no-referrer");
         if authenticated {
             set("cache-control", "no-store");
@@ -412,10 +373,7 @@ impl<A: Api> Service<A> {
         if let Some(origin) = origin.filter(|o| self.origin_allowed(o)) {
             set("access-control-allow-origin", origin);
             set("access-control-allow-credentials", "true");
-            set(
-                "access-control-expose-headers",
-                "etag, retry-after, x-request-id",
-            );
+            set("access-control-expose-headers", "etag, retry-after, x-request-id");
             set("vary", "Origin");
         }
     }
@@ -427,10 +385,7 @@ pub fn error_response(err: &ApiError) -> Response {
     let mut response = http::Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
     let map = response.headers_mut();
-    map.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    map.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
             map.insert(HeaderName::from_static(name), value);
@@ -442,11 +397,7 @@ pub fn error_response(err: &ApiError) -> Response {
 /// The caller's `X-Request-ID` when it is sane (1–128 of `[A-Za-z0-9._:-]`), else API Gateway's.
 fn request_id(request: &lambda_http::Request) -> String {
     let sane = |id: &str| {
-        !id.is_empty()
-            && id.len() <= 128
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+        !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
     };
     if let Some(id) = request
         .headers()
@@ -460,11 +411,7 @@ fn request_id(request: &lambda_http::Request) -> String {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
         _ => None,
     }
-    .or_else(|| {
-        request
-            .lambda_context_ref()
-            .map(|ctx| ctx.request_id.clone())
-    })
+    .or_else(|| request.lambda_context_ref().map(|ctx| ctx.request_id.clone()))
     .filter(|id| !id.is_empty())
     .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
@@ -601,49 +548,35 @@ mod tests {
         let mut sane = request("GET", "/api/v1/health", "");
         sane.headers_mut()
             .insert("x-request-id", HeaderValue::from_static("abc-123"));
-        assert_eq!(
-            service().call(sane).await.headers()["x-request-id"],
-            "abc-123"
-        );
+        assert_eq!(service().call(sane).await.headers()["x-request-id"], "abc-123");
         let mut insane = request("GET", "/api/v1/health", "");
         insane
             .headers_mut()
             .insert("x-request-id", HeaderValue::from_static("<script>"));
-        assert_ne!(
-            service().call(insane).await.headers()["x-request-id"],
-            "<script>"
-        );
+        assert_ne!(service().call(insane).await.headers()["x-request-id"], "<script>");
     }
 
     #[tokio::test]
     async fn malformed_json_is_422_json_invalid() {
-        let response = service()
-            .call(request("POST", "/api/v1/items/", "{\"title\": "))
-            .await;
+        let response = service().call(request("POST", "/api/v1/items/", "{\"title\": ")).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body(&response)["detail"][0]["type"], "json_invalid");
-        let array = service()
-            .call(request("POST", "/api/v1/items/", "[1]"))
-            .await;
+        let array = service().call(request("POST", "/api/v1/items/", "[1]")).await;
         assert_eq!(body(&array)["detail"][0]["type"], "model_attributes_type");
     }
 
     #[tokio::test]
     async fn oversized_body_is_413() {
         let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
-        let response = service()
-            .call(request("POST", "/api/v1/items/", &big))
-            .await;
+        let response = service().call(request("POST", "/api/v1/items/", &big)).await;
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     #[tokio::test]
     async fn preflight_answers_allowed_origins_only() {
         let mut ok = request("OPTIONS", "/api/v1/items/", "");
-        ok.headers_mut().insert(
-            "access-control-request-method",
-            HeaderValue::from_static("POST"),
-        );
+        ok.headers_mut()
+            .insert("access-control-request-method", HeaderValue::from_static("POST"));
         let response = service().call(ok).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers()["access-control-allow-methods"]
@@ -651,17 +584,13 @@ mod tests {
             .unwrap()
             .contains("POST"));
         let mut bad = request("OPTIONS", "/api/v1/items/", "");
-        bad.headers_mut().insert(
-            "access-control-request-method",
-            HeaderValue::from_static("POST"),
-        );
+        bad.headers_mut()
+            .insert("access-control-request-method", HeaderValue::from_static("POST"));
         bad.headers_mut()
             .insert("origin", HeaderValue::from_static("https://evil.example"));
         let response = service().call(bad).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert!(!response
-            .headers()
-            .contains_key("access-control-allow-origin"));
+        assert!(!response.headers().contains_key("access-control-allow-origin"));
     }
 
     #[test]

@@ -58,8 +58,6 @@ pub fn require(user: &User, permission: Permission) -> ApiResult<()> {
     if user.role.can(permission) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
-            "The user doesn't have enough privileges".into(),
-        ))
+        Err(ApiError::Forbidden("The user doesn't have enough privileges".into()))
     }
 }

@@ -60,10 +60,7 @@ impl AwsConfig {
             .region(Region::new(region))
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .http_client(http_client(&endpoints))
-            .sleep_impl(
-                aws_smithy_async::rt::sleep::default_async_sleep()
-                    .ok_or(ConfigError::Missing("tokio sleep"))?,
-            )
+            .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().ok_or(ConfigError::Missing("tokio sleep"))?)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(2))
@@ -124,9 +121,7 @@ fn http_client(endpoints: &ServiceEndpoints) -> SharedHttpClient {
         builder.build_http()
     } else {
         builder
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
             .build_https()
     }
 }
@@ -149,14 +144,8 @@ mod tests {
     #[tokio::test]
     async fn endpoint_override_reaches_every_client() {
         let config = AwsConfig::from_env(&BASE).unwrap();
-        assert_eq!(
-            config.endpoint(&None).as_deref(),
-            Some("http://127.0.0.1:5000")
-        );
-        assert_eq!(
-            config.s3().config().region().map(|r| r.as_ref()),
-            Some("eu-west-1")
-        );
+        assert_eq!(config.endpoint(&None).as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(config.s3().config().region().map(|r| r.as_ref()), Some("eu-west-1"));
     }
 
     #[test]

@@ -62,9 +62,7 @@ impl Env for ProcessEnv {
 
 impl<const N: usize> Env for [(&str, &str); N] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned())
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
     }
 }
 
@@ -119,11 +117,7 @@ impl JwtSecret {
         if raw.len() < Self::MIN_BYTES {
             return Err(ConfigError::Invalid {
                 name: "JWT_SECRET",
-                reason: format!(
-                    "must be at least {} bytes, got {}",
-                    Self::MIN_BYTES,
-                    raw.len()
-                ),
+                reason: format!("must be at least {} bytes, got {}", Self::MIN_BYTES, raw.len()),
             });
         }
         Ok(Self(raw.into_bytes()))
@@ -218,17 +212,11 @@ mod tests {
         let env = [
             ("STAGE", "dev"),
             ("FRONTEND_HOST", "https://app.example.com/"),
-            (
-                "CORS_ORIGINS",
-                "https://a.example.com, https://b.example.com/",
-            ),
+            ("CORS_ORIGINS", "https://a.example.com, https://b.example.com/"),
         ];
         let config = HttpConfig::from_env(&env).unwrap();
         assert_eq!(config.frontend_host, "https://app.example.com");
-        assert_eq!(
-            config.cors_origins,
-            ["https://a.example.com", "https://b.example.com"]
-        );
+        assert_eq!(config.cors_origins, ["https://a.example.com", "https://b.example.com"]);
     }
 
     #[test]
@@ -242,13 +230,7 @@ mod tests {
     #[test]
     fn short_jwt_secret_is_refused() {
         let err = AuthConfig::from_env(&[("JWT_SECRET", "too-short")]).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::Invalid {
-                name: "JWT_SECRET",
-                ..
-            }
-        ));
+        assert!(matches!(err, ConfigError::Invalid { name: "JWT_SECRET", .. }));
         assert!(!err.to_string().contains("too-short"));
     }
 
@@ -257,11 +239,7 @@ mod tests {
         let secret = "0123456789abcdef0123456789abcdef";
         let config = AuthConfig::from_env(&[("JWT_SECRET", secret)]).unwrap();
         assert_eq!(config.access_token_ttl, Duration::from_secs(8 * 24 * 3600));
-        assert!(AuthConfig::from_env(&[
-            ("JWT_SECRET", secret),
-            ("ACCESS_TOKEN_EXPIRE_MINUTES", "0")
-        ])
-        .is_err());
+        assert!(AuthConfig::from_env(&[("JWT_SECRET", secret), ("ACCESS_TOKEN_EXPIRE_MINUTES", "0")]).is_err());
     }
 
     #[test]

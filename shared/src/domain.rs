@@ -28,11 +28,10 @@ impl Email {
         };
         match reason {
             None => Ok(Self(candidate)),
-            Some(reason) => Err(Invalid::new(
-                "value_error",
-                format!("value is not a valid email address: {reason}"),
-            )
-            .with_ctx(json!({ "reason": reason }))),
+            Some(reason) => Err(
+                Invalid::new("value_error", format!("value is not a valid email address: {reason}"))
+                    .with_ctx(json!({ "reason": reason })),
+            ),
         }
     }
 
@@ -44,9 +43,9 @@ impl Email {
 /// `user@localhost` passes RFC syntax but can never receive mail from SES; pydantic's
 /// email-validator rejects it too.
 fn has_dotted_domain(email: &str) -> bool {
-    email.rsplit_once('@').is_some_and(|(_, domain)| {
-        domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-    })
+    email
+        .rsplit_once('@')
+        .is_some_and(|(_, domain)| domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
 }
 
 impl fmt::Display for Email {
@@ -132,11 +131,10 @@ impl Role {
             "moderator" => Ok(Self::Moderator),
             "admin" => Ok(Self::Admin),
             "superuser" => Ok(Self::Superuser),
-            _ => Err(Invalid::new(
-                "enum",
-                "Input should be 'user', 'moderator', 'admin' or 'superuser'",
-            )
-            .with_ctx(json!({ "expected": "'user', 'moderator', 'admin' or 'superuser'" }))),
+            _ => Err(
+                Invalid::new("enum", "Input should be 'user', 'moderator', 'admin' or 'superuser'")
+                    .with_ctx(json!({ "expected": "'user', 'moderator', 'admin' or 'superuser'" })),
+            ),
         }
     }
 
@@ -195,10 +193,7 @@ mod tests {
     fn password_length_is_counted_in_characters() {
         assert!(Password::parse("ééééééé").is_err());
         assert!(Password::parse("éééééééé").is_ok());
-        assert_eq!(
-            Password::parse(&"x".repeat(129)).unwrap_err().kind,
-            "string_too_long"
-        );
+        assert_eq!(Password::parse(&"x".repeat(129)).unwrap_err().kind, "string_too_long");
     }
 
     #[test]

@@ -56,10 +56,7 @@ pub enum SendError {
 }
 
 pub trait EmailSender: Send + Sync {
-    fn send(
-        &self,
-        message: &EmailMessage,
-    ) -> impl Future<Output = Result<String, SendError>> + Send;
+    fn send(&self, message: &EmailMessage) -> impl Future<Output = Result<String, SendError>> + Send;
 }
 
 #[derive(Clone, Debug)]
@@ -99,11 +96,7 @@ impl EmailSender for SesSender {
             .client
             .send_email()
             .from_email_address(&self.from)
-            .destination(
-                Destination::builder()
-                    .to_addresses(message.to.as_str())
-                    .build(),
-            )
+            .destination(Destination::builder().to_addresses(message.to.as_str()).build())
             .content(EmailContent::builder().simple(email).build())
             .send()
             .await

@@ -34,16 +34,10 @@ pub enum ApiError {
     #[error("request body too large")]
     PayloadTooLarge { limit: usize },
     #[error("{detail}")]
-    TooManyRequests {
-        detail: String,
-        retry_after_secs: u64,
-    },
+    TooManyRequests { detail: String, retry_after_secs: u64 },
     /// A backing service (DynamoDB, S3, SQS, SES) failed or throttled; the cause is logged, not sent.
     #[error("{service} unavailable: {cause}")]
-    Unavailable {
-        service: &'static str,
-        cause: String,
-    },
+    Unavailable { service: &'static str, cause: String },
     /// A bug on our side. The cause is logged; the client sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -87,9 +81,7 @@ impl ApiError {
     pub fn to_parts(&self) -> (StatusCode, Vec<(&'static str, String)>, Value) {
         let mut headers = Vec::new();
         let detail = match self {
-            Self::Validation(errors) => {
-                Value::Array(errors.iter().map(FieldError::to_json).collect())
-            }
+            Self::Validation(errors) => Value::Array(errors.iter().map(FieldError::to_json).collect()),
             Self::BadRequest(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::Conflict(m) => {
                 json!(m)
             }
@@ -114,9 +106,7 @@ impl ApiError {
             }
             Self::Unavailable { service, .. } => {
                 headers.push(("retry-after", UNAVAILABLE_RETRY_AFTER_SECS.to_string()));
-                json!(format!(
-                    "Service temporarily unavailable ({service}), please retry"
-                ))
+                json!(format!("Service temporarily unavailable ({service}), please retry"))
             }
             Self::Internal(_) => json!("Internal server error"),
         };
@@ -139,8 +129,7 @@ mod tests {
 
     #[test]
     fn unavailable_hides_the_cause_and_asks_to_retry() {
-        let err =
-            ApiError::unavailable("table", "dispatch failure: connection refused to 10.0.0.1");
+        let err = ApiError::unavailable("table", "dispatch failure: connection refused to 10.0.0.1");
         let (status, headers, body) = err.to_parts();
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(headers.iter().any(|(k, _)| *k == "retry-after"));

@@ -161,10 +161,7 @@ mod tests {
     #[test]
     fn unknown_kind_is_malformed() {
         let body = r#"{"version":1,"id":"00000000-0000-0000-0000-000000000000","created_at":"2026-01-01T00:00:00Z","kind":"launch_rockets","payload":{}}"#;
-        assert!(matches!(
-            Envelope::parse(body),
-            Err(EnvelopeError::Malformed(_))
-        ));
+        assert!(matches!(Envelope::parse(body), Err(EnvelopeError::Malformed(_))));
     }
 
     #[test]
@@ -179,9 +176,6 @@ mod tests {
     #[test]
     fn invalid_recipient_is_malformed() {
         let body = r#"{"version":1,"id":"00000000-0000-0000-0000-000000000000","created_at":"2026-01-01T00:00:00Z","kind":"send_email","payload":{"to":"nobody","subject":"s","html":"h","text":"t"}}"#;
-        assert!(matches!(
-            Envelope::parse(body),
-            Err(EnvelopeError::Malformed(_))
-        ));
+        assert!(matches!(Envelope::parse(body), Err(EnvelopeError::Malformed(_))));
     }
 }

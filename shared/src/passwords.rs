@@ -38,7 +38,8 @@ pub fn hash(password: &Password) -> Result<PasswordHash, HashError> {
 
 /// The hash of a random password nobody knows, with the same parameters as real ones. Login
 /// verifies against it when the email is unknown, so both answers take the same time.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZN3RmEuBHGwbXFRSBVDfPw$UWvXN3OT7J4SyiHfUhONQDjEa6QC6Wsn8UOr4w9zn/U";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$ZN3RmEuBHGwbXFRSBVDfPw$UWvXN3OT7J4SyiHfUhONQDjEa6QC6Wsn8UOr4w9zn/U";
 
 /// Spends the time a real verification takes, and always fails.
 pub fn verify_dummy(password: &str) -> bool {
@@ -63,9 +64,7 @@ mod tests {
         let first = hash(&password).unwrap();
         let second = hash(&password).unwrap();
         assert_ne!(first, second);
-        assert!(first
-            .as_str()
-            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(first.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verify("correct horse battery", &first));
         assert!(!verify("wrong horse battery", &first));
     }

@@ -25,9 +25,7 @@ pub enum StoreError {
 impl From<StoreError> for crate::error::ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::EmailTaken => {
-                Self::BadRequest("The user with this email already exists in the system".into())
-            }
+            StoreError::EmailTaken => Self::BadRequest("The user with this email already exists in the system".into()),
             StoreError::Unavailable(cause) => Self::unavailable("table", cause),
             StoreError::Corrupt(cause) => Self::Internal(cause),
         }
@@ -141,10 +139,7 @@ fn user_to_item(user: &User) -> Item {
         (keys::PK.to_owned(), s(keys::user(user.id))),
         (keys::SK.to_owned(), s(keys::USER_SK)),
         (keys::GSI1_PK.to_owned(), s(keys::USERS_INDEX)),
-        (
-            keys::GSI1_SK.to_owned(),
-            s(format!("{created}#{}", user.id)),
-        ),
+        (keys::GSI1_SK.to_owned(), s(format!("{created}#{}", user.id))),
         ("id".to_owned(), s(user.id.to_string())),
         ("email".to_owned(), s(user.email.as_str())),
         ("is_active".to_owned(), AttributeValue::Bool(user.is_active)),
@@ -173,8 +168,7 @@ fn user_from_item(item: &Item) -> Result<User, StoreError> {
             .copied()
             .unwrap_or(false),
         role: Role::parse(get_s(item, "role")?).map_err(|_| corrupt("role"))?,
-        created_at: OffsetDateTime::parse(get_s(item, "created_at")?, &Rfc3339)
-            .map_err(|_| corrupt("created_at"))?,
+        created_at: OffsetDateTime::parse(get_s(item, "created_at")?, &Rfc3339).map_err(|_| corrupt("created_at"))?,
         password_hash: PasswordHash::from_stored(get_s(item, "hashed_password")?.to_owned()),
     })
 }
@@ -188,14 +182,10 @@ impl UserStore for Table {
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        let Some(guard) = self
-            .get_item(keys::email(email.as_str()), keys::EMAIL_SK)
-            .await?
-        else {
+        let Some(guard) = self.get_item(keys::email(email.as_str()), keys::EMAIL_SK).await? else {
             return Ok(None);
         };
-        let id = Uuid::parse_str(get_s(&guard, "user_id")?)
-            .map_err(|_| StoreError::Corrupt("email guard".into()))?;
+        let id = Uuid::parse_str(get_s(&guard, "user_id")?).map_err(|_| StoreError::Corrupt("email guard".into()))?;
         self.get(id).await
     }
 
@@ -227,11 +217,7 @@ impl UserStore for Table {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(put(user_to_item(user))?)
-                    .build(),
-            )
+            .transact_items(TransactWriteItem::builder().put(put(user_to_item(user))?).build())
             .transact_items(TransactWriteItem::builder().put(put(guard)?).build())
             .transact_items(TransactWriteItem::builder().update(count).build())
             .send()
@@ -240,12 +226,10 @@ impl UserStore for Table {
             Ok(_) => Ok(()),
             Err(err) => {
                 let conflict = match err.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                        cancelled
-                            .cancellation_reasons()
-                            .iter()
-                            .any(|reason| reason.code() == Some("ConditionalCheckFailed"))
-                    }
+                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|reason| reason.code() == Some("ConditionalCheckFailed")),
                     _ => false,
                 };
                 if conflict {
@@ -277,10 +261,7 @@ mod tests {
         assert_eq!(back.email, user.email);
         assert_eq!(back.role, Role::Moderator);
         assert_eq!(back.full_name, user.full_name);
-        assert_eq!(
-            back.created_at.unix_timestamp(),
-            user.created_at.unix_timestamp()
-        );
+        assert_eq!(back.created_at.unix_timestamp(), user.created_at.unix_timestamp());
     }
 
     #[test]

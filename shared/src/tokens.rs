@@ -76,8 +76,7 @@ impl TokenKeys {
 
     /// The user id of a valid, unexpired access token.
     pub fn verify_access(&self, token: &str) -> Result<Uuid, TokenError> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| TokenError::Rejected)?;
+        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Rejected)?;
         if data.claims.token_type != ACCESS {
             return Err(TokenError::Rejected);
         }

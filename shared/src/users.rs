@@ -33,12 +33,7 @@ pub struct UserPublic {
 }
 
 impl User {
-    pub fn new(
-        email: Email,
-        password_hash: PasswordHash,
-        full_name: Option<FullName>,
-        role: Role,
-    ) -> Self {
+    pub fn new(email: Email, password_hash: PasswordHash, full_name: Option<FullName>, role: Role) -> Self {
         Self {
             id: Uuid::new_v4(),
             email,
@@ -73,10 +68,7 @@ pub fn now_micros() -> OffsetDateTime {
 /// however many requests race for it.
 pub trait UserStore: Send + Sync {
     fn get(&self, id: Uuid) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
-    fn find_by_email(
-        &self,
-        email: &Email,
-    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    fn find_by_email(&self, email: &Email) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     fn create(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -103,19 +95,11 @@ pub async fn ensure_first_superuser(
     if let Some(existing) = store.find_by_email(email).await? {
         return Ok(Bootstrap::AlreadyPresent(existing.id));
     }
-    let user = User::new(
-        email.clone(),
-        passwords::hash(password)?,
-        None,
-        Role::Superuser,
-    );
+    let user = User::new(email.clone(), passwords::hash(password)?, None, Role::Superuser);
     match store.create(&user).await {
         Ok(()) => Ok(Bootstrap::Created(user.id)),
         Err(StoreError::EmailTaken) => {
-            let winner = store
-                .find_by_email(email)
-                .await?
-                .ok_or(StoreError::EmailTaken)?;
+            let winner = store.find_by_email(email).await?.ok_or(StoreError::EmailTaken)?;
             Ok(Bootstrap::AlreadyPresent(winner.id))
         }
         Err(other) => Err(other.into()),
@@ -142,17 +126,11 @@ pub mod memory {
                 .cloned())
         }
         async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-            let users = self
-                .0
-                .lock()
-                .map_err(|_| StoreError::Corrupt("poisoned".into()))?;
+            let users = self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?;
             Ok(users.values().find(|u| &u.email == email).cloned())
         }
         async fn create(&self, user: &User) -> Result<(), StoreError> {
-            let mut users = self
-                .0
-                .lock()
-                .map_err(|_| StoreError::Corrupt("poisoned".into()))?;
+            let mut users = self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?;
             if users.values().any(|u| u.email == user.email) {
                 return Err(StoreError::EmailTaken);
             }
@@ -172,16 +150,11 @@ mod tests {
         let store = MemoryUsers::default();
         let email = Email::parse("admin@example.com").unwrap();
         let password = Password::parse("changethis").unwrap();
-        let Bootstrap::Created(id) = ensure_first_superuser(&store, &email, &password)
-            .await
-            .unwrap()
-        else {
+        let Bootstrap::Created(id) = ensure_first_superuser(&store, &email, &password).await.unwrap() else {
             panic!("expected a new superuser");
         };
         assert_eq!(
-            ensure_first_superuser(&store, &email, &password)
-                .await
-                .unwrap(),
+            ensure_first_superuser(&store, &email, &password).await.unwrap(),
             Bootstrap::AlreadyPresent(id)
         );
         let user = store.get(id).await.unwrap().unwrap();

@@ -56,19 +56,13 @@ impl Invalid {
     }
     pub fn too_short(min: usize) -> Self {
         let unit = if min == 1 { "character" } else { "characters" };
-        Self::new(
-            "string_too_short",
-            format!("String should have at least {min} {unit}"),
-        )
-        .with_ctx(json!({ "min_length": min }))
+        Self::new("string_too_short", format!("String should have at least {min} {unit}"))
+            .with_ctx(json!({ "min_length": min }))
     }
     pub fn too_long(max: usize) -> Self {
         let unit = if max == 1 { "character" } else { "characters" };
-        Self::new(
-            "string_too_long",
-            format!("String should have at most {max} {unit}"),
-        )
-        .with_ctx(json!({ "max_length": max }))
+        Self::new("string_too_long", format!("String should have at most {max} {unit}"))
+            .with_ctx(json!({ "max_length": max }))
     }
 }
 
@@ -181,8 +175,7 @@ impl<'a> Fields<'a> {
     ) -> Option<T> {
         match self.values.get(name) {
             None => {
-                self.errors
-                    .push(FieldError::missing(Loc::in_source(self.source, name)));
+                self.errors.push(FieldError::missing(Loc::in_source(self.source, name)));
                 None
             }
             Some(value) => self.parse(name, value, echo, parse),
@@ -216,11 +209,8 @@ impl<'a> Fields<'a> {
                     Echo::Yes => value.clone(),
                     Echo::Redact => Value::Null,
                 };
-                self.errors.push(FieldError::new(
-                    Loc::in_source(self.source, name),
-                    invalid,
-                    input,
-                ));
+                self.errors
+                    .push(FieldError::new(Loc::in_source(self.source, name), invalid, input));
                 None
             }
         }
@@ -281,9 +271,7 @@ mod tests {
         let body = object(json!({"name": 3}));
         let mut fields = Fields::new(Source::Body, &body);
         let name = fields.required("name", Echo::Yes, |v| scalar::string(v).map(str::to_owned));
-        let pass = fields.required("password", Echo::Redact, |v| {
-            scalar::string(v).map(str::to_owned)
-        });
+        let pass = fields.required("password", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
         assert!(name.is_none() && pass.is_none());
         let errors = fields.finish().unwrap_err();
         assert_eq!(errors.len(), 2);
@@ -297,9 +285,7 @@ mod tests {
     fn redacted_input_is_never_echoed() {
         let body = object(json!({"password": "short"}));
         let mut fields = Fields::new(Source::Body, &body);
-        fields.required("password", Echo::Redact, |_| {
-            Err::<(), _>(Invalid::too_short(8))
-        });
+        fields.required("password", Echo::Redact, |_| Err::<(), _>(Invalid::too_short(8)));
         let errors = fields.finish().unwrap_err();
         assert_eq!(errors[0].input, Value::Null);
         assert_eq!(errors[0].ctx, Some(json!({"min_length": 8})));
@@ -309,9 +295,7 @@ mod tests {
     fn null_optional_is_absent() {
         let body = object(json!({"full_name": null}));
         let mut fields = Fields::new(Source::Body, &body);
-        let name = fields.optional("full_name", Echo::Yes, |v| {
-            scalar::string(v).map(str::to_owned)
-        });
+        let name = fields.optional("full_name", Echo::Yes, |v| scalar::string(v).map(str::to_owned));
         assert_eq!(name, Some(None));
         assert!(fields.finish().is_ok());
     }
@@ -320,9 +304,6 @@ mod tests {
     fn query_booleans_follow_pydantic() {
         assert_eq!(scalar::parse_bool("TRUE"), Ok(true));
         assert_eq!(scalar::parse_bool("0"), Ok(false));
-        assert_eq!(
-            scalar::parse_bool("maybe").unwrap_err().kind,
-            "bool_parsing"
-        );
+        assert_eq!(scalar::parse_bool("maybe").unwrap_err().kind, "bool_parsing");
     }
 }

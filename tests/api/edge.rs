@@ -6,8 +6,17 @@ use serde_json::json;
 #[test]
 fn every_response_has_the_security_headers_and_a_request_id() {
     let stack = Stack::shared();
-    for answer in [get(&stack.api("/utils/health-check/")), get(&stack.api("/utils/no-such-route"))] {
-        for header in ["x-request-id", "x-content-type-options", "x-frame-options", "strict-transport-security", "referrer-policy"] {
+    for answer in [
+        get(&stack.api("/utils/health-check/")),
+        get(&stack.api("/utils/no-such-route")),
+    ] {
+        for header in [
+            "x-request-id",
+            "x-content-type-options",
+            "x-frame-options",
+            "strict-transport-security",
+            "referrer-policy",
+        ] {
             assert!(answer.header(header).is_some_and(|v| !v.is_empty()), "{header} missing");
         }
         assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
@@ -17,14 +26,24 @@ fn every_response_has_the_security_headers_and_a_request_id() {
 
 #[test]
 fn a_sane_caller_request_id_is_echoed() {
-    let answer = request("GET", &Stack::shared().api("/utils/health-check/"), &[("x-request-id", "client-req-42")], None);
+    let answer = request(
+        "GET",
+        &Stack::shared().api("/utils/health-check/"),
+        &[("x-request-id", "client-req-42")],
+        None,
+    );
     assert_eq!(answer.header("x-request-id"), Some("client-req-42"));
 }
 
 #[test]
 fn authenticated_responses_are_not_cached() {
     let stack = Stack::shared();
-    let answer = request("POST", &stack.api("/login/test-token"), &[("authorization", &format!("Bearer {}", stack.superuser_token()))], None);
+    let answer = request(
+        "POST",
+        &stack.api("/login/test-token"),
+        &[("authorization", &format!("Bearer {}", stack.superuser_token()))],
+        None,
+    );
     assert_eq!(answer.header("cache-control"), Some("no-store"));
 }
 
@@ -49,21 +68,46 @@ fn cors_preflight_allows_the_local_frontend_only() {
     let allowed = request(
         "OPTIONS",
         &url,
-        &[("origin", "http://localhost:5173"), ("access-control-request-method", "POST"), ("access-control-request-headers", "authorization")],
+        &[
+            ("origin", "http://localhost:5173"),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "authorization"),
+        ],
         None,
     );
     assert_eq!(allowed.status, 200);
-    assert_eq!(allowed.header("access-control-allow-origin"), Some("http://localhost:5173"));
-    assert!(allowed.header("access-control-allow-methods").is_some_and(|m| m.contains("POST")));
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("http://localhost:5173")
+    );
+    assert!(allowed
+        .header("access-control-allow-methods")
+        .is_some_and(|m| m.contains("POST")));
 
-    let denied = request("OPTIONS", &url, &[("origin", "https://evil.example"), ("access-control-request-method", "POST")], None);
+    let denied = request(
+        "OPTIONS",
+        &url,
+        &[
+            ("origin", "https://evil.example"),
+            ("access-control-request-method", "POST"),
+        ],
+        None,
+    );
     assert_eq!(denied.status, 400);
     assert!(denied.header("access-control-allow-origin").is_none());
 }
 
 #[test]
 fn a_cross_origin_request_from_the_frontend_gets_cors_headers() {
-    let answer = request("GET", &Stack::shared().api("/utils/health-check/"), &[("origin", "http://localhost:5173")], None);
-    assert_eq!(answer.header("access-control-allow-origin"), Some("http://localhost:5173"));
+    let answer = request(
+        "GET",
+        &Stack::shared().api("/utils/health-check/"),
+        &[("origin", "http://localhost:5173")],
+        None,
+    );
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some("http://localhost:5173")
+    );
     assert_eq!(answer.header("access-control-allow-credentials"), Some("true"));
 }

@@ -26,7 +26,10 @@ fn deep_health_check_names_the_failed_services_when_the_emulator_is_down() {
     // A private stack: stopping its emulator must not disturb the other tests.
     let stack = Stack::start();
     assert_eq!(get(&stack.api("/utils/health-check/?deep=true")).status, 200);
-    assert_eq!(api_tests::post_json(&stack.admin("/emulator/stop"), &serde_json::json!({}), None).status, 200);
+    assert_eq!(
+        api_tests::post_json(&stack.admin("/emulator/stop"), &serde_json::json!({}), None).status,
+        200
+    );
 
     let answer = get(&stack.api("/utils/health-check/?deep=true"));
     assert_eq!(answer.status, 503, "{}", answer.text);
@@ -34,7 +37,11 @@ fn deep_health_check_names_the_failed_services_when_the_emulator_is_down() {
     let body = answer.json();
     assert_eq!(body["checks"]["table"], "unavailable");
     assert!(body["detail"].as_str().is_some_and(|d| d.contains("table")), "{body}");
-    assert!(!answer.text.contains("127.0.0.1"), "the cause must not leak: {}", answer.text);
+    assert!(
+        !answer.text.contains("127.0.0.1"),
+        "the cause must not leak: {}",
+        answer.text
+    );
     // The shallow check does not touch the backing services.
     assert_eq!(get(&stack.api("/utils/health-check/")).status, 200);
 }

@@ -20,12 +20,23 @@ fn a_poison_job_ends_in_the_dead_letter_queue_while_its_batch_mates_succeed() {
     let first = unique_email("batch-mate");
     let second = unique_email("batch-mate");
     let unknown_kind = json!({"version": 1, "id": uuid::Uuid::new_v4(), "created_at": "2026-11-23T17:00:00Z", "kind": "launch_rockets", "payload": {}});
-    let batch = json!([email_job(&first), "{not json", email_job(&second), unknown_kind.to_string()]);
+    let batch = json!([
+        email_job(&first),
+        "{not json",
+        email_job(&second),
+        unknown_kind.to_string()
+    ]);
     let sent = post_json(&stack.admin("/queues/JobsQueue/batch"), &batch, None);
     assert_eq!(sent.json()["sent"], 4, "{}", sent.text);
 
-    assert!(stack.wait_for_email(&first, Duration::from_secs(20)).is_some(), "first batch-mate was sent");
-    assert!(stack.wait_for_email(&second, Duration::from_secs(20)).is_some(), "second batch-mate was sent");
+    assert!(
+        stack.wait_for_email(&first, Duration::from_secs(20)).is_some(),
+        "first batch-mate was sent"
+    );
+    assert!(
+        stack.wait_for_email(&second, Duration::from_secs(20)).is_some(),
+        "second batch-mate was sent"
+    );
     // Each poison job is received maxReceiveCount (3) times, one second apart, then redriven.
     let dead = eventually(Duration::from_secs(30), || {
         let (dead, _) = stack.queue_depth("JobsDeadLetterQueue");

@@ -4,13 +4,24 @@ use serde_json::json;
 #[test]
 fn the_first_superuser_logs_in_with_a_bearer_token() {
     let stack = Stack::shared();
-    let answer = post_form(&stack.api("/login/access-token"), &[("username", "admin@example.com"), ("password", "changethis")]);
+    let answer = post_form(
+        &stack.api("/login/access-token"),
+        &[("username", "admin@example.com"), ("password", "changethis")],
+    );
     assert_eq!(answer.status, 200, "{}", answer.text);
     let token = answer.json();
     assert_eq!(token["token_type"], "bearer");
     assert!(token["expires_in"].as_u64().is_some_and(|s| s > 0));
 
-    let me = request("POST", &stack.api("/login/test-token"), &[("authorization", &format!("Bearer {}", token["access_token"].as_str().unwrap_or_default()))], None);
+    let me = request(
+        "POST",
+        &stack.api("/login/test-token"),
+        &[(
+            "authorization",
+            &format!("Bearer {}", token["access_token"].as_str().unwrap_or_default()),
+        )],
+        None,
+    );
     assert_eq!(me.status, 200);
     let me = me.json();
     assert_eq!(me["email"], "admin@example.com");
@@ -22,15 +33,24 @@ fn the_first_superuser_logs_in_with_a_bearer_token() {
 #[test]
 fn login_emails_are_case_insensitive() {
     let stack = Stack::shared();
-    let answer = post_form(&stack.api("/login/access-token"), &[("username", "Admin@Example.COM"), ("password", "changethis")]);
+    let answer = post_form(
+        &stack.api("/login/access-token"),
+        &[("username", "Admin@Example.COM"), ("password", "changethis")],
+    );
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
 
 #[test]
 fn wrong_password_and_unknown_email_get_the_same_answer() {
     let stack = Stack::shared();
-    let wrong = post_form(&stack.api("/login/access-token"), &[("username", "admin@example.com"), ("password", "not-the-password")]);
-    let unknown = post_form(&stack.api("/login/access-token"), &[("username", "ghost@example.com"), ("password", "not-the-password")]);
+    let wrong = post_form(
+        &stack.api("/login/access-token"),
+        &[("username", "admin@example.com"), ("password", "not-the-password")],
+    );
+    let unknown = post_form(
+        &stack.api("/login/access-token"),
+        &[("username", "ghost@example.com"), ("password", "not-the-password")],
+    );
     for answer in [wrong, unknown] {
         assert_eq!(answer.status, 400);
         assert_eq!(answer.json(), json!({"detail": "Incorrect email or password"}));
@@ -41,7 +61,12 @@ fn wrong_password_and_unknown_email_get_the_same_answer() {
 fn login_without_fields_lists_each_missing_one() {
     let answer = post_form(&Stack::shared().api("/login/access-token"), &[]);
     assert_eq!(answer.status, 422);
-    let locs: Vec<_> = answer.json()["detail"].as_array().into_iter().flatten().map(|d| d["loc"].clone()).collect();
+    let locs: Vec<_> = answer.json()["detail"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| d["loc"].clone())
+        .collect();
     assert_eq!(locs, vec![json!(["body", "username"]), json!(["body", "password"])]);
 }
 

@@ -16,8 +16,13 @@ fn test_email_reaches_ses_through_the_queue() {
     assert_eq!(answer.status, 201, "{}", answer.text);
     assert_eq!(answer.json(), serde_json::json!({"message": "Test email sent"}));
 
-    let email = stack.wait_for_email(&to, Duration::from_secs(20)).expect("the test email reached SES");
-    assert!(email["subject"].as_str().is_some_and(|s| s.ends_with("Test email")), "{email}");
+    let email = stack
+        .wait_for_email(&to, Duration::from_secs(20))
+        .expect("the test email reached SES");
+    assert!(
+        email["subject"].as_str().is_some_and(|s| s.ends_with("Test email")),
+        "{email}"
+    );
     assert_eq!(email["from"], "noreply@example.com");
 }
 
@@ -36,7 +41,10 @@ fn test_email_rejects_a_forged_token() {
     let forged = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
     let answer = send_test_email(stack, &unique_email("nobody"), Some(forged));
     assert_eq!(answer.status, 401);
-    assert_eq!(answer.json(), serde_json::json!({"detail": "Could not validate credentials"}));
+    assert_eq!(
+        answer.json(),
+        serde_json::json!({"detail": "Could not validate credentials"})
+    );
 }
 
 #[test]

@@ -23,7 +23,10 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ("worker/send-email.json", Failed(&[])),
         (
             "worker/batch-with-poison.json",
-            Failed(&["0b7f0c3e-1111-4c59-9d0c-000000000003", "0b7f0c3e-1111-4c59-9d0c-000000000004"]),
+            Failed(&[
+                "0b7f0c3e-1111-4c59-9d0c-000000000003",
+                "0b7f0c3e-1111-4c59-9d0c-000000000004",
+            ]),
         ),
     ])
 }
@@ -49,7 +52,10 @@ fn template_functions() -> Vec<TemplateFunction> {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str().expect("Binary").to_owned();
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary")
+            .to_owned();
         let mut events = Vec::new();
         for (_, event) in resource["Properties"]["Events"].as_mapping().into_iter().flatten() {
             let kind = event["Type"].as_str().unwrap_or_default().to_owned();
@@ -63,7 +69,11 @@ fn template_functions() -> Vec<TemplateFunction> {
             };
             events.push((kind, key));
         }
-        functions.push(TemplateFunction { id: id.as_str().expect("id").to_owned(), binary, events });
+        functions.push(TemplateFunction {
+            id: id.as_str().expect("id").to_owned(),
+            binary,
+            events,
+        });
     }
     functions
 }
@@ -80,8 +90,12 @@ fn event_files(binary: &str) -> Vec<(String, Value)> {
     files
         .into_iter()
         .map(|path| {
-            let name = format!("{binary}/{}", path.file_name().and_then(|n| n.to_str()).unwrap_or_default());
-            let event = serde_json::from_str(&std::fs::read_to_string(&path).expect("read event")).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let name = format!(
+                "{binary}/{}",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+            );
+            let event = serde_json::from_str(&std::fs::read_to_string(&path).expect("read event"))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             (name, event)
         })
         .collect()
@@ -127,15 +141,28 @@ fn matches(pattern: &str, path: &str) -> bool {
 fn every_route_of_every_function_router_has_an_event_file() {
     use shared::api::Api;
     let routers: Vec<(&str, Vec<(String, String)>)> = vec![
-        ("utils", utils::Utils::routes().into_iter().map(|(m, p, _)| (m.to_string(), p.to_owned())).collect()),
-        ("login", login::Login::routes().into_iter().map(|(m, p, _)| (m.to_string(), p.to_owned())).collect()),
+        (
+            "utils",
+            utils::Utils::routes()
+                .into_iter()
+                .map(|(m, p, _)| (m.to_string(), p.to_owned()))
+                .collect(),
+        ),
+        (
+            "login",
+            login::Login::routes()
+                .into_iter()
+                .map(|(m, p, _)| (m.to_string(), p.to_owned()))
+                .collect(),
+        ),
     ];
     let mut missing = Vec::new();
     for (binary, routes) in routers {
         let files = event_files(binary);
         for (method, pattern) in routes {
             let covered = files.iter().any(|(_, e)| {
-                e["requestContext"]["http"]["method"] == method.as_str() && matches(&pattern, e["rawPath"].as_str().unwrap_or_default())
+                e["requestContext"]["http"]["method"] == method.as_str()
+                    && matches(&pattern, e["rawPath"].as_str().unwrap_or_default())
             });
             if !covered {
                 missing.push(format!("events/{binary}/: nothing for {method} {pattern}"));
@@ -153,12 +180,18 @@ fn every_event_file_is_answered_by_its_function() {
     let mut failures = Vec::new();
     for TemplateFunction { id, binary, .. } in template_functions() {
         for (name, mut event) in event_files(&binary) {
-            if event["headers"]["authorization"].as_str().is_some_and(|a| a.contains("REPLACE_WITH_ACCESS_TOKEN")) {
+            if event["headers"]["authorization"]
+                .as_str()
+                .is_some_and(|a| a.contains("REPLACE_WITH_ACCESS_TOKEN"))
+            {
                 event["headers"]["authorization"] = Value::from(format!("Bearer {token}"));
             }
             let answer = api_tests::post_json(&stack.admin(&format!("/invoke/{id}")), &event, None);
             if answer.status != 200 {
-                failures.push(format!("{name}: invocation failed ({}): {}", answer.status, answer.text));
+                failures.push(format!(
+                    "{name}: invocation failed ({}): {}",
+                    answer.status, answer.text
+                ));
                 continue;
             }
             let result = answer.json();
@@ -176,8 +209,12 @@ fn every_event_file_is_answered_by_its_function() {
                     }
                 }
                 Some(Expect::Failed(ids)) => {
-                    let failed: Vec<&str> =
-                        result["batchItemFailures"].as_array().into_iter().flatten().filter_map(|f| f["itemIdentifier"].as_str()).collect();
+                    let failed: Vec<&str> = result["batchItemFailures"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|f| f["itemIdentifier"].as_str())
+                        .collect();
                     if failed != *ids {
                         failures.push(format!("{name}: expected failures {ids:?}, got {result}"));
                     }

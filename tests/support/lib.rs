@@ -13,7 +13,9 @@ pub fn project_root() -> PathBuf {
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"))
 }
 
 /// A running local stack, stopped when dropped (and, through `--exit-with-parent`, when the
@@ -28,9 +30,17 @@ impl Stack {
     /// poison job reaches the dead-letter queue within seconds.
     pub fn start() -> Self {
         let binary = target_dir().join("debug/devstack");
-        assert!(binary.exists(), "{} is missing: build the workspace first (`make test` does)", binary.display());
+        assert!(
+            binary.exists(),
+            "{} is missing: build the workspace first (`make test` does)",
+            binary.display()
+        );
         let log_path = target_dir().join(format!("devstack-test-{}.log", std::process::id()));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("test log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("test log file");
         let mut child = Command::new(binary)
             .current_dir(project_root())
             .args(["up", "--port", "0", "--param", "JobsVisibilityTimeoutSeconds=1"])
@@ -57,7 +67,10 @@ impl Stack {
             Err(_) => {
                 let _ = child.kill();
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                panic!("the local stack did not start; its log ({}):\n{log}", log_path.display());
+                panic!(
+                    "the local stack did not start; its log ({}):\n{log}",
+                    log_path.display()
+                );
             }
         }
     }
@@ -78,9 +91,15 @@ impl Stack {
 
     /// Logs in through the API like a client and returns the bearer token.
     pub fn token(&self, email: &str, password: &str) -> String {
-        let response = post_form(&self.api("/login/access-token"), &[("username", email), ("password", password)]);
+        let response = post_form(
+            &self.api("/login/access-token"),
+            &[("username", email), ("password", password)],
+        );
         assert_eq!(response.status, 200, "login of {email} failed: {}", response.text);
-        response.json()["access_token"].as_str().expect("access_token").to_owned()
+        response.json()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     pub fn superuser_token(&self) -> String {
@@ -89,28 +108,46 @@ impl Stack {
 
     /// The emails SES accepted so far.
     pub fn emails(&self) -> Vec<Value> {
-        get(&self.admin("/emails")).json().as_array().cloned().unwrap_or_default()
+        get(&self.admin("/emails"))
+            .json()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Waits until an email to `to` has been sent, up to `within`.
     pub fn wait_for_email(&self, to: &str, within: Duration) -> Option<Value> {
         eventually(within, || {
-            self.emails().into_iter().find(|m| m["to"].as_array().is_some_and(|t| t.iter().any(|a| a == to)))
+            self.emails()
+                .into_iter()
+                .find(|m| m["to"].as_array().is_some_and(|t| t.iter().any(|a| a == to)))
         })
     }
 
     /// `(visible, in flight)` messages of a queue of the template.
     pub fn queue_depth(&self, queue: &str) -> (u64, u64) {
         let queues = get(&self.admin("/queues")).json();
-        let entry = queues.as_array().into_iter().flatten().find(|q| q["id"] == queue).cloned().unwrap_or(Value::Null);
-        (entry["visible"].as_u64().unwrap_or(0), entry["in_flight"].as_u64().unwrap_or(0))
+        let entry = queues
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|q| q["id"] == queue)
+            .cloned()
+            .unwrap_or(Value::Null);
+        (
+            entry["visible"].as_u64().unwrap_or(0),
+            entry["in_flight"].as_u64().unwrap_or(0),
+        )
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
         // SIGTERM lets devstack stop moto and its functions itself.
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -150,14 +187,21 @@ impl Answer {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
 fn agent() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
     AGENT.get_or_init(|| {
-        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(60))).build().new_agent()
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .new_agent()
     })
 }
 
@@ -168,7 +212,11 @@ fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answ
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
         .collect();
-    Answer { status: response.status().as_u16(), headers, text: response.body_mut().read_to_string().unwrap_or_default() }
+    Answer {
+        status: response.status().as_u16(),
+        headers,
+        text: response.body_mut().read_to_string().unwrap_or_default(),
+    }
 }
 
 /// A request with any method, headers and body.
@@ -204,7 +252,12 @@ pub fn post_form(url: &str, fields: &[(&str, &str)]) -> Answer {
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
         .join("&");
-    request("POST", url, &[("content-type", "application/x-www-form-urlencoded")], Some(&body))
+    request(
+        "POST",
+        url,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(&body),
+    )
 }
 
 pub fn encode(raw: &str) -> String {

@@ -39,7 +39,10 @@ impl Login {
         let resources = Resources::from_env(env)?;
         let keys = TokenKeys::new(&AuthConfig::from_env(env)?);
         let aws = AwsConfig::from_env(env)?;
-        Ok(Self { http, auth: Authenticator::new(keys, Table::new(aws.dynamodb(), resources.table)) })
+        Ok(Self {
+            http,
+            auth: Authenticator::new(keys, Table::new(aws.dynamodb(), resources.table)),
+        })
     }
 
     pub fn http_config(&self) -> &HttpConfig {
@@ -54,8 +57,10 @@ impl Login {
         let password = fields.required("password", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
         fields.optional("grant_type", Echo::Yes, |v| match scalar::string(v)? {
             "password" => Ok(()),
-            _ => Err(Invalid::new("string_pattern_mismatch", "String should match pattern '^password$'")
-                .with_ctx(serde_json::json!({"pattern": "^password$"}))),
+            _ => Err(
+                Invalid::new("string_pattern_mismatch", "String should match pattern '^password$'")
+                    .with_ctx(serde_json::json!({"pattern": "^password$"})),
+            ),
         });
         fields.finish().map_err(ApiError::Validation)?;
         let (Some(username), Some(password)) = (username, password) else {
@@ -78,8 +83,19 @@ impl Login {
             return Err(ApiError::BadRequest("Inactive user".into()));
         }
         request.set_user(user.id);
-        let issued = self.auth.keys().issue_access(user.id).map_err(|e| ApiError::Internal(e.to_string()))?;
-        api::json(StatusCode::OK, &Token { access_token: issued.token, token_type: "bearer", expires_in: issued.expires_in })
+        let issued = self
+            .auth
+            .keys()
+            .issue_access(user.id)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        api::json(
+            StatusCode::OK,
+            &Token {
+                access_token: issued.token,
+                token_type: "bearer",
+                expires_in: issued.expires_in,
+            },
+        )
     }
 
     async fn test_token(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -113,6 +129,12 @@ mod tests {
     #[test]
     fn route_table_builds() {
         let router = api::Router::new(Login::routes());
-        assert!(matches!(router.at(&Method::POST, "/api/v1/login/access-token/"), api::Matched::Route { route: Route::AccessToken, .. }));
+        assert!(matches!(
+            router.at(&Method::POST, "/api/v1/login/access-token/"),
+            api::Matched::Route {
+                route: Route::AccessToken,
+                ..
+            }
+        ));
     }
 }

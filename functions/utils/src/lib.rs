@@ -51,15 +51,12 @@ impl Utils {
 
     async fn health_check(&self, request: ApiRequest) -> ApiResult<Response> {
         let mut query = Fields::new(Source::Query, request.query());
-        let deep = query.optional("deep", Echo::Yes, |v| {
-            scalar::string(v).and_then(scalar::parse_bool)
-        });
+        let deep = query.optional("deep", Echo::Yes, |v| scalar::string(v).and_then(scalar::parse_bool));
         query.finish().map_err(ApiError::Validation)?;
         if deep.flatten() != Some(true) {
             return api::json(StatusCode::OK, &true);
         }
-        let (table, bucket, queue) =
-            tokio::join!(self.table.probe(), self.bucket.probe(), self.queue.probe());
+        let (table, bucket, queue) = tokio::join!(self.table.probe(), self.bucket.probe(), self.queue.probe());
         let outcomes = [
             ("table", table.map_err(|e| e.to_string())),
             ("bucket", bucket.map_err(|e| e.to_string())),
@@ -101,16 +98,11 @@ impl Utils {
     async fn test_email(&self, request: ApiRequest) -> ApiResult<Response> {
         self.auth.current_superuser(&request).await?;
         let mut query = Fields::new(Source::Query, request.query());
-        let to = query.required("email_to", Echo::Yes, |v| {
-            scalar::string(v).and_then(Email::parse)
-        });
+        let to = query.required("email_to", Echo::Yes, |v| scalar::string(v).and_then(Email::parse));
         query.finish().map_err(ApiError::Validation)?;
         let to = to.ok_or_else(|| ApiError::Internal("email_to parsed without a value".into()))?;
         self.queue
-            .enqueue(Job::SendEmail(email::test_email(
-                &self.http.project_name,
-                to,
-            )))
+            .enqueue(Job::SendEmail(email::test_email(&self.http.project_name, to)))
             .await?;
         api::message(StatusCode::CREATED, "Test email sent")
     }
@@ -121,11 +113,7 @@ impl Api for Utils {
 
     fn routes() -> Vec<(Method, &'static str, Route)> {
         vec![
-            (
-                Method::GET,
-                "/api/v1/utils/health-check/",
-                Route::HealthCheck,
-            ),
+            (Method::GET, "/api/v1/utils/health-check/", Route::HealthCheck),
             (Method::POST, "/api/v1/utils/test-email/", Route::TestEmail),
         ]
     }

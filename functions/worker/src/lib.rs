@@ -62,10 +62,7 @@ impl<E: EmailSender> Worker<E> {
 }
 
 fn receive_count(record: &SqsMessage) -> Option<&str> {
-    record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .map(String::as_str)
+    record.attributes.get("ApproximateReceiveCount").map(String::as_str)
 }
 
 #[cfg(test)]

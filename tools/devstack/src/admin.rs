@@ -18,12 +18,7 @@ fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     response
 }
 
-pub async fn handle(
-    stack: &Stack,
-    method: &Method,
-    path: &str,
-    body: Bytes,
-) -> Response<Full<Bytes>> {
+pub async fn handle(stack: &Stack, method: &Method, path: &str, body: Bytes) -> Response<Full<Bytes>> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
         (&Method::GET, ["info"]) => reply(StatusCode::OK, info(stack)),
@@ -36,10 +31,7 @@ pub async fn handle(
             stack.moto.lock().await.stop().await;
             reply(StatusCode::OK, json!({"stopped": true}))
         }
-        _ => reply(
-            StatusCode::NOT_FOUND,
-            json!({"message": "unknown devstack endpoint"}),
-        ),
+        _ => reply(StatusCode::NOT_FOUND, json!({"message": "unknown devstack endpoint"})),
     }
 }
 
@@ -62,10 +54,7 @@ async fn invoke(stack: &Stack, function: &str, event: Bytes) -> Response<Full<By
         );
     };
     if serde_json::from_slice::<Value>(&event).is_err() {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            json!({"message": "the event is not JSON"}),
-        );
+        return reply(StatusCode::BAD_REQUEST, json!({"message": "the event is not JSON"}));
     }
     match function.invoke(event).await {
         crate::runtime::InvokeResult::Ok(payload) => {
@@ -80,10 +69,7 @@ async fn invoke(stack: &Stack, function: &str, event: Bytes) -> Response<Full<By
             StatusCode::BAD_GATEWAY,
             json!({"error": serde_json::from_slice::<Value>(&error).unwrap_or(Value::Null)}),
         ),
-        other => reply(
-            StatusCode::BAD_GATEWAY,
-            json!({"error": format!("{other:?}")}),
-        ),
+        other => reply(StatusCode::BAD_GATEWAY, json!({"error": format!("{other:?}")})),
     }
 }
 
@@ -92,10 +78,7 @@ async fn emails(stack: &Stack) -> Response<Full<Bytes>> {
     let url = format!("{}/moto-api/data.json", stack.moto_endpoint);
     let data = tokio::task::spawn_blocking(move || -> Result<Value, String> {
         let mut response = ureq::get(&url).call().map_err(|e| e.to_string())?;
-        response
-            .body_mut()
-            .read_json::<Value>()
-            .map_err(|e| e.to_string())
+        response.body_mut().read_json::<Value>().map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())
@@ -137,14 +120,12 @@ async fn queues(stack: &Stack) -> Response<Full<Bytes>> {
             .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await;
-        let count =
-            |out: &aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput,
-             name: A| {
-                out.attributes()
-                    .and_then(|a| a.get(&name))
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
+        let count = |out: &aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput, name: A| {
+            out.attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         match attributes {
             Ok(attrs) => out.push(json!({
                 "id": queue.logical_id,
@@ -193,18 +174,44 @@ async fn send(stack: &Stack, queue: &str, body: Bytes) -> Response<Full<Bytes>> 
 async fn send_batch(stack: &Stack, queue: &str, body: Bytes) -> Response<Full<Bytes>> {
     use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
     let Some(queue) = stack.queues.iter().find(|q| q.logical_id == queue) else {
-        return reply(StatusCode::NOT_FOUND, json!({"message": format!("no queue {queue} in template.yaml")}));
+        return reply(
+            StatusCode::NOT_FOUND,
+            json!({"message": format!("no queue {queue} in template.yaml")}),
+        );
     };
     let Ok(bodies) = serde_json::from_slice::<Vec<String>>(&body) else {
-        return reply(StatusCode::BAD_REQUEST, json!({"message": "send a JSON array of message bodies"}));
+        return reply(
+            StatusCode::BAD_REQUEST,
+            json!({"message": "send a JSON array of message bodies"}),
+        );
     };
     let entries: Vec<_> = bodies
         .iter()
         .enumerate()
-        .filter_map(|(i, body)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build().ok())
+        .filter_map(|(i, body)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .build()
+                .ok()
+        })
         .collect();
-    match stack.aws.sqs().send_message_batch().queue_url(&queue.url).set_entries(Some(entries)).send().await {
-        Ok(out) => reply(StatusCode::OK, json!({"sent": out.successful.len(), "failed": out.failed.len()})),
-        Err(err) => reply(StatusCode::SERVICE_UNAVAILABLE, json!({"message": aws_sdk_sqs::error::DisplayErrorContext(&err).to_string()})),
+    match stack
+        .aws
+        .sqs()
+        .send_message_batch()
+        .queue_url(&queue.url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+    {
+        Ok(out) => reply(
+            StatusCode::OK,
+            json!({"sent": out.successful.len(), "failed": out.failed.len()}),
+        ),
+        Err(err) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"message": aws_sdk_sqs::error::DisplayErrorContext(&err).to_string()}),
+        ),
     }
 }

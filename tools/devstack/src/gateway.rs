@@ -39,15 +39,13 @@ impl Route {
             .trim_matches('/')
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(
-                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) => match name.strip_suffix('+') {
-                        Some(greedy) => Segment::Greedy(greedy.to_owned()),
-                        None => Segment::Param(name.to_owned()),
-                    },
-                    None => Segment::Literal(s.to_owned()),
+            .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => match name.strip_suffix('+') {
+                    Some(greedy) => Segment::Greedy(greedy.to_owned()),
+                    None => Segment::Param(name.to_owned()),
                 },
-            )
+                None => Segment::Literal(s.to_owned()),
+            })
             .collect();
         let method_upper = method.to_ascii_uppercase();
         let method = if method_upper == "ANY" {
@@ -104,10 +102,7 @@ impl Route {
             .iter()
             .filter(|s| matches!(s, Segment::Literal(_)))
             .count();
-        let greedy = self
-            .segments
-            .iter()
-            .any(|s| matches!(s, Segment::Greedy(_)));
+        let greedy = self.segments.iter().any(|s| matches!(s, Segment::Greedy(_)));
         (usize::from(!greedy), literals)
     }
 }
@@ -163,11 +158,7 @@ fn respond(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     response
 }
 
-async fn handle(
-    stack: Arc<Stack>,
-    peer: SocketAddr,
-    request: Request<hyper::body::Incoming>,
-) -> Response<Full<Bytes>> {
+async fn handle(stack: Arc<Stack>, peer: SocketAddr, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -236,9 +227,7 @@ fn event(
             }
         }
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let request_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
     let (body, is_base64) = match std::str::from_utf8(body) {
         Ok(text) => (text.to_owned(), false),
@@ -331,15 +320,8 @@ fn proxy_response(route_key: &str, result: InvokeResult) -> Response<Full<Bytes>
             .insert("content-type", HeaderValue::from_static("application/json"));
         return response;
     };
-    let body = value
-        .get("body")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let body = if value
-        .get("isBase64Encoded")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
+    let body = value.get("body").and_then(Value::as_str).unwrap_or_default();
+    let body = if value.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
         base64::engine::general_purpose::STANDARD
             .decode(body)
             .unwrap_or_default()
@@ -347,26 +329,17 @@ fn proxy_response(route_key: &str, result: InvokeResult) -> Response<Full<Bytes>
         body.as_bytes().to_vec()
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() =
-        StatusCode::from_u16(status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     for source in ["headers", "multiValueHeaders"] {
-        for (name, value) in value
-            .get(source)
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
+        for (name, value) in value.get(source).and_then(Value::as_object).into_iter().flatten() {
             let values: Vec<&str> = match value {
                 Value::String(s) => vec![s.as_str()],
                 Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
                 _ => vec![],
             };
             for v in values {
-                if let (Ok(name), Ok(v)) = (
-                    HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_str(v),
-                ) {
+                if let (Ok(name), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(v)) {
                     headers.append(name, v);
                 }
             }
@@ -406,9 +379,7 @@ mod tests {
     #[test]
     fn greedy_route_needs_a_segment_and_captures_the_rest() {
         let route = Route::new("ANY", "/api/v1/utils/{proxy+}", function());
-        let params = route
-            .matches(&Method::GET, "/api/v1/utils/health-check/")
-            .unwrap();
+        let params = route.matches(&Method::GET, "/api/v1/utils/health-check/").unwrap();
         assert_eq!(params["proxy"], "health-check/");
         assert!(route.matches(&Method::GET, "/api/v1/utils/").is_none());
         assert!(route.matches(&Method::GET, "/api/v1/other/x").is_none());
@@ -422,9 +393,7 @@ mod tests {
         ];
         sort_routes(&mut routes);
         assert_eq!(routes[0].route_key, "GET /api/v1/items/{id}");
-        assert!(routes[0]
-            .matches(&Method::POST, "/api/v1/items/1")
-            .is_none());
+        assert!(routes[0].matches(&Method::POST, "/api/v1/items/1").is_none());
     }
 
     #[test]
@@ -437,7 +406,8 @@ mod tests {
 
     #[test]
     fn proxy_response_keeps_status_headers_and_body() {
-        let payload = json!({"statusCode": 201, "headers": {"x-a": "1"}, "body": "{\"ok\":true}", "isBase64Encoded": false});
+        let payload =
+            json!({"statusCode": 201, "headers": {"x-a": "1"}, "body": "{\"ok\":true}", "isBase64Encoded": false});
         let response = proxy_response("r", InvokeResult::Ok(Bytes::from(payload.to_string())));
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(response.headers()["x-a"], "1");

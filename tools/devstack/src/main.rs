@@ -42,7 +42,9 @@ const USAGE: &str = "usage:
   devstack up [--port 9000] [--stage local] [--param Name=Value]... [--template template.yaml]
               [--bin-dir DIR] [--max-instances 4] [--exit-with-parent PID]
   devstack invoke <FunctionLogicalId> -e <event.json> [--url http://127.0.0.1:9000]
-  devstack emails [--url http://127.0.0.1:9000]";
+  devstack emails [--url http://127.0.0.1:9000]
+  devstack bootstrap --table <AppTableName> --stage dev|prod   (against AWS: first superuser from
+            FIRST_SUPERUSER / FIRST_SUPERUSER_PASSWORD, AWS credentials and region from the environment)";
 
 #[derive(Debug)]
 struct UpOptions {
@@ -69,6 +71,7 @@ fn main() {
         Some("up") => parse_up(&args[1..]).and_then(|options| runtime.block_on(up(options))),
         Some("invoke") => invoke(&args[1..]),
         Some("emails") => emails(&args[1..]),
+        Some("bootstrap") => runtime.block_on(bootstrap(&args[1..])),
         _ => Err(USAGE.to_owned()),
     };
     if let Err(err) = outcome {
@@ -168,13 +171,8 @@ fn say(message: impl std::fmt::Display) {
 }
 
 async fn up(options: UpOptions) -> Result<(), String> {
-    let root = options
-        .template
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let mut template =
-        Template::load(&options.template, "local", &options.params).map_err(|e| e.to_string())?;
+    let root = options.template.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut template = Template::load(&options.template, "local", &options.params).map_err(|e| e.to_string())?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
@@ -199,10 +197,7 @@ async fn up(options: UpOptions) -> Result<(), String> {
     say(format!("emulator (moto) on {}", moto.endpoint));
 
     let aws_env = aws_env(&moto.endpoint);
-    let aws_pairs: Vec<(&str, &str)> = aws_env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let aws_pairs: Vec<(&str, &str)> = aws_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let aws = AwsConfig::from_env(&EnvList(&aws_pairs)).map_err(|e| e.to_string())?;
 
     let queues = provision::provision(&mut template, &aws)
@@ -249,12 +244,7 @@ async fn up(options: UpOptions) -> Result<(), String> {
             ));
         }
         let function = Function::new(spec);
-        for (event_id, event) in props
-            .get("Events")
-            .and_then(Yaml::as_mapping)
-            .into_iter()
-            .flatten()
-        {
+        for (event_id, event) in props.get("Events").and_then(Yaml::as_mapping).into_iter().flatten() {
             let event_props = template
                 .resolve(event.get("Properties").unwrap_or(&Yaml::Null))
                 .map_err(|e| e.to_string())?;
@@ -271,10 +261,7 @@ async fn up(options: UpOptions) -> Result<(), String> {
                     routes.push(Route::new(&method, &path, function.clone()));
                 }
                 Some("SQS") => {
-                    let arn = event_props
-                        .get("Queue")
-                        .and_then(scalar_string)
-                        .unwrap_or_default();
+                    let arn = event_props.get("Queue").and_then(scalar_string).unwrap_or_default();
                     let queue = queues
                         .iter()
                         .find(|q| q.arn == arn)
@@ -288,11 +275,7 @@ async fn up(options: UpOptions) -> Result<(), String> {
                     let report = event_props
                         .get("FunctionResponseTypes")
                         .and_then(Yaml::as_sequence)
-                        .is_some_and(|types| {
-                            types
-                                .iter()
-                                .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
-                        });
+                        .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures")));
                     mappings.push(sqs::Mapping {
                         queue,
                         function: function.clone(),
@@ -330,7 +313,9 @@ async fn up(options: UpOptions) -> Result<(), String> {
         ));
     }
     tokio::spawn(gateway::serve(listener, stack.clone()));
-    say(format!("API on {api_url} (try {api_url}/api/v1/utils/health-check/); emails sent: {api_url}/_devstack/emails"));
+    say(format!(
+        "API on {api_url} (try {api_url}/api/v1/utils/health-check/); emails sent: {api_url}/_devstack/emails"
+    ));
     println!("READY {api_url}");
     let _ = std::io::stdout().flush();
 
@@ -371,10 +356,7 @@ struct EnvList<'a>(&'a [(&'a str, &'a str)]);
 
 impl shared::config::Env for EnvList<'_> {
     fn get(&self, name: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned())
+        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
     }
 }
 
@@ -415,13 +397,9 @@ fn function_spec(
             .and_then(scalar_string)
     };
     let timeout = setting("Timeout").and_then(|t| t.parse().ok()).unwrap_or(3);
-    let memory_mb = setting("MemorySize")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(128);
+    let memory_mb = setting("MemorySize").and_then(|m| m.parse().ok()).unwrap_or(128);
     let mut env: Vec<(String, String)> = aws_env.to_vec();
-    let globals = template
-        .function_global("Environment")
-        .and_then(|e| e.get("Variables"));
+    let globals = template.function_global("Environment").and_then(|e| e.get("Variables"));
     let own = props.get("Environment").and_then(|e| e.get("Variables"));
     for variables in [globals, own].into_iter().flatten() {
         for (name, value) in variables.as_mapping().into_iter().flatten() {
@@ -459,11 +437,7 @@ fn local_secret(name: &str, dir: &Path) -> Result<String, String> {
             return Ok(existing.trim().to_owned());
         }
     }
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     std::fs::create_dir_all(dir)
         .and_then(|_| std::fs::write(&path, &secret))
         .map_err(|e| format!("cannot keep {}: {e}", path.display()))?;
@@ -474,21 +448,9 @@ async fn verify_sender(template: &Template, aws: &AwsConfig) -> Result<(), Strin
     let Some(sender) = template.parameter("EmailsFromEmail") else {
         return Ok(());
     };
-    match aws
-        .ses()
-        .create_email_identity()
-        .email_identity(sender)
-        .send()
-        .await
-    {
+    match aws.ses().create_email_identity().email_identity(sender).send().await {
         Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_already_exists_exception()) =>
-        {
-            Ok(())
-        }
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => Ok(()),
         Err(err) => Err(format!(
             "verifying {sender} in SES: {}",
             aws_sdk_sesv2::error::DisplayErrorContext(&err)
@@ -496,34 +458,27 @@ async fn verify_sender(template: &Template, aws: &AwsConfig) -> Result<(), Strin
     }
 }
 
-/// `FIRST_SUPERUSER` / `FIRST_SUPERUSER_PASSWORD`; the reference defaults only in the local stage.
-async fn bootstrap_superuser(
-    template: &Template,
-    aws: &AwsConfig,
-    stage: &str,
-) -> Result<(), String> {
-    const DEFAULT_PASSWORD: &str = "changethis";
-    let email = std::env::var("FIRST_SUPERUSER")
-        .ok()
-        .or_else(|| template.parameter("FirstSuperuser").map(str::to_owned))
-        .unwrap_or_else(|| "admin@example.com".into());
-    let password = match std::env::var("FIRST_SUPERUSER_PASSWORD") {
-        Ok(password) => password,
-        Err(_) if stage == "local" => DEFAULT_PASSWORD.to_owned(),
-        Err(_) => {
-            return Err(format!(
-                "FIRST_SUPERUSER_PASSWORD must be set in the {stage} stage"
-            ))
+/// The first superuser of a deployed stage, written straight to its table.
+async fn bootstrap(args: &[String]) -> Result<(), String> {
+    let (mut table, mut stage) = (None, None);
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--table" => table = Some(flag_value(args, &mut i, "--table")?.to_owned()),
+            "--stage" => stage = Some(flag_value(args, &mut i, "--stage")?.to_owned()),
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
-    };
-    if stage != "local" && password == DEFAULT_PASSWORD {
-        return Err(format!(
-            "the default superuser password {DEFAULT_PASSWORD:?} is refused in the {stage} stage"
-        ));
+        i += 1;
     }
-    let email = Email::parse(&email).map_err(|e| format!("FIRST_SUPERUSER: {}", e.msg))?;
-    let password =
-        Password::parse(&password).map_err(|e| format!("FIRST_SUPERUSER_PASSWORD: {}", e.msg))?;
+    let (Some(table), Some(stage)) = (table, stage) else {
+        return Err(USAGE.to_owned());
+    };
+    let aws = AwsConfig::from_env(&shared::config::ProcessEnv).map_err(|e| e.to_string())?;
+    ensure_superuser(&Table::new(aws.dynamodb(), table), None, &stage).await
+}
+
+/// `FIRST_SUPERUSER` / `FIRST_SUPERUSER_PASSWORD`; the reference defaults only in the local stage.
+async fn bootstrap_superuser(template: &Template, aws: &AwsConfig, stage: &str) -> Result<(), String> {
     let table_id = template
         .resources("AWS::DynamoDB::Table")
         .map_err(|e| e.to_string())?
@@ -535,15 +490,38 @@ async fn bootstrap_superuser(
         .get(&table_id)
         .map(|p| p.reference.clone())
         .unwrap_or_default();
-    let table = Table::new(aws.dynamodb(), table_name);
-    match shared::users::ensure_first_superuser(&table, &email, &password)
+    ensure_superuser(
+        &Table::new(aws.dynamodb(), table_name),
+        template.parameter("FirstSuperuser"),
+        stage,
+    )
+    .await
+}
+
+async fn ensure_superuser(table: &Table, default_email: Option<&str>, stage: &str) -> Result<(), String> {
+    const DEFAULT_PASSWORD: &str = "changethis";
+    let email = std::env::var("FIRST_SUPERUSER")
+        .ok()
+        .or_else(|| default_email.map(str::to_owned))
+        .unwrap_or_else(|| "admin@example.com".into());
+    let password = match std::env::var("FIRST_SUPERUSER_PASSWORD") {
+        Ok(password) => password,
+        Err(_) if stage == "local" => DEFAULT_PASSWORD.to_owned(),
+        Err(_) => return Err(format!("FIRST_SUPERUSER_PASSWORD must be set in the {stage} stage")),
+    };
+    if stage != "local" && password == DEFAULT_PASSWORD {
+        return Err(format!(
+            "the default superuser password {DEFAULT_PASSWORD:?} is refused in the {stage} stage"
+        ));
+    }
+    let email = Email::parse(&email).map_err(|e| format!("FIRST_SUPERUSER: {}", e.msg))?;
+    let password = Password::parse(&password).map_err(|e| format!("FIRST_SUPERUSER_PASSWORD: {}", e.msg))?;
+    match shared::users::ensure_first_superuser(table, &email, &password)
         .await
         .map_err(|e| e.to_string())?
     {
         shared::users::Bootstrap::Created(_) => say(format!("first superuser {email} created")),
-        shared::users::Bootstrap::AlreadyPresent(_) => {
-            say(format!("first superuser {email} already present"))
-        }
+        shared::users::Bootstrap::AlreadyPresent(_) => say(format!("first superuser {email} already present")),
     }
     Ok(())
 }
@@ -557,9 +535,7 @@ fn url_option(args: &[String]) -> Result<(String, Vec<String>), String> {
     let mut i = 0;
     while i < args.len() {
         if args[i] == "--url" {
-            url = flag_value(args, &mut i, "--url")?
-                .trim_end_matches('/')
-                .to_owned();
+            url = flag_value(args, &mut i, "--url")?.trim_end_matches('/').to_owned();
         } else {
             rest.push(args[i].clone());
         }
@@ -583,10 +559,7 @@ fn invoke(args: &[String]) -> Result<(), String> {
         .send(body.as_str())
         .map_err(|e| format!("no stack at {url}: {e} (start it with `make run`)"))?;
     let status = response.status();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| e.to_string())?;
+    let text = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
     let pretty = serde_json::from_str::<Value>(&text)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or(text);

@@ -12,9 +12,7 @@ pub struct Moto {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
-    #[error(
-        "moto_server not found at {0}: run `make setup` (it installs the pinned tools into .venv)"
-    )]
+    #[error("moto_server not found at {0}: run `make setup` (it installs the pinned tools into .venv)")]
     NotInstalled(String),
     #[error("cannot start moto: {0}")]
     Spawn(String),
@@ -23,9 +21,7 @@ pub enum MotoError {
 }
 
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 impl Moto {
@@ -41,9 +37,7 @@ impl Moto {
             .stderr(Stdio::null())
             .kill_on_drop(true);
         crate::process::die_with_parent(&mut command);
-        let child = command
-            .spawn()
-            .map_err(|e| MotoError::Spawn(e.to_string()))?;
+        let child = command.spawn().map_err(|e| MotoError::Spawn(e.to_string()))?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let moto = Self {
             endpoint,

@@ -3,8 +3,8 @@
 
 use crate::template::{scalar_string, Physical, Template, TemplateError, ACCOUNT, REGION};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use serde_yaml::Value;
 use shared::aws::AwsConfig;
@@ -33,10 +33,7 @@ pub struct QueueInfo {
     pub arn: String,
 }
 
-pub async fn provision(
-    template: &mut Template,
-    aws: &AwsConfig,
-) -> Result<Vec<QueueInfo>, ProvisionError> {
+pub async fn provision(template: &mut Template, aws: &AwsConfig) -> Result<Vec<QueueInfo>, ProvisionError> {
     create_tables(template, aws).await?;
     let queues = create_queues(template, aws).await?;
     create_buckets(template, aws).await?;
@@ -91,11 +88,7 @@ async fn create_tables(template: &mut Template, aws: &AwsConfig) -> Result<(), P
                 _ => ScalarAttributeType::S,
             };
             let definition = AttributeDefinition::builder()
-                .attribute_name(
-                    attr.get("AttributeName")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                )
+                .attribute_name(attr.get("AttributeName").and_then(Value::as_str).unwrap_or_default())
                 .attribute_type(kind)
                 .build()
                 .map_err(|e| failed(&id, e))?;
@@ -117,12 +110,7 @@ async fn create_tables(template: &mut Template, aws: &AwsConfig) -> Result<(), P
                 _ => ProjectionType::All,
             };
             let gsi = GlobalSecondaryIndex::builder()
-                .index_name(
-                    index
-                        .get("IndexName")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                )
+                .index_name(index.get("IndexName").and_then(Value::as_str).unwrap_or_default())
                 .set_key_schema(Some(key_schema(index.get("KeySchema"))))
                 .projection(Projection::builder().projection_type(projection).build())
                 .build()
@@ -131,22 +119,11 @@ async fn create_tables(template: &mut Template, aws: &AwsConfig) -> Result<(), P
         }
         match request.send().await {
             Ok(_) => {}
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
-            Err(err) => {
-                return Err(failed(
-                    &id,
-                    aws_sdk_dynamodb::error::DisplayErrorContext(&err),
-                ))
-            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(err) => return Err(failed(&id, aws_sdk_dynamodb::error::DisplayErrorContext(&err))),
         }
         if let Some(ttl) = props.get("TimeToLiveSpecification") {
-            let attribute = ttl
-                .get("AttributeName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let attribute = ttl.get("AttributeName").and_then(Value::as_str).unwrap_or_default();
             let enabled = ttl.get("Enabled").and_then(Value::as_bool).unwrap_or(false);
             let spec = TimeToLiveSpecification::builder()
                 .attribute_name(attribute)
@@ -173,10 +150,7 @@ async fn create_tables(template: &mut Template, aws: &AwsConfig) -> Result<(), P
     Ok(())
 }
 
-async fn create_queues(
-    template: &mut Template,
-    aws: &AwsConfig,
-) -> Result<Vec<QueueInfo>, ProvisionError> {
+async fn create_queues(template: &mut Template, aws: &AwsConfig) -> Result<Vec<QueueInfo>, ProvisionError> {
     use aws_sdk_sqs::types::QueueAttributeName;
     let client = aws.sqs();
     let mut pending = template.resources("AWS::SQS::Queue")?;
@@ -197,10 +171,7 @@ async fn create_queues(
             let mut request = client.create_queue().queue_name(&name);
             for (key, attribute) in [
                 ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-                (
-                    "MessageRetentionPeriod",
-                    QueueAttributeName::MessageRetentionPeriod,
-                ),
+                ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
                 ("DelaySeconds", QueueAttributeName::DelaySeconds),
                 (
                     "ReceiveMessageWaitTimeSeconds",
@@ -279,10 +250,7 @@ async fn create_buckets(template: &mut Template, aws: &AwsConfig) -> Result<(), 
             use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
             let mut configuration = NotificationConfiguration::builder();
             for queue in queues {
-                let arn = queue
-                    .get("Queue")
-                    .and_then(scalar_string)
-                    .unwrap_or_default();
+                let arn = queue.get("Queue").and_then(scalar_string).unwrap_or_default();
                 let event = queue
                     .get("Event")
                     .and_then(Value::as_str)

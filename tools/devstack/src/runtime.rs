@@ -85,9 +85,7 @@ impl Function {
         if self.queue_tx.send(invocation).is_err() {
             return InvokeResult::Crashed("function queue closed".into());
         }
-        if self.idle.load(Ordering::SeqCst) == 0
-            && self.live.load(Ordering::SeqCst) < self.spec.max_instances
-        {
+        if self.idle.load(Ordering::SeqCst) == 0 && self.live.load(Ordering::SeqCst) < self.spec.max_instances {
             self.clone().start_instance();
         }
         // The environment enforces the timeout; this only guards against an environment that
@@ -121,9 +119,9 @@ impl Function {
                 // As in Lambda, an environment that dies during init fails the invocation that
                 // started it, so a function that cannot start does not restart forever.
                 if let Ok(invocation) = queue.try_recv() {
-                    let _ = invocation.reply.send(InvokeResult::Crashed(
-                        "the function exited during init".into(),
-                    ));
+                    let _ = invocation
+                        .reply
+                        .send(InvokeResult::Crashed("the function exited during init".into()));
                 }
             }
             // Work queued while this environment was dying still needs one.
@@ -156,10 +154,7 @@ impl Function {
             .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", &self.spec.logical_id)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env(
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                self.spec.memory_mb.to_string(),
-            )
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.spec.memory_mb.to_string())
             .env(
                 "AWS_LAMBDA_LOG_GROUP_NAME",
                 format!("/aws/lambda/{}", self.spec.logical_id),
@@ -174,10 +169,7 @@ impl Function {
             Err(err) => {
                 server.abort();
                 environment
-                    .fail_in_flight(format!(
-                        "cannot start {}: {err}",
-                        self.spec.binary.display()
-                    ))
+                    .fail_in_flight(format!("cannot start {}: {err}", self.spec.binary.display()))
                     .await;
                 return Err(err);
             }
@@ -301,10 +293,7 @@ async fn serve_runtime_api(listener: TcpListener, environment: Arc<Environment>)
     }
 }
 
-async fn route(
-    environment: Arc<Environment>,
-    request: Request<hyper::body::Incoming>,
-) -> Response<Full<Bytes>> {
+async fn route(environment: Arc<Environment>, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
     let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
         return plain(StatusCode::NOT_FOUND, "unknown runtime API path");
@@ -331,9 +320,7 @@ async fn route(
             plain(StatusCode::ACCEPTED, "")
         }
         ["invocation", id, "error"] => {
-            environment
-                .complete(id, InvokeResult::FunctionError(body))
-                .await;
+            environment.complete(id, InvokeResult::FunctionError(body)).await;
             plain(StatusCode::ACCEPTED, "")
         }
         _ => plain(StatusCode::NOT_FOUND, "unknown runtime API path"),

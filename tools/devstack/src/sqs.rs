@@ -42,18 +42,11 @@ pub async fn run(mapping: Mapping, client: aws_sdk_sqs::Client) {
             continue;
         }
         let event = event(&mapping.queue, &messages);
-        let result = mapping
-            .function
-            .invoke(Bytes::from(event.to_string()))
-            .await;
+        let result = mapping.function.invoke(Bytes::from(event.to_string())).await;
         let succeeded = succeeded(&messages, result, mapping.report_batch_item_failures);
         let entries: Vec<_> = messages
             .iter()
-            .filter(|m| {
-                m.message_id
-                    .as_ref()
-                    .is_some_and(|id| succeeded.contains(id.as_str()))
-            })
+            .filter(|m| m.message_id.as_ref().is_some_and(|id| succeeded.contains(id.as_str())))
             .enumerate()
             .filter_map(|(i, m)| {
                 DeleteMessageBatchRequestEntry::builder()
@@ -82,17 +75,11 @@ pub async fn run(mapping: Mapping, client: aws_sdk_sqs::Client) {
 
 /// The ids of the messages to delete after an invocation.
 fn succeeded(messages: &[Message], result: InvokeResult, report_failures: bool) -> HashSet<String> {
-    let all: HashSet<String> = messages
-        .iter()
-        .filter_map(|m| m.message_id.clone())
-        .collect();
+    let all: HashSet<String> = messages.iter().filter_map(|m| m.message_id.clone()).collect();
     let payload = match result {
         InvokeResult::Ok(payload) => payload,
         other => {
-            eprintln!(
-                "devstack: batch of {} failed as a whole: {other:?}",
-                messages.len()
-            );
+            eprintln!("devstack: batch of {} failed as a whole: {other:?}", messages.len());
             return HashSet::new();
         }
     };

@@ -36,21 +36,13 @@ pub struct Template {
 }
 
 impl Template {
-    pub fn load(
-        path: &Path,
-        stack_name: &str,
-        overrides: &[(String, String)],
-    ) -> Result<Self, TemplateError> {
+    pub fn load(path: &Path, stack_name: &str, overrides: &[(String, String)]) -> Result<Self, TemplateError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| TemplateError::Read(path.display().to_string(), e.to_string()))?;
         Self::parse(&text, stack_name, overrides)
     }
 
-    pub fn parse(
-        text: &str,
-        stack_name: &str,
-        overrides: &[(String, String)],
-    ) -> Result<Self, TemplateError> {
+    pub fn parse(text: &str, stack_name: &str, overrides: &[(String, String)]) -> Result<Self, TemplateError> {
         let root: Value = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let mut parameters = HashMap::new();
         if let Some(params) = root.get("Parameters").and_then(Value::as_mapping) {
@@ -62,8 +54,7 @@ impl Template {
             }
         }
         for (name, value) in overrides {
-            if root.get("Parameters").and_then(|p| p.get(name.as_str())).is_none()
-            {
+            if root.get("Parameters").and_then(|p| p.get(name.as_str())).is_none() {
                 return Err(invalid(format!(
                     "parameter override {name} is not a template parameter"
                 )));
@@ -97,10 +88,7 @@ impl Template {
                     continue;
                 }
             }
-            let id = id
-                .as_str()
-                .ok_or_else(|| invalid("resource id"))?
-                .to_owned();
+            let id = id.as_str().ok_or_else(|| invalid("resource id"))?.to_owned();
             let properties = resource
                 .get("Properties")
                 .cloned()
@@ -130,8 +118,7 @@ impl Template {
     }
 
     fn eval_condition(&self, expr: &Value) -> Result<bool, TemplateError> {
-        let (function, args) =
-            intrinsic(expr).ok_or_else(|| invalid("condition is not an intrinsic function"))?;
+        let (function, args) = intrinsic(expr).ok_or_else(|| invalid("condition is not an intrinsic function"))?;
         let list = |args: &Value| {
             args.as_sequence()
                 .cloned()
@@ -158,10 +145,7 @@ impl Template {
             "Or" => list(args)?
                 .iter()
                 .try_fold(false, |acc, c| Ok(acc || self.eval_condition(c)?)),
-            "Condition" => self.condition(
-                args.as_str()
-                    .ok_or_else(|| invalid("Condition takes a name"))?,
-            ),
+            "Condition" => self.condition(args.as_str().ok_or_else(|| invalid("Condition takes a name"))?),
             other => Err(invalid(format!("unsupported condition function {other}"))),
         }
     }
@@ -172,12 +156,7 @@ impl Template {
             return self.call(function, args);
         }
         Ok(match value {
-            Value::Sequence(items) => Value::Sequence(
-                items
-                    .iter()
-                    .map(|v| self.resolve(v))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Value::Sequence(items) => Value::Sequence(items.iter().map(|v| self.resolve(v)).collect::<Result<_, _>>()?),
             Value::Mapping(map) => {
                 let mut out = Mapping::new();
                 for (k, v) in map {
@@ -191,21 +170,16 @@ impl Template {
 
     pub fn resolve_string(&self, value: &Value) -> Result<String, TemplateError> {
         let resolved = self.resolve(value)?;
-        scalar_string(&resolved)
-            .ok_or_else(|| invalid(format!("expected a string, got {resolved:?}")))
+        scalar_string(&resolved).ok_or_else(|| invalid(format!("expected a string, got {resolved:?}")))
     }
 
     fn call(&self, function: &str, args: &Value) -> Result<Value, TemplateError> {
         let text = |s: String| Ok(Value::String(s));
         match function {
-            "Ref" => {
-                text(self.reference(args.as_str().ok_or_else(|| invalid("Ref takes a name"))?)?)
-            }
+            "Ref" => text(self.reference(args.as_str().ok_or_else(|| invalid("Ref takes a name"))?)?),
             "GetAtt" => {
                 let (id, attr) = match args {
-                    Value::String(s) => s
-                        .split_once('.')
-                        .ok_or_else(|| invalid(format!("GetAtt {s}")))?,
+                    Value::String(s) => s.split_once('.').ok_or_else(|| invalid(format!("GetAtt {s}")))?,
                     Value::Sequence(items) => match items.as_slice() {
                         [Value::String(id), Value::String(attr)] => (id.as_str(), attr.as_str()),
                         _ => return Err(invalid("GetAtt takes [resource, attribute]")),
@@ -221,10 +195,7 @@ impl Template {
                         [Value::String(s), Value::Mapping(vars)] => {
                             let mut resolved = BTreeMap::new();
                             for (k, v) in vars {
-                                resolved.insert(
-                                    k.as_str().unwrap_or_default().to_owned(),
-                                    self.resolve_string(v)?,
-                                );
+                                resolved.insert(k.as_str().unwrap_or_default().to_owned(), self.resolve_string(v)?);
                             }
                             (s.clone(), resolved)
                         }
@@ -235,22 +206,14 @@ impl Template {
                 text(self.substitute(&pattern, &vars)?)
             }
             "If" => {
-                let items = args
-                    .as_sequence()
-                    .ok_or_else(|| invalid("If takes a list"))?;
+                let items = args.as_sequence().ok_or_else(|| invalid("If takes a list"))?;
                 let [Value::String(condition), then, otherwise] = items.as_slice() else {
                     return Err(invalid("If takes [condition, then, else]"));
                 };
-                self.resolve(if self.condition(condition)? {
-                    then
-                } else {
-                    otherwise
-                })
+                self.resolve(if self.condition(condition)? { then } else { otherwise })
             }
             "Join" => {
-                let items = args
-                    .as_sequence()
-                    .ok_or_else(|| invalid("Join takes a list"))?;
+                let items = args.as_sequence().ok_or_else(|| invalid("Join takes a list"))?;
                 let [separator, list] = items.as_slice() else {
                     return Err(invalid("Join takes [separator, list]"));
                 };
@@ -265,9 +228,7 @@ impl Template {
                 text(parts.join(&separator))
             }
             "Split" => {
-                let items = args
-                    .as_sequence()
-                    .ok_or_else(|| invalid("Split takes a list"))?;
+                let items = args.as_sequence().ok_or_else(|| invalid("Split takes a list"))?;
                 let [separator, source] = items.as_slice() else {
                     return Err(invalid("Split takes [separator, string]"));
                 };
@@ -313,11 +274,7 @@ impl Template {
 
     /// `${Name}`, `${Resource.Attr}` and `${!Literal}`; dynamic references (`{{resolve:…}}`) are
     /// left as they are for the caller.
-    fn substitute(
-        &self,
-        pattern: &str,
-        vars: &BTreeMap<String, String>,
-    ) -> Result<String, TemplateError> {
+    fn substitute(&self, pattern: &str, vars: &BTreeMap<String, String>) -> Result<String, TemplateError> {
         let mut out = String::new();
         let mut rest = pattern;
         while let Some(start) = rest.find("${") {
@@ -333,10 +290,7 @@ impl Template {
                 out.push('}');
             } else if let Some(value) = vars.get(name) {
                 out.push_str(value);
-            } else if let Some((id, attr)) = name
-                .split_once('.')
-                .filter(|(id, _)| !id.starts_with("AWS:"))
-            {
+            } else if let Some((id, attr)) = name.split_once('.').filter(|(id, _)| !id.starts_with("AWS:")) {
                 out.push_str(&self.attribute(id, attr)?);
             } else {
                 out.push_str(&self.reference(name)?);
@@ -413,10 +367,7 @@ Resources:
 "#;
 
     fn template(overrides: &[(&str, &str)]) -> Template {
-        let overrides: Vec<_> = overrides
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let overrides: Vec<_> = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut t = Template::parse(TEMPLATE, "local", &overrides).unwrap();
         t.physical.insert(
             "Queue".into(),
@@ -436,19 +387,13 @@ Resources:
     fn resolves_refs_getatts_and_subs() {
         let t = template(&[]);
         assert_eq!(t.resolve_string(&yaml("!Ref Queue")).unwrap(), "http://q");
-        assert_eq!(
-            t.resolve_string(&yaml("!GetAtt Queue.Arn")).unwrap(),
-            "arn:q"
-        );
+        assert_eq!(t.resolve_string(&yaml("!GetAtt Queue.Arn")).unwrap(), "arn:q");
         assert_eq!(
             t.resolve_string(&yaml("!Sub '${AWS::StackName}-${Stage}-${Queue.Arn}'"))
                 .unwrap(),
             "local-dev-arn:q"
         );
-        assert_eq!(
-            t.resolve_string(&yaml("{'Fn::Sub': '${Stage}'}")).unwrap(),
-            "dev"
-        );
+        assert_eq!(t.resolve_string(&yaml("{'Fn::Sub': '${Stage}'}")).unwrap(), "dev");
         assert_eq!(
             t.resolve_string(&yaml("!Sub '{{resolve:secretsmanager:${Stage}}}'"))
                 .unwrap(),
@@ -460,13 +405,7 @@ Resources:
     fn conditions_follow_parameters() {
         assert!(!template(&[]).condition("IsProd").unwrap());
         assert!(template(&[("Stage", "prod")]).condition("IsProd").unwrap());
-        assert_eq!(
-            template(&[])
-                .resources("AWS::Serverless::Function")
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(template(&[]).resources("AWS::Serverless::Function").unwrap().len(), 1);
         assert!(template(&[("Stage", "prod")])
             .resources("AWS::Serverless::Function")
             .unwrap()
