@@ -138,11 +138,13 @@ impl fmt::Debug for JwtSecret {
 pub struct AuthConfig {
     pub secret: JwtSecret,
     pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
 }
 
 impl AuthConfig {
     /// FastAPI's reference backend: 8 days.
     pub const DEFAULT_ACCESS_MINUTES: u64 = 60 * 24 * 8;
+    pub const DEFAULT_REFRESH_DAYS: u64 = 30;
 
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let secret = JwtSecret::parse(env.required("JWT_SECRET")?)?;
@@ -158,9 +160,22 @@ impl AuthConfig {
                     reason: format!("{raw:?} is not a positive number of minutes"),
                 })?,
         };
+        let days = match env.get("REFRESH_TOKEN_EXPIRE_DAYS") {
+            None => Self::DEFAULT_REFRESH_DAYS,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|d| *d > 0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "REFRESH_TOKEN_EXPIRE_DAYS",
+                    reason: format!("{raw:?} is not a positive number of days"),
+                })?,
+        };
         Ok(Self {
             secret,
             access_token_ttl: Duration::from_secs(minutes * 60),
+            refresh_token_ttl: Duration::from_secs(days * 24 * 3600),
         })
     }
 }

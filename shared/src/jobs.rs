@@ -13,12 +13,17 @@ pub const ENVELOPE_VERSION: u32 = 1;
 #[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
 pub enum Job {
     SendEmail(EmailMessage),
+    /// Removes what a deleted user owned. Idempotent: safe to run twice or after a partial run.
+    DeleteUserData {
+        user_id: Uuid,
+    },
 }
 
 impl Job {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::SendEmail(_) => "send_email",
+            Self::DeleteUserData { .. } => "delete_user_data",
         }
     }
 }

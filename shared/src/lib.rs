@@ -1,6 +1,7 @@
 //! The domain and adapters every function shares: configuration, the HTTP contract's shapes,
 //! accounts and tokens, the DynamoDB table, the job queue and email.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod aws;
@@ -11,6 +12,8 @@ pub mod error;
 pub mod jobs;
 pub mod logging;
 pub mod passwords;
+pub mod secrets;
+pub mod sessions;
 pub mod storage;
 pub mod store;
 pub mod tokens;

@@ -5,7 +5,7 @@ use crate::passwords::PasswordHash;
 use crate::users::{User, UserStore};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use time::format_description::well_known::Rfc3339;
@@ -16,6 +16,8 @@ use uuid::Uuid;
 pub enum StoreError {
     #[error("email already registered")]
     EmailTaken,
+    #[error("record not found")]
+    NotFound,
     #[error("table unavailable: {0}")]
     Unavailable(String),
     #[error("stored record is malformed: {0}")]
@@ -26,28 +28,39 @@ impl From<StoreError> for crate::error::ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::EmailTaken => Self::BadRequest("The user with this email already exists in the system".into()),
+            StoreError::NotFound => Self::NotFound("User not found".into()),
             StoreError::Unavailable(cause) => Self::unavailable("table", cause),
             StoreError::Corrupt(cause) => Self::Internal(cause),
         }
     }
 }
 
-/// Any SDK failure other than a condition we test for: the table is unreachable or throttling.
+impl StoreError {
+    /// Any SDK failure other than a condition we test for: the table is unreachable or throttling.
+    pub fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = err.code().unwrap_or("no error code").to_owned();
+        Self::Unavailable(format!(
+            "{code}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(&err)
+        ))
+    }
+}
+
 fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let code = err.code().unwrap_or("no error code").to_owned();
-    StoreError::Unavailable(format!(
-        "{code}: {}",
-        aws_sdk_dynamodb::error::DisplayErrorContext(&err)
-    ))
+    StoreError::from_sdk(err)
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
@@ -83,6 +96,25 @@ pub mod keys {
     pub const USERS_INDEX: &str = "USERS";
     pub const USERS_COUNTER: &str = "COUNTER#USERS";
     pub const COUNTER_SK: &str = "COUNTER";
+    pub fn refresh(digest: &str) -> String {
+        format!("REFRESH#{digest}")
+    }
+    pub const REFRESH_SK: &str = "REFRESH";
+    pub fn family(id: Uuid) -> String {
+        format!("FAMILY#{id}")
+    }
+    pub const FAMILY_SK: &str = "FAMILY";
+    pub fn user_families(user: Uuid) -> String {
+        format!("USER#{user}#FAMILIES")
+    }
+    pub fn reset(digest: &str) -> String {
+        format!("RESET#{digest}")
+    }
+    pub const RESET_SK: &str = "RESET";
+    pub fn rate(scope: &str, key: &str, window_start: u64) -> String {
+        format!("RATE#{scope}#{key}#{window_start}")
+    }
+    pub const RATE_SK: &str = "RATE";
 }
 
 #[derive(Clone, Debug)]
@@ -118,7 +150,7 @@ impl Table {
             .map_err(unavailable)
     }
 
-    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -173,6 +205,61 @@ fn user_from_item(item: &Item) -> Result<User, StoreError> {
     })
 }
 
+impl Table {
+    fn counter_update(&self, key: &str, delta: i64) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(&self.name)
+            .key(keys::PK, s(key))
+            .key(keys::SK, s(keys::COUNTER_SK))
+            .update_expression("ADD #n :delta")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    fn email_guard(&self, email: &Email, user: Uuid) -> Result<Put, StoreError> {
+        let guard = Item::from([
+            (keys::PK.to_owned(), s(keys::email(email.as_str()))),
+            (keys::SK.to_owned(), s(keys::EMAIL_SK)),
+            ("user_id".to_owned(), s(user.to_string())),
+        ]);
+        Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(guard))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    fn delete_email_guard(&self, email: &Email, user: Uuid) -> Result<Delete, StoreError> {
+        Delete::builder()
+            .table_name(&self.name)
+            .key(keys::PK, s(keys::email(email.as_str())))
+            .key(keys::SK, s(keys::EMAIL_SK))
+            .condition_expression("user_id = :user")
+            .expression_attribute_values(":user", s(user.to_string()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+/// Which conditions of a cancelled transaction failed, in the order of its operations.
+fn cancelled_conditions(
+    err: &SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
+) -> Option<Vec<bool>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
+            cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 impl UserStore for Table {
     async fn get(&self, id: Uuid) -> Result<Option<User>, StoreError> {
         self.get_item(keys::user(id), keys::USER_SK)
@@ -192,34 +279,26 @@ impl UserStore for Table {
     /// One transaction writes the user, claims the email and bumps the user count, so an email
     /// belongs to one user however many signups race for it.
     async fn create(&self, user: &User) -> Result<(), StoreError> {
-        let put = |item: Item| {
-            Put::builder()
-                .table_name(&self.name)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))
-        };
-        let guard = Item::from([
-            (keys::PK.to_owned(), s(keys::email(user.email.as_str()))),
-            (keys::SK.to_owned(), s(keys::EMAIL_SK)),
-            ("user_id".to_owned(), s(user.id.to_string())),
-        ]);
-        let count = Update::builder()
+        let put_user = Put::builder()
             .table_name(&self.name)
-            .key(keys::PK, s(keys::USERS_COUNTER))
-            .key(keys::SK, s(keys::COUNTER_SK))
-            .update_expression("ADD #n :one")
-            .expression_attribute_names("#n", "n")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .set_item(Some(user_to_item(user)))
+            .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put(user_to_item(user))?).build())
-            .transact_items(TransactWriteItem::builder().put(put(guard)?).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
+            .transact_items(TransactWriteItem::builder().put(put_user).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.email_guard(&user.email, user.id)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(self.counter_update(keys::USERS_COUNTER, 1)?)
+                    .build(),
+            )
             .send()
             .await;
         match result {
@@ -238,6 +317,113 @@ impl UserStore for Table {
                     Err(unavailable(err))
                 }
             }
+        }
+    }
+
+    async fn list(&self, skip: usize, limit: usize) -> Result<Vec<User>, StoreError> {
+        let wanted = skip + limit;
+        let mut items = Vec::new();
+        let mut start = None;
+        while items.len() < wanted {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .index_name(keys::GSI1)
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(keys::USERS_INDEX))
+                .scan_index_forward(false)
+                .limit(i32::try_from(wanted - items.len()).unwrap_or(i32::MAX).clamp(1, 1000))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        items.iter().skip(skip).take(limit).map(user_from_item).collect()
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let counter = self.get_item(keys::USERS_COUNTER.to_owned(), keys::COUNTER_SK).await?;
+        Ok(counter
+            .and_then(|item| {
+                item.get("n")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<i64>().ok())
+            })
+            .unwrap_or(0)
+            .max(0) as u64)
+    }
+
+    /// Writes `user` over its stored record; when its email changed from `previous_email`, the
+    /// new address is claimed and the old one released in the same transaction.
+    async fn update(&self, user: &User, previous_email: &Email) -> Result<(), StoreError> {
+        let put_user = Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(user_to_item(user)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_user).build());
+        let email_changed = &user.email != previous_email;
+        if email_changed {
+            transaction = transaction
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(self.email_guard(&user.email, user.id)?)
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .delete(self.delete_email_guard(previous_email, user.id)?)
+                        .build(),
+                );
+        }
+        match transaction.send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match cancelled_conditions(&err) {
+                Some(failed) if failed.first() == Some(&true) => Err(StoreError::NotFound),
+                Some(failed) if email_changed && failed.get(1) == Some(&true) => Err(StoreError::EmailTaken),
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
+
+    async fn delete(&self, user: &User) -> Result<(), StoreError> {
+        let delete_user = Delete::builder()
+            .table_name(&self.name)
+            .key(keys::PK, s(keys::user(user.id)))
+            .key(keys::SK, s(keys::USER_SK))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete_user).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .delete(self.delete_email_guard(&user.email, user.id)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(self.counter_update(keys::USERS_COUNTER, -1)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if cancelled_conditions(&err).is_some_and(|f| f.contains(&true)) => Err(StoreError::NotFound),
+            Err(err) => Err(unavailable(err)),
         }
     }
 }

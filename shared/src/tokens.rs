@@ -101,6 +101,7 @@ mod tests {
         TokenKeys::new(&AuthConfig {
             secret: JwtSecret::parse(secret.to_owned()).unwrap(),
             access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(7200),
         })
     }
 

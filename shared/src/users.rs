@@ -70,6 +70,12 @@ pub trait UserStore: Send + Sync {
     fn get(&self, id: Uuid) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     fn find_by_email(&self, email: &Email) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     fn create(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Newest first.
+    fn list(&self, skip: usize, limit: usize) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+    fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// `NotFound` when the user is gone; `EmailTaken` when the new email belongs to someone else.
+    fn update(&self, user: &User, previous_email: &Email) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -136,6 +142,32 @@ pub mod memory {
             }
             users.insert(user.id, user.clone());
             Ok(())
+        }
+        async fn list(&self, skip: usize, limit: usize) -> Result<Vec<User>, StoreError> {
+            let users = self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?;
+            let mut all: Vec<User> = users.values().cloned().collect();
+            all.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            Ok(all.into_iter().skip(skip).take(limit).collect())
+        }
+        async fn count(&self) -> Result<u64, StoreError> {
+            Ok(self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?.len() as u64)
+        }
+        async fn update(&self, user: &User, _previous: &Email) -> Result<(), StoreError> {
+            let mut users = self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?;
+            if users.values().any(|u| u.email == user.email && u.id != user.id) {
+                return Err(StoreError::EmailTaken);
+            }
+            match users.get_mut(&user.id) {
+                Some(stored) => {
+                    *stored = user.clone();
+                    Ok(())
+                }
+                None => Err(StoreError::NotFound),
+            }
+        }
+        async fn delete(&self, user: &User) -> Result<(), StoreError> {
+            let mut users = self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?;
+            users.remove(&user.id).map(|_| ()).ok_or(StoreError::NotFound)
         }
     }
 }

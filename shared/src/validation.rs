@@ -134,6 +134,30 @@ fn error_class(error: &serde_json::Error) -> &'static str {
     }
 }
 
+/// One field of a partial update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Patch<T> {
+    Absent,
+    Null,
+    Value(T),
+}
+
+impl<T> Default for Patch<T> {
+    fn default() -> Self {
+        Self::Absent
+    }
+}
+
+impl<T> Patch<T> {
+    /// The new value, `None` for absent or null.
+    pub fn value(self) -> Option<T> {
+        match self {
+            Self::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Body,
@@ -195,6 +219,18 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A value of a partial update: absent (leave as is), null (clear), or a new value.
+    pub fn patch<T>(&mut self, name: &str, echo: Echo, parse: impl FnOnce(&Value) -> Result<T, Invalid>) -> Patch<T> {
+        match self.values.get(name) {
+            None => Patch::Absent,
+            Some(Value::Null) => Patch::Null,
+            Some(value) => match self.parse(name, value, echo, parse) {
+                Some(parsed) => Patch::Value(parsed),
+                None => Patch::Absent,
+            },
+        }
+    }
+
     fn parse<T>(
         &mut self,
         name: &str,
@@ -233,6 +269,46 @@ pub mod scalar {
 
     pub fn string(value: &Value) -> Result<&str, Invalid> {
         value.as_str().ok_or_else(Invalid::string_type)
+    }
+
+    /// A whole number in `min..=max`, from JSON or a query string.
+    pub fn integer(value: &Value, min: i64, max: i64) -> Result<i64, Invalid> {
+        let parsed = match value {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            Invalid::new(
+                "int_parsing",
+                "Input should be a valid integer, unable to parse string as an integer",
+            )
+        })?;
+        if parsed < min {
+            return Err(Invalid::new(
+                "greater_than_equal",
+                format!("Input should be greater than or equal to {min}"),
+            )
+            .with_ctx(serde_json::json!({ "ge": min })));
+        }
+        if parsed > max {
+            return Err(Invalid::new(
+                "less_than_equal",
+                format!("Input should be less than or equal to {max}"),
+            )
+            .with_ctx(serde_json::json!({ "le": max })));
+        }
+        Ok(parsed)
+    }
+
+    pub fn uuid(value: &Value) -> Result<uuid::Uuid, Invalid> {
+        let raw = value
+            .as_str()
+            .ok_or_else(|| Invalid::new("uuid_type", "UUID input should be a string, bytes or UUID object"))?;
+        uuid::Uuid::parse_str(raw).map_err(|e| {
+            Invalid::new("uuid_parsing", format!("Input should be a valid UUID, {e}"))
+                .with_ctx(serde_json::json!({ "error": e.to_string() }))
+        })
     }
 
     pub fn boolean(value: &Value) -> Result<bool, Invalid> {
@@ -298,6 +374,30 @@ mod tests {
         let name = fields.optional("full_name", Echo::Yes, |v| scalar::string(v).map(str::to_owned));
         assert_eq!(name, Some(None));
         assert!(fields.finish().is_ok());
+    }
+
+    #[test]
+    fn integers_are_bounded() {
+        assert_eq!(scalar::integer(&json!("5"), 0, 10), Ok(5));
+        assert_eq!(
+            scalar::integer(&json!(-1), 0, 10).unwrap_err().kind,
+            "greater_than_equal"
+        );
+        assert_eq!(
+            scalar::integer(&json!("11"), 0, 10).unwrap_err().kind,
+            "less_than_equal"
+        );
+        assert_eq!(scalar::integer(&json!("x"), 0, 10).unwrap_err().kind, "int_parsing");
+    }
+
+    #[test]
+    fn patch_tells_absent_from_null() {
+        let body = object(json!({"a": null, "b": "x"}));
+        let mut fields = Fields::new(Source::Body, &body);
+        let string = |v: &Value| scalar::string(v).map(str::to_owned);
+        assert_eq!(fields.patch("a", Echo::Yes, string), Patch::Null);
+        assert_eq!(fields.patch("b", Echo::Yes, string), Patch::Value("x".to_owned()));
+        assert_eq!(fields.patch("c", Echo::Yes, string), Patch::Absent);
     }
 
     #[test]

@@ -7,6 +7,21 @@ use shared::aws::AwsConfig;
 use shared::config::{emails_from, ConfigError, Env};
 use shared::email::{EmailSender, SendError, SesSender};
 use shared::jobs::{Envelope, EnvelopeError, Job};
+use shared::store::{StoreError, Table};
+use std::future::Future;
+use uuid::Uuid;
+
+/// Removes what a deleted user left behind. Must be idempotent: the job may run more than once.
+pub trait UserData: Send + Sync {
+    fn delete_user_data(&self, user_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl UserData for Table {
+    async fn delete_user_data(&self, user_id: Uuid) -> Result<(), StoreError> {
+        // Sessions now; items, posts and files join as their stores land.
+        self.revoke_user_sessions(user_id).await.map(|_| ())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -14,22 +29,26 @@ pub enum JobError {
     Envelope(#[from] EnvelopeError),
     #[error(transparent)]
     Email(#[from] SendError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-pub struct Worker<E> {
+pub struct Worker<E, D> {
     email: E,
+    data: D,
 }
 
-impl Worker<SesSender> {
+impl Worker<SesSender, Table> {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let aws = AwsConfig::from_env(env)?;
-        Ok(Self::new(SesSender::new(aws.ses(), emails_from(env)?)))
+        let table = Table::new(aws.dynamodb(), env.required("TABLE_NAME")?);
+        Ok(Self::new(SesSender::new(aws.ses(), emails_from(env)?), table))
     }
 }
 
-impl<E: EmailSender> Worker<E> {
-    pub fn new(email: E) -> Self {
-        Self { email }
+impl<E: EmailSender, D: UserData> Worker<E, D> {
+    pub fn new(email: E, data: D) -> Self {
+        Self { email, data }
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
@@ -56,6 +75,7 @@ impl<E: EmailSender> Worker<E> {
             Job::SendEmail(message) => {
                 self.email.send(&message).await?;
             }
+            Job::DeleteUserData { user_id } => self.data.delete_user_data(user_id).await?,
         }
         Ok(kind)
     }
@@ -87,6 +107,18 @@ mod tests {
         }
     }
 
+    #[derive(Default)]
+    struct Deleted(Mutex<Vec<Uuid>>);
+
+    impl UserData for Deleted {
+        async fn delete_user_data(&self, user_id: Uuid) -> Result<(), StoreError> {
+            self.0
+                .lock()
+                .map(|mut d| d.push(user_id))
+                .map_err(|_| StoreError::Corrupt("poisoned".into()))
+        }
+    }
+
     fn record(id: &str, body: &str) -> SqsMessage {
         let mut message = SqsMessage::default();
         message.message_id = Some(id.into());
@@ -106,7 +138,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_failed_records_are_reported() {
-        let worker = Worker::new(Outbox::default());
+        let worker = Worker::new(Outbox::default(), Deleted::default());
         let mut event = SqsEvent::default();
         event.records = vec![
             record("good", &email_body("hello")),
@@ -122,5 +154,15 @@ mod tests {
             .collect();
         assert_eq!(failed, ["poison", "unknown", "retry"]);
         assert_eq!(worker.email.0.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn delete_user_data_jobs_reach_the_store() {
+        let worker = Worker::new(Outbox::default(), Deleted::default());
+        let user_id = Uuid::new_v4();
+        let mut event = SqsEvent::default();
+        event.records = vec![record("del", &Envelope::new(Job::DeleteUserData { user_id }).to_body())];
+        assert!(worker.handle_batch(event).await.batch_item_failures.is_empty());
+        assert_eq!(*worker.data.0.lock().unwrap(), vec![user_id]);
     }
 }
