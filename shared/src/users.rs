@@ -146,7 +146,7 @@ pub mod memory {
         async fn list(&self, skip: usize, limit: usize) -> Result<Vec<User>, StoreError> {
             let users = self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?;
             let mut all: Vec<User> = users.values().cloned().collect();
-            all.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            all.sort_by_key(|u| std::cmp::Reverse(u.created_at));
             Ok(all.into_iter().skip(skip).take(limit).collect())
         }
         async fn count(&self) -> Result<u64, StoreError> {

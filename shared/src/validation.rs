@@ -135,17 +135,12 @@ fn error_class(error: &serde_json::Error) -> &'static str {
 }
 
 /// One field of a partial update.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Patch<T> {
+    #[default]
     Absent,
     Null,
     Value(T),
-}
-
-impl<T> Default for Patch<T> {
-    fn default() -> Self {
-        Self::Absent
-    }
 }
 
 impl<T> Patch<T> {
