@@ -177,7 +177,11 @@ impl<R: Copy> Router<R> {
         let Ok(found) = self.inner.at(normalise(path)) else {
             return Matched::NotFound;
         };
-        let params = found.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let params = found
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_owned(), percent_decode(v)))
+            .collect();
         let lookup = if method == Method::HEAD { &Method::GET } else { method };
         match found.value.iter().find(|(m, _, _)| m == lookup) {
             Some((_, route, pattern)) => Matched::Route {
@@ -191,6 +195,26 @@ impl<R: Copy> Router<R> {
             },
         }
     }
+}
+
+/// Decodes `%XX` escapes of a path segment (`+` stays a plus, as in paths it is one).
+pub fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 static COLD: AtomicBool = AtomicBool::new(true);
@@ -591,6 +615,18 @@ mod tests {
         let response = service().call(bad).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert!(!response.headers().contains_key("access-control-allow-origin"));
+    }
+
+    #[test]
+    fn path_parameters_are_percent_decoded() {
+        assert_eq!(percent_decode("a%40example.com"), "a@example.com");
+        assert_eq!(percent_decode("a+b%2"), "a+b%2");
+        assert_eq!(percent_decode("%é"), "%é");
+        let router = Router::new(vec![(Method::POST, "/r/{email}", ())]);
+        let Matched::Route { params, .. } = router.at(&Method::POST, "/r/x%40example.com") else {
+            panic!("no match")
+        };
+        assert_eq!(params, vec![("email".to_owned(), "x@example.com".to_owned())]);
     }
 
     #[test]

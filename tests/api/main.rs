@@ -4,4 +4,7 @@ mod edge;
 mod health;
 mod jobs;
 mod login;
+mod recovery;
 mod test_email;
+mod tokens;
+mod users;

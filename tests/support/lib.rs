@@ -273,3 +273,76 @@ pub fn encode(raw: &str) -> String {
 pub fn unique_email(prefix: &str) -> String {
     format!("{prefix}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
+
+/// A user made through the API, with the password it logs in with.
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub token: String,
+}
+
+impl Stack {
+    /// Signs a new user up through `POST /users/signup` and logs them in.
+    pub fn signup(&self) -> TestUser {
+        let email = unique_email("user");
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        let answer = post_json(
+            &self.api("/users/signup"),
+            &serde_json::json!({"email": email, "password": password, "full_name": "Test User"}),
+            None,
+        );
+        assert_eq!(answer.status, 200, "signup failed: {}", answer.text);
+        let id = answer.json()["id"].as_str().expect("id").to_owned();
+        let token = self.token(&email, &password);
+        TestUser {
+            id,
+            email,
+            password,
+            token,
+        }
+    }
+
+    /// A user with `role`, created by the superuser through `POST /users/`.
+    pub fn user_with_role(&self, role: &str) -> TestUser {
+        let email = unique_email(role);
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        let answer = post_json(
+            &self.api("/users/"),
+            &serde_json::json!({"email": email, "password": password, "role": role}),
+            Some(&self.superuser_token()),
+        );
+        assert_eq!(answer.status, 200, "create failed: {}", answer.text);
+        assert_eq!(answer.json()["role"], role);
+        let id = answer.json()["id"].as_str().expect("id").to_owned();
+        let token = self.token(&email, &password);
+        TestUser {
+            id,
+            email,
+            password,
+            token,
+        }
+    }
+}
+
+/// The signing secret the local stack gives the functions (kept in `.local/secrets/`), for
+/// crafting tokens a client could not get from the API.
+pub fn local_jwt_secret() -> String {
+    if let Ok(secret) = std::env::var("JWT_SECRET") {
+        return secret;
+    }
+    std::fs::read_to_string(project_root().join(".local/secrets/JWT_SECRET"))
+        .expect("local JWT secret")
+        .trim()
+        .to_owned()
+}
+
+pub fn with_token(method: &str, url: &str, token: &str, body: Option<&Value>) -> Answer {
+    let auth = format!("Bearer {token}");
+    let text = body.map(Value::to_string);
+    let mut headers = vec![("authorization", auth.as_str())];
+    if text.is_some() {
+        headers.push(("content-type", "application/json"));
+    }
+    request(method, url, &headers, text.as_deref())
+}
