@@ -84,6 +84,9 @@ pub mod keys {
     pub const GSI1: &str = "gsi1";
     pub const GSI1_PK: &str = "gsi1pk";
     pub const GSI1_SK: &str = "gsi1sk";
+    pub const GSI2: &str = "gsi2";
+    pub const GSI2_PK: &str = "gsi2pk";
+    pub const GSI2_SK: &str = "gsi2sk";
 
     pub fn user(id: Uuid) -> String {
         format!("USER#{id}")
@@ -115,6 +118,7 @@ pub mod keys {
         format!("RATE#{scope}#{key}#{window_start}")
     }
     pub const RATE_SK: &str = "RATE";
+    pub const IDEMPOTENCY_SK: &str = "IDEMP";
 }
 
 #[derive(Clone, Debug)]

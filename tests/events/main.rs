@@ -36,6 +36,20 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ("users/update-user-unknown.json", Status(404)),
         ("users/delete-user-unknown.json", Status(404)),
         ("private/create-user.json", Status(200)),
+        ("items/list.json", Status(200)),
+        ("items/create.json", Status(200)),
+        ("items/read-unknown.json", Status(404)),
+        ("items/put-unknown.json", Status(404)),
+        ("items/patch-unknown.json", Status(404)),
+        ("items/delete-unknown.json", Status(404)),
+        ("items/list-bad-cursor.json", Status(422)),
+        ("posts/list.json", Status(200)),
+        ("posts/create.json", Status(200)),
+        ("posts/read-unknown.json", Status(404)),
+        ("posts/put-unknown.json", Status(404)),
+        ("posts/patch-unknown.json", Status(404)),
+        ("posts/delete-unknown.json", Status(404)),
+        ("posts/list-bad-cursor.json", Status(422)),
         ("worker/send-email.json", Failed(&[])),
         (
             "worker/batch-with-poison.json",
@@ -167,6 +181,8 @@ fn every_route_of_every_function_router_has_an_event_file() {
         ("login", table::<login::Login>()),
         ("users", table::<users::Users>()),
         ("private", table::<private::Private>()),
+        ("items", table::<items::Items>()),
+        ("posts", table::<posts::Posts>()),
     ];
     let mut missing = Vec::new();
     for (binary, routes) in routers {

@@ -6,8 +6,12 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use shared::aws::AwsConfig;
 use shared::config::{emails_from, ConfigError, Env};
 use shared::email::{EmailSender, SendError, SesSender};
+use shared::items::{self, ItemRecord};
 use shared::jobs::{Envelope, EnvelopeError, Job};
-use shared::store::{StoreError, Table};
+use shared::posts::{self, PostRecord};
+use shared::records::Listing;
+use shared::resources::delete_all;
+use shared::store::{keys, StoreError, Table};
 use std::future::Future;
 use uuid::Uuid;
 
@@ -18,8 +22,20 @@ pub trait UserData: Send + Sync {
 
 impl UserData for Table {
     async fn delete_user_data(&self, user_id: Uuid) -> Result<(), StoreError> {
-        // Sessions now; items, posts and files join as their stores land.
-        self.revoke_user_sessions(user_id).await.map(|_| ())
+        self.revoke_user_sessions(user_id).await?;
+        let listing = |partition: String| Listing {
+            index: keys::GSI1,
+            partition,
+            before: None,
+            contains: None,
+        };
+        let items = delete_all::<ItemRecord>(self, &listing(items::owner_partition(user_id))).await?;
+        let mut posts = 0;
+        for published in [true, false] {
+            posts += delete_all::<PostRecord>(self, &listing(posts::author_partition(user_id, published))).await?;
+        }
+        tracing::info!(%user_id, items, posts, "user data deleted");
+        Ok(())
     }
 }
 
