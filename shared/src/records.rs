@@ -304,7 +304,7 @@ impl Table {
         for listing in listings {
             rows.extend(self.list_newest(listing, wanted).await?);
         }
-        rows.sort_by(|a, b| sort_key(b).cmp(&sort_key(a)));
+        rows.sort_by_key(|row| std::cmp::Reverse(sort_key(row)));
         rows.truncate(wanted);
         Ok(rows)
     }

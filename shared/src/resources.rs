@@ -230,60 +230,6 @@ pub fn search_text(parts: &[Option<&str>]) -> String {
         .join("\n")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::JwtSecret;
-
-    fn key() -> CursorKey {
-        CursorKey::derive(&JwtSecret::parse("an-example-secret-of-at-least-32-bytes".into()).unwrap())
-    }
-
-    fn row(sk: &str) -> Item {
-        Item::from([("gsi1sk".to_owned(), s(sk))])
-    }
-
-    fn sort_key(item: &Item) -> Option<String> {
-        item.get("gsi1sk").and_then(|v| v.as_s().ok()).cloned()
-    }
-
-    #[test]
-    fn a_full_page_gets_a_cursor_to_its_last_row() {
-        let paging = Paging {
-            skip: 1,
-            limit: 2,
-            cursor: None,
-        };
-        let rows: Vec<_> = ["d", "c", "b", "a"].iter().map(|k| row(k)).collect();
-        let (page, next) = paging.page(&rows[..paging.wanted().min(4)], sort_key, &key(), "scope");
-        assert_eq!(page.iter().filter_map(sort_key).collect::<Vec<_>>(), ["c", "b"]);
-        assert_eq!(key().verify("scope", &next.unwrap()), Ok("b".to_owned()));
-    }
-
-    #[test]
-    fn the_last_page_has_no_cursor() {
-        let paging = Paging {
-            skip: 0,
-            limit: 5,
-            cursor: None,
-        };
-        let rows: Vec<_> = ["b", "a"].iter().map(|k| row(k)).collect();
-        let (page, next) = paging.page(&rows, sort_key, &key(), "scope");
-        assert_eq!(page.len(), 2);
-        assert!(next.is_none());
-    }
-
-    #[test]
-    fn etags_are_quoted_versions() {
-        assert_eq!(etag(3), "\"3\"");
-    }
-
-    #[test]
-    fn search_text_is_lower_case() {
-        assert_eq!(search_text(&[Some("Hello"), None, Some("WORLD")]), "hello\nworld");
-    }
-}
-
 /// A record a user owns, kept versioned in the table.
 pub trait Owned: Sized + Clone + Send + Sync {
     /// "Item", "Post": used in messages (`Item not found`).
@@ -438,5 +384,59 @@ pub fn owner_or(caller: &crate::users::User, owner: Uuid, permission: crate::dom
         Ok(())
     } else {
         Err(ApiError::Forbidden("Not enough permissions".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::JwtSecret;
+
+    fn key() -> CursorKey {
+        CursorKey::derive(&JwtSecret::parse("an-example-secret-of-at-least-32-bytes".into()).unwrap())
+    }
+
+    fn row(sk: &str) -> Item {
+        Item::from([("gsi1sk".to_owned(), s(sk))])
+    }
+
+    fn sort_key(item: &Item) -> Option<String> {
+        item.get("gsi1sk").and_then(|v| v.as_s().ok()).cloned()
+    }
+
+    #[test]
+    fn a_full_page_gets_a_cursor_to_its_last_row() {
+        let paging = Paging {
+            skip: 1,
+            limit: 2,
+            cursor: None,
+        };
+        let rows: Vec<_> = ["d", "c", "b", "a"].iter().map(|k| row(k)).collect();
+        let (page, next) = paging.page(&rows[..paging.wanted().min(4)], sort_key, &key(), "scope");
+        assert_eq!(page.iter().filter_map(sort_key).collect::<Vec<_>>(), ["c", "b"]);
+        assert_eq!(key().verify("scope", &next.unwrap()), Ok("b".to_owned()));
+    }
+
+    #[test]
+    fn the_last_page_has_no_cursor() {
+        let paging = Paging {
+            skip: 0,
+            limit: 5,
+            cursor: None,
+        };
+        let rows: Vec<_> = ["b", "a"].iter().map(|k| row(k)).collect();
+        let (page, next) = paging.page(&rows, sort_key, &key(), "scope");
+        assert_eq!(page.len(), 2);
+        assert!(next.is_none());
+    }
+
+    #[test]
+    fn etags_are_quoted_versions() {
+        assert_eq!(etag(3), "\"3\"");
+    }
+
+    #[test]
+    fn search_text_is_lower_case() {
+        assert_eq!(search_text(&[Some("Hello"), None, Some("WORLD")]), "hello\nworld");
     }
 }
