@@ -2,7 +2,7 @@
 //! idempotency record) in one transaction; replaced or deleted only if their version is still the
 //! one that was read; listed newest first by a sort-key bound, so a cursor is just a sort key.
 
-use crate::store::{keys, s, Item, StoreError, Table};
+use crate::store::{keys, s, send_transaction, Item, StoreError, Table};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, Select, TransactWriteItem, Update};
 use std::collections::HashMap;
@@ -108,7 +108,7 @@ impl Table {
         if let Some(record) = idempotency {
             transaction = transaction.transact_items(TransactWriteItem::builder().put(put(record)?).build());
         }
-        match transaction.send().await {
+        match send_transaction(transaction).await {
             Ok(_) => Ok(()),
             Err(err) => match cancelled(&err) {
                 Some(failed) if has_idempotency && failed.last() == Some(&true) => Err(WriteError::KeyTaken),
@@ -144,7 +144,7 @@ impl Table {
         for (key, delta) in counters {
             transaction = transaction.transact_items(counter_update(self.name(), key, *delta)?);
         }
-        match transaction.send().await {
+        match send_transaction(transaction).await {
             Ok(_) => Ok(()),
             Err(err) if cancelled(&err).is_some_and(|f| f.first() == Some(&true)) => Err(WriteError::Conflict),
             Err(err) => Err(StoreError::from_sdk(err).into()),
@@ -179,7 +179,7 @@ impl Table {
         for (key, delta) in counters {
             transaction = transaction.transact_items(counter_update(self.name(), key, *delta)?);
         }
-        match transaction.send().await {
+        match send_transaction(transaction).await {
             Ok(_) => Ok(()),
             Err(err) if cancelled(&err).is_some_and(|f| f.first() == Some(&true)) => Err(WriteError::Conflict),
             Err(err) => Err(StoreError::from_sdk(err).into()),

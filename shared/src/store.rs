@@ -60,6 +60,48 @@ where
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
+/// Sends a transaction, retrying briefly when DynamoDB cancels it only because another
+/// transaction held one of its items (`TransactionConflict`, which the SDK does not retry):
+/// counters are shared by concurrent writers.
+pub(crate) async fn send_transaction(
+    transaction: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+) -> Result<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+    SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
+> {
+    let mut attempt = 0u32;
+    loop {
+        match transaction.clone().send().await {
+            Err(err) if attempt < 5 && only_conflicts(&err) => {
+                attempt += 1;
+                let jitter = u64::from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.subsec_nanos())
+                        .unwrap_or(0)
+                        % 20,
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn only_conflicts(err: &SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            let codes: Vec<_> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .collect();
+            codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -289,22 +331,22 @@ impl UserStore for Table {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_user).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.email_guard(&user.email, user.id)?)
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(self.counter_update(keys::USERS_COUNTER, 1)?)
-                    .build(),
-            )
-            .send()
-            .await;
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put_user).build())
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(self.email_guard(&user.email, user.id)?)
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(self.counter_update(keys::USERS_COUNTER, 1)?)
+                        .build(),
+                ),
+        )
+        .await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => {
@@ -390,7 +432,7 @@ impl UserStore for Table {
                         .build(),
                 );
         }
-        match transaction.send().await {
+        match send_transaction(transaction).await {
             Ok(_) => Ok(()),
             Err(err) => match cancelled_conditions(&err) {
                 Some(failed) if failed.first() == Some(&true) => Err(StoreError::NotFound),
@@ -408,22 +450,22 @@ impl UserStore for Table {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete_user).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .delete(self.delete_email_guard(&user.email, user.id)?)
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(self.counter_update(keys::USERS_COUNTER, -1)?)
-                    .build(),
-            )
-            .send()
-            .await;
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().delete(delete_user).build())
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .delete(self.delete_email_guard(&user.email, user.id)?)
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(self.counter_update(keys::USERS_COUNTER, -1)?)
+                        .build(),
+                ),
+        )
+        .await;
         match result {
             Ok(_) => Ok(()),
             Err(err) if cancelled_conditions(&err).is_some_and(|f| f.contains(&true)) => Err(StoreError::NotFound),

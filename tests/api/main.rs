@@ -2,8 +2,10 @@
 
 mod edge;
 mod health;
+mod items;
 mod jobs;
 mod login;
+mod posts;
 mod recovery;
 mod test_email;
 mod tokens;

@@ -188,13 +188,19 @@ async fn up(options: UpOptions) -> Result<(), String> {
     );
 
     let moto_port = moto::free_port().map_err(|e| e.to_string())?;
-    let moto_log = std::fs::File::create(root.join("target/devstack-moto.log"))
+    // One log per stack: tests run several stacks at once.
+    let moto_log_path = root.join(format!("target/devstack-moto-{moto_port}.log"));
+    let moto_log = std::fs::File::create(&moto_log_path)
         .map(std::process::Stdio::from)
         .unwrap_or_else(|_| std::process::Stdio::null());
-    let moto = moto::Moto::start(&moto::default_executable(&root), moto_port, moto_log)
+    let moto = moto::Moto::start(&moto::python(&root), &moto::launcher(&root), moto_port, moto_log)
         .await
         .map_err(|e| e.to_string())?;
-    say(format!("emulator (moto) on {}", moto.endpoint));
+    say(format!(
+        "emulator (moto) on {}, log {}",
+        moto.endpoint,
+        moto_log_path.display()
+    ));
 
     let aws_env = aws_env(&moto.endpoint);
     let aws_pairs: Vec<(&str, &str)> = aws_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

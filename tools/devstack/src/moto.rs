@@ -12,7 +12,7 @@ pub struct Moto {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
-    #[error("moto_server not found at {0}: run `make setup` (it installs the pinned tools into .venv)")]
+    #[error("{0} not found: run `make setup` (it installs the pinned tools into .venv)")]
     NotInstalled(String),
     #[error("cannot start moto: {0}")]
     Spawn(String),
@@ -25,24 +25,25 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 impl Moto {
-    pub async fn start(executable: &Path, port: u16, log: Stdio) -> Result<Self, MotoError> {
-        if !executable.exists() {
-            return Err(MotoError::NotInstalled(executable.display().to_string()));
+    /// Starts moto through `tools/moto/serve.py` (moto's server with DynamoDB requests
+    /// serialised; that file says why) with the project's Python.
+    pub async fn start(python: &Path, launcher: &Path, port: u16, log: Stdio) -> Result<Self, MotoError> {
+        for needed in [python, launcher] {
+            if !needed.exists() {
+                return Err(MotoError::NotInstalled(needed.display().to_string()));
+            }
         }
-        let mut command = Command::new(executable);
+        let mut command = Command::new(python);
         command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .arg(launcher)
+            .args(["127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
             .kill_on_drop(true);
         crate::process::die_with_parent(&mut command);
         let child = command.spawn().map_err(|e| MotoError::Spawn(e.to_string()))?;
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let moto = Self {
-            endpoint,
-            child: Some(child),
-        };
+        let moto = Self { endpoint: format!("http://127.0.0.1:{port}"), child: Some(child) };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if moto.is_up().await {
@@ -56,12 +57,7 @@ impl Moto {
     pub async fn is_up(&self) -> bool {
         let url = format!("{}/moto-api/data.json", self.endpoint);
         tokio::task::spawn_blocking(move || {
-            ureq::get(&url)
-                .config()
-                .timeout_global(Some(Duration::from_secs(2)))
-                .build()
-                .call()
-                .is_ok()
+            ureq::get(&url).config().timeout_global(Some(Duration::from_secs(2))).build().call().is_ok()
         })
         .await
         .unwrap_or(false)
@@ -74,9 +70,11 @@ impl Moto {
     }
 }
 
-/// Where the project's virtualenv keeps moto: `$DEVSTACK_MOTO`, else `.venv/bin/moto_server`.
-pub fn default_executable(project_root: &Path) -> PathBuf {
-    std::env::var_os("DEVSTACK_MOTO")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root.join(".venv/bin/moto_server"))
+/// The Python that has moto installed: `$DEVSTACK_PYTHON`, else the project's `.venv`.
+pub fn python(project_root: &Path) -> PathBuf {
+    std::env::var_os("DEVSTACK_PYTHON").map(PathBuf::from).unwrap_or_else(|| project_root.join(".venv/bin/python"))
+}
+
+pub fn launcher(project_root: &Path) -> PathBuf {
+    project_root.join("tools/moto/serve.py")
 }

@@ -1,0 +1,158 @@
+use api_tests::{get_auth, with_token, Stack, TestUser};
+use serde_json::{json, Value};
+
+fn post(stack: &Stack, user: &TestUser, title: &str, published: bool) -> Value {
+    let answer = with_token(
+        "POST",
+        &stack.api("/posts/"),
+        &user.token,
+        Some(&json!({"title": title, "content": "Body", "published": published})),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()
+}
+
+fn titles(stack: &Stack, user: &TestUser, query: &str) -> (Vec<String>, u64) {
+    let page = get_auth(&stack.api(&format!("/posts/?limit=1000&{query}")), &user.token);
+    assert_eq!(page.status, 200, "{}", page.text);
+    let page = page.json();
+    let titles = page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    (titles, page["count"].as_u64().unwrap_or(0))
+}
+
+#[test]
+fn a_post_has_the_contract_shape_and_defaults_to_draft() {
+    let stack = Stack::shared();
+    let user = stack.signup();
+    let answer = with_token(
+        "POST",
+        &stack.api("/posts/"),
+        &user.token,
+        Some(&json!({"title": "Hi", "content": "There"})),
+    );
+    let created = answer.json();
+    assert_eq!(created["published"], false);
+    assert_eq!(created["author_id"], user.id.as_str());
+    for field in ["id", "created_at", "updated_at"] {
+        assert!(created[field].is_string(), "{field}");
+    }
+    let invalid = with_token(
+        "POST",
+        &stack.api("/posts/"),
+        &user.token,
+        Some(&json!({"title": "x", "content": ""})),
+    );
+    assert_eq!(invalid.status, 422);
+    assert_eq!(invalid.json()["detail"][0]["loc"], json!(["body", "content"]));
+}
+
+#[test]
+fn listing_shows_everyones_published_posts_and_only_my_drafts() {
+    let stack = Stack::shared();
+    let (me, other) = (stack.signup(), stack.signup());
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    post(stack, &me, &format!("my draft {tag}"), false);
+    post(stack, &me, &format!("my post {tag}"), true);
+    post(stack, &other, &format!("their draft {tag}"), false);
+    post(stack, &other, &format!("their post {tag}"), true);
+
+    let (seen, _) = titles(stack, &me, "");
+    let mine: Vec<_> = seen.iter().filter(|t| t.ends_with(&tag)).cloned().collect();
+    assert_eq!(
+        mine,
+        vec![
+            format!("their post {tag}"),
+            format!("my post {tag}"),
+            format!("my draft {tag}")
+        ],
+        "newest first"
+    );
+
+    assert_eq!(
+        titles(stack, &me, &format!("author_id={}", other.id)),
+        (vec![format!("their post {tag}")], 1)
+    );
+    assert_eq!(titles(stack, &me, &format!("author_id={}", me.id)).1, 2);
+    assert_eq!(
+        titles(stack, &me, "published=false"),
+        (vec![format!("my draft {tag}")], 1)
+    );
+    assert_eq!(
+        titles(stack, &me, &format!("author_id={}&published=false", other.id)),
+        (vec![], 0)
+    );
+}
+
+#[test]
+fn another_users_draft_does_not_exist_for_me() {
+    let stack = Stack::shared();
+    let (author, reader) = (stack.signup(), stack.signup());
+    let draft = post(stack, &author, "secret", false);
+    let url = stack.api(&format!("/posts/{}", draft["id"].as_str().unwrap_or_default()));
+    for (method, body) in [
+        ("GET", None),
+        ("PATCH", Some(json!({"title": "x"}))),
+        ("PUT", Some(json!({"title": "x"}))),
+        ("DELETE", None),
+    ] {
+        let answer = with_token(method, &url, &reader.token, body.as_ref());
+        assert_eq!(
+            (answer.status, answer.json()),
+            (404, json!({"detail": "Post not found"})),
+            "{method}"
+        );
+    }
+    assert_eq!(
+        get_auth(&url, &stack.superuser_token()).status,
+        200,
+        "a superuser reads everything"
+    );
+}
+
+#[test]
+fn published_posts_are_readable_but_not_writable_by_others() {
+    let stack = Stack::shared();
+    let (author, reader) = (stack.signup(), stack.signup());
+    let published = post(stack, &author, "public", true);
+    let url = stack.api(&format!("/posts/{}", published["id"].as_str().unwrap_or_default()));
+    let read = get_auth(&url, &reader.token);
+    assert_eq!(read.status, 200);
+    assert_eq!(read.header("etag"), Some("\"1\""));
+    let edit = with_token("PATCH", &url, &reader.token, Some(&json!({"title": "hijacked"})));
+    assert_eq!(
+        (edit.status, edit.json()),
+        (403, json!({"detail": "Not enough permissions"}))
+    );
+    let moderator = stack.user_with_role("moderator");
+    assert_eq!(
+        with_token("PATCH", &url, &moderator.token, Some(&json!({"title": "moderated"}))).status,
+        200
+    );
+    assert_eq!(with_token("DELETE", &url, &moderator.token, None).status, 403);
+    let deleted = with_token("DELETE", &url, &author.token, None);
+    assert_eq!(
+        (deleted.status, deleted.json()),
+        (200, json!({"message": "Post deleted successfully"}))
+    );
+}
+
+#[test]
+fn publishing_moves_a_post_between_listings_and_counts() {
+    let stack = Stack::shared();
+    let (author, reader) = (stack.signup(), stack.signup());
+    let draft = post(stack, &author, "soon", false);
+    let url = stack.api(&format!("/posts/{}", draft["id"].as_str().unwrap_or_default()));
+    assert_eq!(titles(stack, &reader, &format!("author_id={}", author.id)).1, 0);
+    let published = with_token("PATCH", &url, &author.token, Some(&json!({"published": true})));
+    assert_eq!(published.json()["published"], true);
+    assert_eq!(
+        titles(stack, &reader, &format!("author_id={}", author.id)),
+        (vec!["soon".to_owned()], 1)
+    );
+    assert_eq!(titles(stack, &author, "published=false").1, 0);
+}
