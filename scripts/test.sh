@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check and test: formatting, lints, the SAM template, unit tests, every events/ file
-# through its function, and black-box HTTP tests against local stacks this command starts and
-# stops itself.
+# through its function, black-box HTTP tests against local stacks this command starts and
+# stops itself, and the benchmark in smoke mode so it keeps working.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +27,8 @@ cargo build --workspace --bins
 step "tests: unit, events/, black-box HTTP"
 log=target/test-output.log
 cargo test --workspace --all-targets 2>&1 | tee "$log"
+
+step "benchmark, smoke mode (one run of each; figures are never asserted)"
+scripts/bench.sh smoke
+
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d passed, %d failed\n", passed, failed }' "$log"

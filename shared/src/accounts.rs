@@ -94,6 +94,10 @@ impl NewAccount {
 
     /// Hashes the password and stores the user; an email that is taken is `StoreError::EmailTaken`.
     pub async fn create(self, store: &impl UserStore) -> ApiResult<Result<User, StoreError>> {
+        // A taken email answers before the Argon2 work; the transaction still guards races.
+        if store.find_by_email(&self.email).await?.is_some() {
+            return Ok(Err(StoreError::EmailTaken));
+        }
         let hash = passwords::hash(&self.password).map_err(|e| ApiError::Internal(e.to_string()))?;
         let mut user = User::new(self.email, hash, self.full_name, self.role);
         user.is_active = self.is_active;

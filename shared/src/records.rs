@@ -2,8 +2,7 @@
 //! idempotency record) in one transaction; replaced or deleted only if their version is still the
 //! one that was read; listed newest first by a sort-key bound, so a cursor is just a sort key.
 
-use crate::store::{keys, s, send_transaction, Item, StoreError, Table};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use crate::store::{cancelled_conditions, keys, s, send_transaction, Item, StoreError, Table};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, Select, TransactWriteItem, Update};
 use std::collections::HashMap;
 
@@ -67,19 +66,6 @@ fn counter_update(table: &str, key: &str, delta: i64) -> Result<TransactWriteIte
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
-fn cancelled(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
-            cancelled
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
 impl Table {
     /// Creates `record` (which must not exist), applies `counters`, and stores `idempotency`
     /// (which must not exist either) — all or nothing.
@@ -110,7 +96,7 @@ impl Table {
         }
         match send_transaction(transaction).await {
             Ok(_) => Ok(()),
-            Err(err) => match cancelled(&err) {
+            Err(err) => match cancelled_conditions(&err) {
                 Some(failed) if has_idempotency && failed.last() == Some(&true) => Err(WriteError::KeyTaken),
                 Some(failed) if failed.first() == Some(&true) => Err(WriteError::Conflict),
                 _ => Err(StoreError::from_sdk(err).into()),
@@ -146,7 +132,9 @@ impl Table {
         }
         match send_transaction(transaction).await {
             Ok(_) => Ok(()),
-            Err(err) if cancelled(&err).is_some_and(|f| f.first() == Some(&true)) => Err(WriteError::Conflict),
+            Err(err) if cancelled_conditions(&err).is_some_and(|f| f.first() == Some(&true)) => {
+                Err(WriteError::Conflict)
+            }
             Err(err) => Err(StoreError::from_sdk(err).into()),
         }
     }
@@ -181,7 +169,9 @@ impl Table {
         }
         match send_transaction(transaction).await {
             Ok(_) => Ok(()),
-            Err(err) if cancelled(&err).is_some_and(|f| f.first() == Some(&true)) => Err(WriteError::Conflict),
+            Err(err) if cancelled_conditions(&err).is_some_and(|f| f.first() == Some(&true)) => {
+                Err(WriteError::Conflict)
+            }
             Err(err) => Err(StoreError::from_sdk(err).into()),
         }
     }

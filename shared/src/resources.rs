@@ -285,6 +285,24 @@ pub async fn create<T: Owned>(table: &Table, record: T, idempotency: Option<Idem
     }
 }
 
+/// `POST` of an owned resource: replays the first answer to a repeated `Idempotency-Key`, else
+/// creates `record`.
+pub async fn create_from_request<T: Owned>(
+    table: &Table,
+    request: &ApiRequest,
+    resource: &str,
+    body: &Map<String, Value>,
+    record: T,
+) -> ApiResult<Response> {
+    let idempotency = Idempotency::read(request, record.owner(), resource, body)?;
+    if let Some(idempotency) = &idempotency {
+        if let Some(replayed) = idempotency.replay(table).await? {
+            return Ok(replayed);
+        }
+    }
+    create(table, record, idempotency).await
+}
+
 /// Applies `change` to the stored record if `allowed` lets the caller, honouring `If-Match`.
 /// Without `If-Match`, a concurrent change is retried on the fresh record (no lost update); with
 /// it, a concurrent change is a 412.

@@ -2,9 +2,8 @@
 //! rate-limit windows, all in the single table with TTL.
 
 use crate::secrets;
-use crate::store::{keys, s, Item, StoreError, Table};
+use crate::store::{cancelled_conditions, keys, s, Item, StoreError, Table};
 use crate::tokens::now_secs;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use std::time::Duration;
 use uuid::Uuid;
@@ -41,20 +40,6 @@ fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError>
 
 fn secret() -> Result<String, StoreError> {
     secrets::generate().map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))
-}
-
-/// Which operations of a cancelled transaction failed their condition.
-fn failed_conditions(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
-            cancelled
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                .collect(),
-        ),
-        _ => None,
-    }
 }
 
 /// What presenting a refresh token led to.
@@ -188,7 +173,7 @@ impl Table {
             .await;
         match result {
             Ok(_) => Ok(Refresh::Rotated { user_id, family, token }),
-            Err(err) => match failed_conditions(&err) {
+            Err(err) => match cancelled_conditions(&err) {
                 // Another request used this token first: a replay, whichever came second.
                 Some(failed) if failed.first() == Some(&true) => {
                     self.revoke_family(family).await?;
@@ -307,7 +292,7 @@ impl Table {
             .await;
         match result {
             Ok(_) => Ok(Some(user_id)),
-            Err(err) if failed_conditions(&err).is_some_and(|f| f.contains(&true)) => Ok(None),
+            Err(err) if cancelled_conditions(&err).is_some_and(|f| f.contains(&true)) => Ok(None),
             Err(err) => Err(StoreError::from_sdk(err)),
         }
     }

@@ -291,7 +291,7 @@ impl Table {
 }
 
 /// Which conditions of a cancelled transaction failed, in the order of its operations.
-fn cancelled_conditions(
+pub(crate) fn cancelled_conditions(
     err: &SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
 ) -> Option<Vec<bool>> {
     match err.as_service_error() {

@@ -11,7 +11,7 @@ use shared::cursor::CursorKey;
 use shared::domain::Permission;
 use shared::items::{self, ItemFields, ItemRecord};
 use shared::records::{sort_key, Listing};
-use shared::resources::{self, owner_or, Idempotency, Owned, Paging};
+use shared::resources::{self, owner_or, Owned, Paging};
 use shared::store::{keys, Table};
 use shared::tokens::TokenKeys;
 use shared::users::User;
@@ -117,14 +117,8 @@ impl Items {
         let mut fields = Fields::new(Source::Body, &body);
         let values = ItemFields::read(&mut fields, true);
         fields.finish().map_err(ApiError::Validation)?;
-        let idempotency = Idempotency::read(&request, caller.id, "items", &body)?;
-        if let Some(replayed) = match &idempotency {
-            Some(idempotency) => idempotency.replay(self.table()).await?,
-            None => None,
-        } {
-            return Ok(replayed);
-        }
-        resources::create(self.table(), ItemRecord::new(caller.id, values), idempotency).await
+        let record = ItemRecord::new(caller.id, values);
+        resources::create_from_request(self.table(), &request, "items", &body, record).await
     }
 
     async fn read(&self, request: ApiRequest) -> ApiResult<Response> {

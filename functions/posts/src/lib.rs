@@ -10,7 +10,7 @@ use shared::cursor::CursorKey;
 use shared::domain::Permission;
 use shared::posts::{self, PostFields, PostRecord};
 use shared::records::{sort_key, Listing};
-use shared::resources::{self, owner_or, Idempotency, Owned, Paging};
+use shared::resources::{self, owner_or, Owned, Paging};
 use shared::store::{keys, Table};
 use shared::tokens::TokenKeys;
 use shared::users::User;
@@ -105,14 +105,8 @@ impl Posts {
         let mut fields = Fields::new(Source::Body, &body);
         let values = PostFields::read(&mut fields, true);
         fields.finish().map_err(ApiError::Validation)?;
-        let idempotency = Idempotency::read(&request, caller.id, "posts", &body)?;
-        if let Some(replayed) = match &idempotency {
-            Some(idempotency) => idempotency.replay(self.table()).await?,
-            None => None,
-        } {
-            return Ok(replayed);
-        }
-        resources::create(self.table(), PostRecord::new(caller.id, values), idempotency).await
+        let record = PostRecord::new(caller.id, values);
+        resources::create_from_request(self.table(), &request, "posts", &body, record).await
     }
 
     async fn read(&self, request: ApiRequest) -> ApiResult<Response> {

@@ -38,7 +38,14 @@ pub async fn handle(stack: &Stack, method: &Method, path: &str, body: Bytes) -> 
 fn info(stack: &Stack) -> Value {
     json!({
         "emulator": stack.moto_endpoint,
-        "functions": stack.functions.iter().map(|(id, f)| json!({"id": id, "cold_starts": f.cold_starts()})).collect::<Vec<_>>(),
+        "functions": stack.functions.iter().map(|(id, f)| json!({
+            "id": id,
+            "binary": f.spec.binary,
+            "env": f.spec.env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "timeout_secs": f.spec.timeout.as_secs(),
+            "memory_mb": f.spec.memory_mb,
+            "cold_starts": f.cold_starts(),
+        })).collect::<Vec<_>>(),
         "routes": stack.routes.iter().map(|r| json!({"route_key": r.route_key, "function": r.function.spec.logical_id})).collect::<Vec<_>>(),
         "queues": stack.queues.iter().map(|q| json!({"id": q.logical_id, "url": q.url, "arn": q.arn})).collect::<Vec<_>>(),
         "resources": stack.resources,

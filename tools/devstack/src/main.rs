@@ -444,10 +444,27 @@ fn local_secret(name: &str, dir: &Path) -> Result<String, String> {
         }
     }
     let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-    std::fs::create_dir_all(dir)
-        .and_then(|_| std::fs::write(&path, &secret))
-        .map_err(|e| format!("cannot keep {}: {e}", path.display()))?;
-    Ok(secret)
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // Stacks may start together: the first to create the file wins, the others read it.
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        Ok(mut file) => {
+            use std::io::Write as _;
+            file.write_all(secret.as_bytes())
+                .map_err(|e| format!("cannot keep {}: {e}", path.display()))?;
+            Ok(secret)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            for _ in 0..50 {
+                let existing = std::fs::read_to_string(&path).unwrap_or_default();
+                if !existing.trim().is_empty() {
+                    return Ok(existing.trim().to_owned());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(format!("{} stays empty", path.display()))
+        }
+        Err(err) => Err(format!("cannot keep {}: {err}", path.display())),
+    }
 }
 
 async fn verify_sender(template: &Template, aws: &AwsConfig) -> Result<(), String> {

@@ -43,7 +43,10 @@ impl Moto {
             .kill_on_drop(true);
         crate::process::die_with_parent(&mut command);
         let child = command.spawn().map_err(|e| MotoError::Spawn(e.to_string()))?;
-        let moto = Self { endpoint: format!("http://127.0.0.1:{port}"), child: Some(child) };
+        let moto = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if moto.is_up().await {
@@ -57,7 +60,12 @@ impl Moto {
     pub async fn is_up(&self) -> bool {
         let url = format!("{}/moto-api/data.json", self.endpoint);
         tokio::task::spawn_blocking(move || {
-            ureq::get(&url).config().timeout_global(Some(Duration::from_secs(2))).build().call().is_ok()
+            ureq::get(&url)
+                .config()
+                .timeout_global(Some(Duration::from_secs(2)))
+                .build()
+                .call()
+                .is_ok()
         })
         .await
         .unwrap_or(false)
@@ -72,7 +80,9 @@ impl Moto {
 
 /// The Python that has moto installed: `$DEVSTACK_PYTHON`, else the project's `.venv`.
 pub fn python(project_root: &Path) -> PathBuf {
-    std::env::var_os("DEVSTACK_PYTHON").map(PathBuf::from).unwrap_or_else(|| project_root.join(".venv/bin/python"))
+    std::env::var_os("DEVSTACK_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root.join(".venv/bin/python"))
 }
 
 pub fn launcher(project_root: &Path) -> PathBuf {

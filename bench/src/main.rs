@@ -1,0 +1,641 @@
+//! `make bench`: for every function, the floor (an empty `lambda_runtime` function) and the
+//! FastAPI + Mangum peer, start the process under a Lambda Runtime API of our own and measure
+//! init (process start → first poll of `/next`), first response (process start → response to
+//! the route's event, I/O included), warm p50/p99 with and without I/O, peak RSS, and sizes.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Mutex};
+
+struct Options {
+    stack: String,
+    release_dir: PathBuf,
+    python: PathBuf,
+    runs: usize,
+    warm: usize,
+    out_dir: PathBuf,
+}
+
+fn parse() -> Result<Options, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut options = Options {
+        stack: String::new(),
+        release_dir: PathBuf::from("target/release"),
+        python: PathBuf::from(".venv/bin/python"),
+        runs: 5,
+        warm: 1000,
+        out_dir: PathBuf::from("bench"),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let value = args
+            .get(i + 1)
+            .cloned()
+            .ok_or_else(|| format!("{} needs a value", args[i]))?;
+        match args[i].as_str() {
+            "--stack" => options.stack = value,
+            "--release-dir" => options.release_dir = value.into(),
+            "--python" => options.python = value.into(),
+            "--runs" => options.runs = value.parse().map_err(|_| "--runs takes a number")?,
+            "--warm" => options.warm = value.parse().map_err(|_| "--warm takes a number")?,
+            "--out" => options.out_dir = value.into(),
+            other => return Err(format!("unknown option {other}")),
+        }
+        i += 2;
+    }
+    if options.stack.is_empty() {
+        return Err("usage: bench --stack http://127.0.0.1:PORT [--runs 5] [--warm 1000] [--out bench]".into());
+    }
+    Ok(options)
+}
+
+/// One process to measure.
+struct Target {
+    name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    cwd: Option<PathBuf>,
+    env: BTreeMap<String, String>,
+    binary: Option<PathBuf>,
+    no_io: Bytes,
+    io: Bytes,
+    io_route: String,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Measured {
+    name: String,
+    io_route: String,
+    init_ms: f64,
+    first_response_ms: f64,
+    warm_no_io_p50_ms: f64,
+    warm_no_io_p99_ms: f64,
+    warm_io_p50_ms: f64,
+    warm_io_p99_ms: f64,
+    peak_rss_mb: f64,
+    binary_bytes: Option<u64>,
+    zip_bytes: Option<u64>,
+    first_status: Value,
+    runs: usize,
+    warm_invokes: usize,
+}
+
+#[tokio::main]
+async fn main() {
+    let options = match parse() {
+        Ok(options) => options,
+        Err(err) => {
+            eprintln!("bench: {err}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(err) = run(options).await {
+        eprintln!("bench: {err}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(options: Options) -> Result<(), String> {
+    let root = std::env::current_dir().map_err(|e| e.to_string())?;
+    let targets = targets(&options, &root)?;
+    let mut results = Vec::new();
+    for target in &targets {
+        eprintln!(
+            "bench: {} ({} cold runs, {} warm invokes per route)",
+            target.name, options.runs, options.warm
+        );
+        let measured = measure(target, options.runs, options.warm).await?;
+        eprintln!(
+            "bench:   init {:.1} ms, first response {:.1} ms, warm {:.3}/{:.3} ms, {:.1} MB",
+            measured.init_ms,
+            measured.first_response_ms,
+            measured.warm_no_io_p50_ms,
+            measured.warm_io_p50_ms,
+            measured.peak_rss_mb
+        );
+        results.push(measured);
+    }
+    std::fs::create_dir_all(&options.out_dir).map_err(|e| e.to_string())?;
+    let report = report(&results);
+    std::fs::write(
+        options.out_dir.join("results.json"),
+        serde_json::to_string_pretty(&json!({"results": results, "machine": machine()})).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(options.out_dir.join("results.md"), &report).map_err(|e| e.to_string())?;
+    println!("{report}");
+    Ok(())
+}
+
+fn get_json(url: &str, token: Option<&str>) -> Result<Value, String> {
+    let mut request = ureq::get(url);
+    if let Some(token) = token {
+        request = request.header("authorization", &format!("Bearer {token}"));
+    }
+    request
+        .call()
+        .map_err(|e| format!("{url}: {e}"))?
+        .body_mut()
+        .read_json()
+        .map_err(|e| e.to_string())
+}
+
+fn post_json(url: &str, body: &Value, token: &str) -> Result<Value, String> {
+    ureq::post(url)
+        .header("authorization", &format!("Bearer {token}"))
+        .send_json(body)
+        .map_err(|e| format!("{url}: {e}"))?
+        .body_mut()
+        .read_json()
+        .map_err(|e| e.to_string())
+}
+
+fn event(root: &Path, file: &str) -> Result<Value, String> {
+    let path = root.join("events").join(file);
+    serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?)
+        .map_err(|e| e.to_string())
+}
+
+fn with_auth(mut event: Value, token: Option<&str>) -> Bytes {
+    match token {
+        Some(token) => event["headers"]["authorization"] = json!(format!("Bearer {token}")),
+        None => {
+            if let Some(headers) = event["headers"].as_object_mut() {
+                headers.remove("authorization");
+            }
+        }
+    }
+    Bytes::from(event.to_string())
+}
+
+/// The GET-one event of items or posts, for a real record.
+fn read_one(root: &Path, resource: &str, id: &str) -> Result<Value, String> {
+    let mut event = event(root, &format!("{resource}/read-unknown.json"))?;
+    let path = format!("/api/v1/{resource}/{id}");
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["pathParameters"] = json!({ "proxy": id });
+    Ok(event)
+}
+
+fn targets(options: &Options, root: &Path) -> Result<Vec<Target>, String> {
+    let info = get_json(&format!("{}/_devstack/info", options.stack), None)?;
+    let login: Value = ureq::post(&format!("{}/api/v1/login/access-token", options.stack))
+        .send_form([("username", "admin@example.com"), ("password", "changethis")])
+        .map_err(|e| format!("login: {e}"))?
+        .body_mut()
+        .read_json()
+        .map_err(|e| e.to_string())?;
+    let token = login["access_token"].as_str().ok_or("no access token")?.to_owned();
+    let item = post_json(
+        &format!("{}/api/v1/items/", options.stack),
+        &json!({"title": "Bench lamp", "price": 9.5}),
+        &token,
+    )?;
+    let post = post_json(
+        &format!("{}/api/v1/posts/", options.stack),
+        &json!({"title": "Bench", "content": "Hi", "published": true}),
+        &token,
+    )?;
+    let (item_id, post_id) = (
+        item["id"].as_str().unwrap_or_default(),
+        post["id"].as_str().unwrap_or_default(),
+    );
+    let token = Some(token.as_str());
+
+    let mut private_bad = event(root, "private/create-user.json")?;
+    private_bad["body"] = json!("{}");
+    let mut private_taken = event(root, "private/create-user.json")?;
+    private_taken["body"] =
+        json!(json!({"email": "admin@example.com", "password": "changethis", "full_name": "Taken"}).to_string());
+    let mut poison_only = event(root, "worker/batch-with-poison.json")?;
+    if let Some(records) = poison_only["Records"].as_array_mut() {
+        records.remove(0);
+    }
+    let item_event = read_one(root, "items", item_id)?;
+
+    // (logical id, event without I/O, event with I/O, what the I/O event does)
+    let routes: Vec<(&str, Bytes, Bytes, &str)> = vec![
+        (
+            "UtilsFunction",
+            with_auth(event(root, "utils/health-check.json")?, None),
+            with_auth(event(root, "utils/health-check-deep.json")?, None),
+            "GET /utils/health-check/?deep=true (DescribeTable, HeadBucket, GetQueueAttributes)",
+        ),
+        (
+            "LoginFunction",
+            with_auth(event(root, "login/test-token.json")?, None),
+            with_auth(event(root, "login/test-token.json")?, token),
+            "POST /login/test-token (JWT + GetItem)",
+        ),
+        (
+            "UsersFunction",
+            with_auth(event(root, "users/read-me.json")?, None),
+            with_auth(event(root, "users/read-me.json")?, token),
+            "GET /users/me (JWT + GetItem)",
+        ),
+        (
+            "ItemsFunction",
+            with_auth(item_event.clone(), None),
+            with_auth(item_event.clone(), token),
+            "GET /items/{id} (JWT + 2 GetItem)",
+        ),
+        (
+            "PostsFunction",
+            with_auth(read_one(root, "posts", post_id)?, None),
+            with_auth(read_one(root, "posts", post_id)?, token),
+            "GET /posts/{id} (JWT + 2 GetItem)",
+        ),
+        (
+            "PrivateFunction",
+            with_auth(private_bad, None),
+            with_auth(private_taken, None),
+            "POST /private/users/ with a taken email (2 GetItem)",
+        ),
+        (
+            "WorkerFunction",
+            Bytes::from(poison_only.to_string()),
+            Bytes::from(event(root, "worker/send-email.json")?.to_string()),
+            "SQS batch of one send_email job (SES SendEmail)",
+        ),
+    ];
+    let functions = info["functions"].as_array().ok_or("devstack info has no functions")?;
+    let mut targets = Vec::new();
+    let mut items_env = BTreeMap::new();
+    for (id, no_io, io, io_route) in routes {
+        let function = functions
+            .iter()
+            .find(|f| f["id"] == id)
+            .ok_or_else(|| format!("{id} is not in the stack"))?;
+        let env: BTreeMap<String, String> =
+            serde_json::from_value(function["env"].clone()).map_err(|e| format!("{id} env: {e}"))?;
+        let binary_name = Path::new(function["binary"].as_str().unwrap_or_default())
+            .file_name()
+            .ok_or_else(|| format!("{id}: no binary"))?
+            .to_owned();
+        let binary = options.release_dir.join(binary_name);
+        if id == "ItemsFunction" {
+            items_env = env.clone();
+        }
+        targets.push(Target {
+            name: id.trim_end_matches("Function").to_lowercase(),
+            program: binary.clone(),
+            args: vec![],
+            cwd: None,
+            env,
+            binary: Some(binary),
+            no_io,
+            io,
+            io_route: io_route.to_owned(),
+        });
+    }
+    targets.push(Target {
+        name: "floor".into(),
+        program: options.release_dir.join("floor"),
+        args: vec![],
+        cwd: None,
+        env: BTreeMap::new(),
+        binary: Some(options.release_dir.join("floor")),
+        no_io: with_auth(item_event.clone(), None),
+        io: with_auth(item_event.clone(), token),
+        io_route: "any event: a fixed answer, no I/O".into(),
+    });
+    let mut fastapi_env = items_env;
+    fastapi_env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
+    targets.push(Target {
+        name: "fastapi".into(),
+        // Not canonicalised: the virtualenv is found through the path of its own `python` link.
+        program: root.join(&options.python),
+        args: vec!["-m".into(), "awslambdaric".into(), "app.handler".into()],
+        cwd: Some(root.join("bench/fastapi")),
+        env: fastapi_env,
+        binary: None,
+        no_io: with_auth(item_event.clone(), None),
+        io: with_auth(item_event, token),
+        io_route: "GET /items/{id} (JWT + 2 GetItem), FastAPI + Mangum + boto3".into(),
+    });
+    Ok(targets)
+}
+
+/// What the runtime API hands the measured process, and what it hears back.
+struct RuntimeApi {
+    events: Mutex<mpsc::Receiver<Bytes>>,
+    polls: mpsc::Sender<Instant>,
+    answers: mpsc::Sender<(Instant, Bytes)>,
+}
+
+async fn serve(listener: TcpListener, api: Arc<RuntimeApi>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let api = api.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let api = api.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(api, request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn route(api: Arc<RuntimeApi>, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    let mut response = Response::new(Full::new(Bytes::new()));
+    if path.ends_with("/invocation/next") {
+        let _ = api.polls.send(Instant::now()).await;
+        let Some(event) = api.events.lock().await.recv().await else {
+            *response.status_mut() = StatusCode::GONE;
+            return response;
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let deadline = time::OffsetDateTime::now_utc().unix_timestamp() as u128 * 1000 + 30_000;
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("lambda-runtime-aws-request-id", id),
+            ("lambda-runtime-deadline-ms", deadline.to_string()),
+            (
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:bench".to_owned(),
+            ),
+            (
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000".to_owned(),
+            ),
+            ("content-type", "application/json".to_owned()),
+        ] {
+            if let Ok(value) = value.parse() {
+                headers.insert(name, value);
+            }
+        }
+        *response.body_mut() = Full::new(event);
+        return response;
+    }
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    if path.ends_with("/response") || path.ends_with("/error") {
+        let _ = api.answers.send((Instant::now(), body)).await;
+    } else if path.ends_with("/init/error") {
+        eprintln!("bench: init error: {}", String::from_utf8_lossy(&body));
+    }
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
+}
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn measure(target: &Target, runs: usize, warm: usize) -> Result<Measured, String> {
+    let mut inits = Vec::new();
+    let mut firsts = Vec::new();
+    let mut measured = Measured {
+        name: target.name.clone(),
+        io_route: target.io_route.clone(),
+        runs,
+        warm_invokes: warm,
+        ..Default::default()
+    };
+    for run in 0..runs.max(1) {
+        let last = run + 1 == runs.max(1);
+        let (events_tx, events_rx) = mpsc::channel(1);
+        let (polls_tx, mut polls) = mpsc::channel(4);
+        let (answers_tx, mut answers) = mpsc::channel(4);
+        let api = Arc::new(RuntimeApi {
+            events: Mutex::new(events_rx),
+            polls: polls_tx,
+            answers: answers_tx,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let server = tokio::spawn(serve(listener, api));
+
+        let mut command = tokio::process::Command::new(&target.program);
+        command
+            .args(&target.args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(&target.env)
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &target.name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+            .env("_HANDLER", "app.handler")
+            .env("LAMBDA_TASK_ROOT", target.cwd.clone().unwrap_or_default())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        // BENCH_LOGS=1 shows the functions' own log lines (their handler latency) on stderr.
+        if std::env::var_os("BENCH_LOGS").is_none() {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        } else {
+            command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        }
+        if let Some(cwd) = &target.cwd {
+            command.current_dir(cwd);
+        }
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("{}: {e}", target.program.display()))?;
+        let pid = child.id().unwrap_or_default();
+
+        let first_poll = tokio::time::timeout(TIMEOUT, polls.recv())
+            .await
+            .map_err(|_| format!("{}: never polled", target.name))?
+            .ok_or("poll channel closed")?;
+        inits.push(ms(first_poll - started));
+        events_tx.send(target.io.clone()).await.map_err(|e| e.to_string())?;
+        let (answered, body) = tokio::time::timeout(TIMEOUT, answers.recv())
+            .await
+            .map_err(|_| format!("{}: no first response", target.name))?
+            .ok_or("answer channel closed")?;
+        firsts.push(ms(answered - started));
+        if last {
+            let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            measured.first_status = answer
+                .get("statusCode")
+                .cloned()
+                .unwrap_or_else(|| json!({"batchItemFailures": answer.get("batchItemFailures")}));
+            let mut no_io = Vec::with_capacity(warm);
+            let mut io = Vec::with_capacity(warm);
+            for (event, samples) in [(&target.no_io, &mut no_io), (&target.io, &mut io)] {
+                for _ in 0..warm {
+                    tokio::time::timeout(TIMEOUT, polls.recv())
+                        .await
+                        .map_err(|_| "no poll".to_owned())?;
+                    let handed = Instant::now();
+                    events_tx.send(event.clone()).await.map_err(|e| e.to_string())?;
+                    let (answered, _) = tokio::time::timeout(TIMEOUT, answers.recv())
+                        .await
+                        .map_err(|_| "no answer".to_owned())?
+                        .ok_or("closed")?;
+                    samples.push(ms(answered - handed));
+                }
+            }
+            (measured.warm_no_io_p50_ms, measured.warm_no_io_p99_ms) = percentiles(&mut no_io);
+            (measured.warm_io_p50_ms, measured.warm_io_p99_ms) = percentiles(&mut io);
+            measured.peak_rss_mb = peak_rss_kb(pid) as f64 / 1024.0;
+        }
+        let _ = child.kill().await;
+        server.abort();
+    }
+    measured.init_ms = median(&mut inits);
+    measured.first_response_ms = median(&mut firsts);
+    if let Some(binary) = &target.binary {
+        measured.binary_bytes = std::fs::metadata(binary).ok().map(|m| m.len());
+        measured.zip_bytes = zip_size(binary);
+    }
+    Ok(measured)
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn percentiles(values: &mut [f64]) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let at = |p: usize| {
+        values
+            .get((values.len() * p / 100).min(values.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (at(50), at(99))
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The deployment package: the binary as `bootstrap`, deflated, as cargo-lambda zips it.
+fn zip_size(binary: &Path) -> Option<u64> {
+    let zip = std::env::temp_dir().join(format!("bench-{}.zip", uuid::Uuid::new_v4().simple()));
+    let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as z:\n    z.write(sys.argv[1], 'bootstrap')";
+    let status = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(binary)
+        .arg(&zip)
+        .status()
+        .ok()?;
+    let size = status
+        .success()
+        .then(|| std::fs::metadata(&zip).ok().map(|m| m.len()))
+        .flatten();
+    let _ = std::fs::remove_file(&zip);
+    size
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or_default().trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    json!({ "cpu": cpu, "cores": cores, "date": time::OffsetDateTime::now_utc().date().to_string(), "arch": std::env::consts::ARCH })
+}
+
+fn report(results: &[Measured]) -> String {
+    let find = |name: &str| results.iter().find(|r| r.name == name);
+    let machine = machine();
+    let mut out = format!(
+        "# Benchmark\n\nMeasured by `make bench` on {} ({} cores, {}), {}. Each function runs under the project's own Lambda Runtime API emulator against the local stack (moto); \
+         cold figures are the median of the cold runs, warm figures are over {} invokes per route. Binaries: release profile, **x86_64** \
+         (the arm64 standard library cannot be installed on this machine, so the arm64 build that deploys could not be measured).\n\n",
+        machine["cpu"].as_str().unwrap_or("?"),
+        machine["cores"],
+        machine["arch"].as_str().unwrap_or("?"),
+        machine["date"].as_str().unwrap_or("?"),
+        results.first().map(|r| r.warm_invokes).unwrap_or(0),
+    );
+    out.push_str("| function | init ms | first response ms | warm p50 / p99 ms, no I/O | warm p50 / p99 ms, I/O | peak RSS MB | binary MB | zip MB | I/O route |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    for r in results {
+        let mb = |b: Option<u64>| {
+            b.map(|b| format!("{:.2}", b as f64 / 1_048_576.0))
+                .unwrap_or_else(|| "–".into())
+        };
+        out.push_str(&format!(
+            "| {} | {:.1} | {:.1} | {:.3} / {:.3} | {:.3} / {:.3} | {:.1} | {} | {} | {} |\n",
+            r.name,
+            r.init_ms,
+            r.first_response_ms,
+            r.warm_no_io_p50_ms,
+            r.warm_no_io_p99_ms,
+            r.warm_io_p50_ms,
+            r.warm_io_p99_ms,
+            r.peak_rss_mb,
+            mb(r.binary_bytes),
+            mb(r.zip_bytes),
+            r.io_route
+        ));
+    }
+    if let (Some(floor), Some(fastapi)) = (find("floor"), find("fastapi")) {
+        out.push_str("\n## Against the targets\n\n| function | init ÷ floor (≤ 1.5) | warm no-I/O p50 ÷ floor (≤ 1.5) | peak RSS ≤ 12 MB | zip ≤ 3 MB |\n|---|---:|---:|---|---|\n");
+        for r in results.iter().filter(|r| r.name != "floor" && r.name != "fastapi") {
+            let zip_ok = r
+                .zip_bytes
+                .map(|z| if z <= 3 * 1_048_576 { "yes" } else { "no" })
+                .unwrap_or("–");
+            out.push_str(&format!(
+                "| {} | {:.2} | {:.2} | {} ({:.1}) | {} |\n",
+                r.name,
+                r.init_ms / floor.init_ms.max(1e-9),
+                r.warm_no_io_p50_ms / floor.warm_no_io_p50_ms.max(1e-9),
+                if r.peak_rss_mb <= 12.0 { "yes" } else { "no" },
+                r.peak_rss_mb,
+                zip_ok
+            ));
+        }
+        if let Some(items) = find("items") {
+            let bound = 1.3 * (floor.first_response_ms + items.warm_io_p50_ms);
+            out.push_str(&format!(
+                "\nGET item cold first response: {:.1} ms; bound 1.3 × (floor first response {:.1} + warm I/O p50 {:.2}) = {:.1} ms → {}.\n",
+                items.first_response_ms,
+                floor.first_response_ms,
+                items.warm_io_p50_ms,
+                bound,
+                if items.first_response_ms <= bound { "met" } else { "missed" }
+            ));
+            out.push_str(&format!(
+                "FastAPI + Mangum GET item cold first response: {:.1} ms, {:.0}× the Rust items function (target ≥ 50×); init {:.1} ms, peak RSS {:.1} MB.\n",
+                fastapi.first_response_ms,
+                fastapi.first_response_ms / items.first_response_ms.max(1e-9),
+                fastapi.init_ms,
+                fastapi.peak_rss_mb
+            ));
+        }
+    }
+    out
+}
