@@ -91,16 +91,17 @@ pub trait JobQueue: Send + Sync {
     fn enqueue(&self, job: Job) -> impl Future<Output = Result<Uuid, QueueError>> + Send;
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SqsQueue {
-    client: aws_sdk_sqs::Client,
+    client: crate::aws::Lazy<aws_sdk_sqs::Client>,
     url: String,
 }
 
 impl SqsQueue {
-    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+    /// The client is built when the first job is sent: most requests send none.
+    pub fn new(aws: &crate::aws::AwsConfig, url: impl Into<String>) -> Self {
         Self {
-            client,
+            client: crate::aws::Lazy::on_first_use(aws, crate::aws::AwsConfig::sqs),
             url: url.into(),
         }
     }
@@ -108,6 +109,7 @@ impl SqsQueue {
     /// Reachability check for the deep health check.
     pub async fn probe(&self) -> Result<(), QueueError> {
         self.client
+            .get()
             .get_queue_attributes()
             .queue_url(&self.url)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
@@ -127,6 +129,7 @@ impl JobQueue for SqsQueue {
             .build()
             .map_err(|e| QueueError(e.to_string()))?;
         self.client
+            .get()
             .send_message()
             .queue_url(&self.url)
             .message_body(envelope.to_body())

@@ -4,16 +4,17 @@
 #[error("bucket unavailable: {0}")]
 pub struct StorageError(pub String);
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Bucket {
-    client: aws_sdk_s3::Client,
+    client: crate::aws::Lazy<aws_sdk_s3::Client>,
     name: String,
 }
 
 impl Bucket {
-    pub fn new(client: aws_sdk_s3::Client, name: impl Into<String>) -> Self {
+    /// The client is built on first use.
+    pub fn new(aws: &crate::aws::AwsConfig, name: impl Into<String>) -> Self {
         Self {
-            client,
+            client: crate::aws::Lazy::on_first_use(aws, crate::aws::AwsConfig::s3),
             name: name.into(),
         }
     }
@@ -21,6 +22,7 @@ impl Bucket {
     /// Reachability check for the deep health check.
     pub async fn probe(&self) -> Result<(), StorageError> {
         self.client
+            .get()
             .head_bucket()
             .bucket(&self.name)
             .send()

@@ -165,14 +165,23 @@ pub mod keys {
 
 #[derive(Clone, Debug)]
 pub struct Table {
-    client: Client,
+    client: std::sync::Arc<crate::aws::Lazy<Client>>,
     name: String,
 }
 
 impl Table {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
         Self {
-            client,
+            client: std::sync::Arc::new(crate::aws::Lazy::ready(client)),
+            name: name.into(),
+        }
+    }
+
+    /// For functions where only some work touches the table (the worker's cleanup jobs).
+    pub fn on_first_use(aws: &crate::aws::AwsConfig, name: impl Into<String>) -> Self {
+        let client = crate::aws::Lazy::on_first_use(aws, crate::aws::AwsConfig::dynamodb);
+        Self {
+            client: std::sync::Arc::new(client),
             name: name.into(),
         }
     }
@@ -182,12 +191,12 @@ impl Table {
     }
 
     pub fn client(&self) -> &Client {
-        &self.client
+        self.client.get()
     }
 
     /// A cheap, read-only round trip: is the table there and reachable?
     pub async fn probe(&self) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .describe_table()
             .table_name(&self.name)
             .send()
@@ -198,7 +207,7 @@ impl Table {
 
     pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
-            .client
+            .client()
             .get_item()
             .table_name(&self.name)
             .key(keys::PK, s(pk))
@@ -332,7 +341,7 @@ impl UserStore for Table {
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let result = send_transaction(
-            self.client
+            self.client()
                 .transact_write_items()
                 .transact_items(TransactWriteItem::builder().put(put_user).build())
                 .transact_items(
@@ -372,7 +381,7 @@ impl UserStore for Table {
         let mut start = None;
         while items.len() < wanted {
             let page = self
-                .client
+                .client()
                 .query()
                 .table_name(&self.name)
                 .index_name(keys::GSI1)
@@ -415,7 +424,7 @@ impl UserStore for Table {
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut transaction = self
-            .client
+            .client()
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put_user).build());
         let email_changed = &user.email != previous_email;
@@ -451,7 +460,7 @@ impl UserStore for Table {
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let result = send_transaction(
-            self.client
+            self.client()
                 .transact_write_items()
                 .transact_items(TransactWriteItem::builder().delete(delete_user).build())
                 .transact_items(

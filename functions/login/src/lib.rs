@@ -80,7 +80,7 @@ impl Login {
             http,
             refresh_ttl: auth.refresh_token_ttl,
             auth: Authenticator::new(TokenKeys::new(&auth), Table::new(aws.dynamodb(), resources.table)),
-            queue: SqsQueue::new(aws.sqs(), resources.jobs_queue_url),
+            queue: SqsQueue::new(&aws, resources.jobs_queue_url),
         })
     }
 

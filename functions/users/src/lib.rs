@@ -56,7 +56,7 @@ impl Users {
         Ok(Self {
             http,
             auth: Authenticator::new(keys, Table::new(aws.dynamodb(), resources.table)),
-            queue: SqsQueue::new(aws.sqs(), resources.jobs_queue_url),
+            queue: SqsQueue::new(&aws, resources.jobs_queue_url),
         })
     }
 

@@ -40,8 +40,8 @@ impl Utils {
             http,
             auth: Authenticator::new(keys, table.clone()),
             table,
-            bucket: Bucket::new(aws.s3(), resources.bucket),
-            queue: SqsQueue::new(aws.sqs(), resources.jobs_queue_url),
+            bucket: Bucket::new(&aws, resources.bucket),
+            queue: SqsQueue::new(&aws, resources.jobs_queue_url),
         })
     }
 

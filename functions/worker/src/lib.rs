@@ -57,7 +57,7 @@ pub struct Worker<E, D> {
 impl Worker<SesSender, Table> {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let aws = AwsConfig::from_env(env)?;
-        let table = Table::new(aws.dynamodb(), env.required("TABLE_NAME")?);
+        let table = Table::on_first_use(&aws, env.required("TABLE_NAME")?);
         Ok(Self::new(SesSender::new(aws.ses(), emails_from(env)?), table))
     }
 }
