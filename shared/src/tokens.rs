@@ -40,8 +40,82 @@ pub struct IssuedToken {
     pub expires_in: u64,
 }
 
+/// jsonwebtoken's crypto backend, limited to the one algorithm this product signs with. The
+/// crate's bundled backends link RSA, ECDSA and EdDSA code into every binary (it picks the
+/// algorithm at run time); this one is HMAC-SHA256 on the `hmac` and `sha2` crates, and
+/// refuses every other algorithm.
+mod hs256 {
+    use hmac::{Hmac, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{Error, ErrorKind};
+    use jsonwebtoken::signature::{self, Signer, Verifier};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    use sha2::Sha256;
+
+    type HmacSha256 = Hmac<Sha256>;
+
+    struct Hs256(HmacSha256);
+
+    impl Signer<Vec<u8>> for Hs256 {
+        fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(message);
+            Ok(mac.finalize().into_bytes().to_vec())
+        }
+    }
+
+    impl Verifier<Vec<u8>> for Hs256 {
+        fn verify(&self, message: &[u8], tag: &Vec<u8>) -> Result<(), signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(message);
+            mac.verify_slice(tag).map_err(signature::Error::from_source)
+        }
+    }
+
+    impl JwtSigner for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    fn keyed(algorithm: &Algorithm, secret: &[u8]) -> Result<Hs256, Error> {
+        if *algorithm != Algorithm::HS256 {
+            return Err(ErrorKind::InvalidAlgorithm.into());
+        }
+        HmacSha256::new_from_slice(secret)
+            .map(Hs256)
+            .map_err(|_| ErrorKind::InvalidKeyFormat.into())
+    }
+
+    fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, Error> {
+        Ok(Box::new(keyed(algorithm, key.as_bytes())?))
+    }
+
+    fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
+        Ok(Box::new(keyed(algorithm, key.try_get_as_bytes()?)?))
+    }
+
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory: signer,
+        verifier_factory: verifier,
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    /// Installs the provider for the process; later calls (or a provider already set) are no-ops.
+    pub fn install() {
+        let _ = PROVIDER.install_default();
+    }
+}
+
 impl TokenKeys {
     pub fn new(config: &AuthConfig) -> Self {
+        hs256::install();
         // Only HS256; `alg: none` and every other algorithm fail validation.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
@@ -153,6 +227,25 @@ mod tests {
         };
         let token = keys.sign(&claims).unwrap().token;
         assert_eq!(keys.verify_access(&token), Err(TokenError::Rejected));
+    }
+
+    #[test]
+    fn other_algorithms_are_refused_even_with_the_right_secret() {
+        let _installed = keys(SECRET);
+        let now = now_secs();
+        let claims = Claims {
+            sub: Uuid::new_v4().to_string(),
+            iat: now,
+            exp: now + 60,
+            jti: "j".into(),
+            token_type: ACCESS.into(),
+        };
+        let hs512 = encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        );
+        assert!(hs512.is_err(), "this backend cannot even sign HS512");
     }
 
     #[test]
