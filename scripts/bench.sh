@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # `make bench`: builds every function, the floor and the harness with the release profile,
 # starts a local stack, and measures each function beside the floor and FastAPI + Mangum.
-#   scripts/bench.sh          full run: 5 cold starts, 1000 warm invokes per route → bench/
+#   scripts/bench.sh          full run: 15 cold starts, 1000 warm invokes per route → bench/
 #   scripts/bench.sh smoke    one of each, results in target/bench-smoke/ (what CI runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="${1:-full}"
 case "$mode" in
-  full) runs=5; warm=1000; out=bench ;;
+  full) runs=15; warm=1000; out=bench ;;
   smoke) runs=1; warm=5; out=target/bench-smoke ;;
   *) echo "usage: $0 [full|smoke]" >&2; exit 2 ;;
 esac
