@@ -79,6 +79,19 @@ impl ApiRequest {
         }
     }
 
+    /// Reads the JSON body's fields with `read`, then answers 422 with every failing field, or
+    /// the body and what `read` made of it.
+    pub fn parse_body<T>(
+        &self,
+        read: impl FnOnce(&mut crate::validation::Fields<'_>) -> T,
+    ) -> ApiResult<(Map<String, Value>, T)> {
+        let body = self.json_object()?;
+        let mut fields = crate::validation::Fields::new(crate::validation::Source::Body, &body);
+        let parsed = read(&mut fields);
+        fields.finish().map_err(ApiError::Validation)?;
+        Ok((body, parsed))
+    }
+
     /// An `application/x-www-form-urlencoded` body as a JSON object of strings, for `Fields`
     /// (with `Source::Body`). Any other body reads as an empty form, so each field is `missing`.
     pub fn form(&self) -> Map<String, Value> {

@@ -303,6 +303,18 @@ pub async fn create_from_request<T: Owned>(
     create(table, record, idempotency).await
 }
 
+/// A page of a listing: `{"data", "count", "next_cursor"}`.
+pub fn page_response<T: Owned>(rows: &[Item], count: u64, next_cursor: Option<String>) -> ApiResult<Response> {
+    let data = rows
+        .iter()
+        .map(|row| T::from_item(row).map(|record| record.public()))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::api::json(
+        StatusCode::OK,
+        &serde_json::json!({ "data": data, "count": count, "next_cursor": next_cursor }),
+    )
+}
+
 /// Applies `change` to the stored record if `allowed` lets the caller, honouring `If-Match`.
 /// Without `If-Match`, a concurrent change is retried on the fresh record (no lost update); with
 /// it, a concurrent change is a 412.

@@ -2,7 +2,6 @@
 //! idempotent creates.
 
 use lambda_http::http::{Method, StatusCode};
-use serde_json::json;
 use shared::api::{self, Api, ApiRequest, Response};
 use shared::auth::Authenticator;
 use shared::aws::AwsConfig;
@@ -100,23 +99,12 @@ impl Items {
             )?,
         };
         let (page, next_cursor) = paging.page(&rows, sort_key, &self.cursors, &scope);
-        let data = page
-            .iter()
-            .map(ItemRecord::from_item)
-            .map(|r| r.map(|i| i.public()))
-            .collect::<Result<Vec<_>, _>>()?;
-        api::json(
-            StatusCode::OK,
-            &json!({ "data": data, "count": count, "next_cursor": next_cursor }),
-        )
+        resources::page_response::<ItemRecord>(page, count, next_cursor)
     }
 
     async fn create(&self, request: ApiRequest) -> ApiResult<Response> {
         let caller = self.auth.current_user(&request).await?;
-        let body = request.json_object()?;
-        let mut fields = Fields::new(Source::Body, &body);
-        let values = ItemFields::read(&mut fields, true);
-        fields.finish().map_err(ApiError::Validation)?;
+        let (body, values) = request.parse_body(|fields| ItemFields::read(fields, true))?;
         let record = ItemRecord::new(caller.id, values);
         resources::create_from_request(self.table(), &request, "items", &body, record).await
     }
@@ -132,10 +120,7 @@ impl Items {
     async fn update(&self, request: ApiRequest) -> ApiResult<Response> {
         let caller = self.auth.current_user(&request).await?;
         let id = resources::path_id(&request, "id")?;
-        let body = request.json_object()?;
-        let mut fields = Fields::new(Source::Body, &body);
-        let values = ItemFields::read(&mut fields, false);
-        fields.finish().map_err(ApiError::Validation)?;
+        let (_, values) = request.parse_body(|fields| ItemFields::read(fields, false))?;
         let allowed = |item: &ItemRecord| owner_or(&caller, item.owner(), Permission::Write);
         let item = resources::update(self.table(), &request, id, allowed, |item| values.clone().apply(item)).await?;
         resources::respond(StatusCode::OK, &item)

@@ -170,10 +170,9 @@ impl Login {
     }
 
     async fn refresh_token(&self, request: ApiRequest) -> ApiResult<Response> {
-        let body = request.json_object()?;
-        let mut fields = Fields::new(Source::Body, &body);
-        let presented = fields.required("refresh_token", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
-        fields.finish().map_err(ApiError::Validation)?;
+        let (_, presented) = request.parse_body(|fields| {
+            fields.required("refresh_token", Echo::Redact, |v| scalar::string(v).map(str::to_owned))
+        })?;
         let presented = presented.unwrap_or_default();
         let rejected = ApiError::Unauthorized(shared::error::AuthFailure::Invalid);
         match self.table().rotate_refresh(&presented, self.refresh_ttl).await? {
@@ -230,13 +229,15 @@ impl Login {
     }
 
     async fn reset_password(&self, request: ApiRequest) -> ApiResult<Response> {
-        let body = request.json_object()?;
-        let mut fields = Fields::new(Source::Body, &body);
-        let token = fields.required("token", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
-        let password = fields.required("new_password", Echo::Redact, |v| {
-            scalar::string(v).and_then(Password::parse)
-        });
-        fields.finish().map_err(ApiError::Validation)?;
+        let (_, (token, password)) = request.parse_body(|fields| {
+            let token = fields.required("token", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
+            (
+                token,
+                fields.required("new_password", Echo::Redact, |v| {
+                    scalar::string(v).and_then(Password::parse)
+                }),
+            )
+        })?;
         let (Some(token), Some(password)) = (token, password) else {
             return Err(ApiError::Internal("body parsed without values".into()));
         };

@@ -1,7 +1,6 @@
 //! `posts`: published posts everyone can read, and each author's drafts.
 
 use lambda_http::http::{Method, StatusCode};
-use serde_json::json;
 use shared::api::{self, Api, ApiRequest, Response};
 use shared::auth::Authenticator;
 use shared::aws::AwsConfig;
@@ -88,23 +87,12 @@ impl Posts {
             count += self.table().counter(counter).await?;
         }
         let (page, next_cursor) = paging.page(&rows, sort_key, &self.cursors, &scope);
-        let data = page
-            .iter()
-            .map(PostRecord::from_item)
-            .map(|r| r.map(|p| p.public()))
-            .collect::<Result<Vec<_>, _>>()?;
-        api::json(
-            StatusCode::OK,
-            &json!({ "data": data, "count": count, "next_cursor": next_cursor }),
-        )
+        resources::page_response::<PostRecord>(page, count, next_cursor)
     }
 
     async fn create(&self, request: ApiRequest) -> ApiResult<Response> {
         let caller = self.auth.current_user(&request).await?;
-        let body = request.json_object()?;
-        let mut fields = Fields::new(Source::Body, &body);
-        let values = PostFields::read(&mut fields, true);
-        fields.finish().map_err(ApiError::Validation)?;
+        let (body, values) = request.parse_body(|fields| PostFields::read(fields, true))?;
         let record = PostRecord::new(caller.id, values);
         resources::create_from_request(self.table(), &request, "posts", &body, record).await
     }
@@ -120,10 +108,7 @@ impl Posts {
     async fn update(&self, request: ApiRequest) -> ApiResult<Response> {
         let caller = self.auth.current_user(&request).await?;
         let id = resources::path_id(&request, "id")?;
-        let body = request.json_object()?;
-        let mut fields = Fields::new(Source::Body, &body);
-        let values = PostFields::read(&mut fields, false);
-        fields.finish().map_err(ApiError::Validation)?;
+        let (_, values) = request.parse_body(|fields| PostFields::read(fields, false))?;
         let allowed = |post: &PostRecord| {
             visible(&caller, post).and_then(|()| owner_or(&caller, post.owner(), Permission::Write))
         };

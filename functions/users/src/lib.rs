@@ -146,15 +146,13 @@ impl Users {
 
     async fn update_password_me(&self, request: ApiRequest) -> ApiResult<Response> {
         let mut me = self.auth.current_user(&request).await?;
-        let body = request.json_object()?;
-        let mut fields = Fields::new(Source::Body, &body);
-        let current = fields.required("current_password", Echo::Redact, |v| {
-            scalar::string(v).and_then(Password::parse)
-        });
-        let new = fields.required("new_password", Echo::Redact, |v| {
-            scalar::string(v).and_then(Password::parse)
-        });
-        fields.finish().map_err(ApiError::Validation)?;
+        let (_, (current, new)) = request.parse_body(|fields| {
+            let password = |v: &serde_json::Value| scalar::string(v).and_then(Password::parse);
+            (
+                fields.required("current_password", Echo::Redact, password),
+                fields.required("new_password", Echo::Redact, password),
+            )
+        })?;
         let (Some(current), Some(new)) = (current, new) else {
             return Err(ApiError::Internal("body parsed without values".into()));
         };
