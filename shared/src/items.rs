@@ -1,13 +1,12 @@
 //! Items: what a user owns in the reference app, with a price and availability on top.
 
-use crate::records::VERSION;
+use crate::records::{version_of, VERSION};
 use crate::resources::{search_text, Owned};
-use crate::store::{keys, s, Item, StoreError};
+use crate::store::{get_s, get_time, get_uuid, keys, s, timestamp, Item, StoreError};
 use crate::users::now_micros;
 use crate::validation::{scalar, Echo, Fields, Invalid, Patch};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Number, Value};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -148,29 +147,6 @@ pub fn owner_counter(owner: Uuid) -> String {
 }
 pub const SEARCH: &str = "search";
 
-pub(crate) fn timestamp(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_default()
-}
-
-pub(crate) fn read_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .ok_or_else(|| StoreError::Corrupt(format!("{name} missing")))
-}
-
-pub(crate) fn read_uuid(item: &Item, name: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(read_s(item, name)?).map_err(|_| StoreError::Corrupt(format!("{name} is no uuid")))
-}
-
-pub(crate) fn read_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::parse(read_s(item, name)?, &Rfc3339).map_err(|_| StoreError::Corrupt(format!("{name} is no time")))
-}
-
-pub(crate) fn read_version(item: &Item) -> u64 {
-    crate::records::version_of(item)
-}
-
 impl Owned for ItemRecord {
     const NAME: &'static str = "Item";
 
@@ -223,9 +199,9 @@ impl Owned for ItemRecord {
 
     fn from_item(item: &Item) -> Result<Self, StoreError> {
         Ok(Self {
-            id: read_uuid(item, "id")?,
-            owner_id: read_uuid(item, "owner_id")?,
-            title: read_s(item, "title")?.to_owned(),
+            id: get_uuid(item, "id")?,
+            owner_id: get_uuid(item, "owner_id")?,
+            title: get_s(item, "title")?.to_owned(),
             description: item.get("description").and_then(|v| v.as_s().ok()).cloned(),
             price: item
                 .get("price")
@@ -236,9 +212,9 @@ impl Owned for ItemRecord {
                 .and_then(|v| v.as_bool().ok())
                 .copied()
                 .unwrap_or(true),
-            created_at: read_time(item, "created_at")?,
-            updated_at: read_time(item, "updated_at")?,
-            version: read_version(item),
+            created_at: get_time(item, "created_at")?,
+            updated_at: get_time(item, "updated_at")?,
+            version: version_of(item),
         })
     }
 

@@ -1,9 +1,9 @@
 //! Posts: published for everyone to read, drafts for their author alone.
 
-use crate::items::{read_s, read_time, read_uuid, read_version, timestamp, title};
-use crate::records::VERSION;
+use crate::items::title;
+use crate::records::{version_of, VERSION};
 use crate::resources::Owned;
-use crate::store::{keys, s, Item, StoreError};
+use crate::store::{get_bool, get_s, get_time, get_uuid, keys, s, timestamp, Item, StoreError};
 use crate::users::now_micros;
 use crate::validation::{scalar, Echo, Fields, Invalid};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -156,18 +156,14 @@ impl Owned for PostRecord {
 
     fn from_item(item: &Item) -> Result<Self, StoreError> {
         Ok(Self {
-            id: read_uuid(item, "id")?,
-            author_id: read_uuid(item, "author_id")?,
-            title: read_s(item, "title")?.to_owned(),
-            content: read_s(item, "content")?.to_owned(),
-            published: item
-                .get("published")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
-            created_at: read_time(item, "created_at")?,
-            updated_at: read_time(item, "updated_at")?,
-            version: read_version(item),
+            id: get_uuid(item, "id")?,
+            author_id: get_uuid(item, "author_id")?,
+            title: get_s(item, "title")?.to_owned(),
+            content: get_s(item, "content")?.to_owned(),
+            published: get_bool(item, "published"),
+            created_at: get_time(item, "created_at")?,
+            updated_at: get_time(item, "updated_at")?,
+            version: version_of(item),
         })
     }
 

@@ -3,7 +3,8 @@
 //! one that was read; listed newest first by a sort-key bound, so a cursor is just a sort key.
 
 use crate::store::{cancelled_conditions, keys, s, send_transaction, Item, StoreError, Table};
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, Select, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder as Transaction;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, Select, TransactWriteItem};
 use std::collections::HashMap;
 
 pub const VERSION: &str = "version";
@@ -53,20 +54,28 @@ fn corrupt<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-fn counter_update(table: &str, key: &str, delta: i64) -> Result<TransactWriteItem, StoreError> {
-    let update = Update::builder()
-        .table_name(table)
-        .key(keys::PK, s(key))
-        .key(keys::SK, s(keys::COUNTER_SK))
-        .update_expression("ADD #n :delta")
-        .expression_attribute_names("#n", "n")
-        .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
-        .build()
-        .map_err(corrupt)?;
-    Ok(TransactWriteItem::builder().update(update).build())
-}
-
 impl Table {
+    /// A transaction of `first` followed by the counter changes that go with it.
+    fn with_counters(&self, first: TransactWriteItem, counters: &[CounterDelta]) -> Result<Transaction, StoreError> {
+        let mut transaction = self.client().transact_write_items().transact_items(first);
+        for (key, delta) in counters {
+            let update = self.counter_update(key, *delta)?;
+            transaction = transaction.transact_items(TransactWriteItem::builder().update(update).build());
+        }
+        Ok(transaction)
+    }
+
+    /// Sends `first` with its counters; `first`'s condition failing is a `Conflict`.
+    async fn write_with_counters(&self, first: TransactWriteItem, counters: &[CounterDelta]) -> Result<(), WriteError> {
+        match send_transaction(self.with_counters(first, counters)?).await {
+            Ok(_) => Ok(()),
+            Err(err) if cancelled_conditions(&err).is_some_and(|f| f.first() == Some(&true)) => {
+                Err(WriteError::Conflict)
+            }
+            Err(err) => Err(StoreError::from_sdk(err).into()),
+        }
+    }
+
     /// Creates `record` (which must not exist), applies `counters`, and stores `idempotency`
     /// (which must not exist either) — all or nothing.
     pub async fn create_record(
@@ -83,13 +92,7 @@ impl Table {
                 .build()
                 .map_err(corrupt)
         };
-        let mut transaction = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put(record)?).build());
-        for (key, delta) in counters {
-            transaction = transaction.transact_items(counter_update(self.name(), key, *delta)?);
-        }
+        let mut transaction = self.with_counters(TransactWriteItem::builder().put(put(record)?).build(), counters)?;
         let has_idempotency = idempotency.is_some();
         if let Some(record) = idempotency {
             transaction = transaction.transact_items(TransactWriteItem::builder().put(put(record)?).build());
@@ -123,20 +126,8 @@ impl Table {
             .expression_attribute_values(":read", AttributeValue::N(read_version.to_string()))
             .build()
             .map_err(corrupt)?;
-        let mut transaction = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build());
-        for (key, delta) in counters {
-            transaction = transaction.transact_items(counter_update(self.name(), key, *delta)?);
-        }
-        match send_transaction(transaction).await {
-            Ok(_) => Ok(()),
-            Err(err) if cancelled_conditions(&err).is_some_and(|f| f.first() == Some(&true)) => {
-                Err(WriteError::Conflict)
-            }
-            Err(err) => Err(StoreError::from_sdk(err).into()),
-        }
+        self.write_with_counters(TransactWriteItem::builder().put(put).build(), counters)
+            .await
     }
 
     /// Deletes a record if its stored version is still `read_version` (any version when `None`),
@@ -159,21 +150,10 @@ impl Table {
                 .expression_attribute_values(":read", AttributeValue::N(version.to_string())),
             None => delete.condition_expression("attribute_exists(pk)"),
         };
-        let mut transaction = self.client().transact_write_items().transact_items(
-            TransactWriteItem::builder()
-                .delete(delete.build().map_err(corrupt)?)
-                .build(),
-        );
-        for (key, delta) in counters {
-            transaction = transaction.transact_items(counter_update(self.name(), key, *delta)?);
-        }
-        match send_transaction(transaction).await {
-            Ok(_) => Ok(()),
-            Err(err) if cancelled_conditions(&err).is_some_and(|f| f.first() == Some(&true)) => {
-                Err(WriteError::Conflict)
-            }
-            Err(err) => Err(StoreError::from_sdk(err).into()),
-        }
+        let delete = TransactWriteItem::builder()
+            .delete(delete.build().map_err(corrupt)?)
+            .build();
+        self.write_with_counters(delete, counters).await
     }
 
     /// Up to `wanted` rows of a listing, newest first.
@@ -256,14 +236,8 @@ impl Table {
     /// The value of a counter kept by `ADD` (0 when it was never written).
     pub async fn counter(&self, key: &str) -> Result<u64, StoreError> {
         let item = self.get_item(key.to_owned(), keys::COUNTER_SK).await?;
-        Ok(item
-            .and_then(|i| {
-                i.get("n")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<i64>().ok())
-            })
-            .unwrap_or(0)
-            .max(0) as u64)
+        let n = item.as_ref().and_then(|i| i.get("n")).and_then(|v| v.as_n().ok());
+        Ok(n.and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0) as u64)
     }
 
     /// Sets a counter to an exact value (the cascade uses it after removing a user's last rows).

@@ -421,6 +421,7 @@ pub fn owner_or(caller: &crate::users::User, owner: Uuid, permission: crate::dom
 mod tests {
     use super::*;
     use crate::config::JwtSecret;
+    use crate::records::sort_key;
 
     fn key() -> CursorKey {
         CursorKey::derive(&JwtSecret::parse("an-example-secret-of-at-least-32-bytes".into()).unwrap())
@@ -428,10 +429,6 @@ mod tests {
 
     fn row(sk: &str) -> Item {
         Item::from([("gsi1sk".to_owned(), s(sk))])
-    }
-
-    fn sort_key(item: &Item) -> Option<String> {
-        item.get("gsi1sk").and_then(|v| v.as_s().ok()).cloned()
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! rate-limit windows, all in the single table with TTL.
 
 use crate::secrets;
-use crate::store::{cancelled_conditions, keys, s, Item, StoreError, Table};
+use crate::store::{cancelled_conditions, get_bool, get_uuid, keys, s, Item, StoreError, Table};
 use crate::tokens::now_secs;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use std::time::Duration;
@@ -21,17 +21,6 @@ fn get_n(item: &Item, name: &str) -> u64 {
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-fn get_bool(item: &Item, name: &str) -> bool {
-    item.get(name).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
-}
-
-fn get_uuid(item: &Item, name: &str) -> Result<Uuid, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .and_then(|v| Uuid::parse_str(v).ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("{name} missing")))
 }
 
 fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {

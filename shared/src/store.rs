@@ -106,14 +106,31 @@ pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+// Reading a stored record: a missing or malformed attribute is a `Corrupt` record.
+
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
         .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} missing")))
 }
 
-fn timestamp(at: OffsetDateTime) -> String {
+pub(crate) fn get_uuid(item: &Item, name: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(get_s(item, name)?).map_err(|_| StoreError::Corrupt(format!("attribute {name} is no uuid")))
+}
+
+pub(crate) fn get_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(get_s(item, name)?, &Rfc3339)
+        .map_err(|_| StoreError::Corrupt(format!("attribute {name} is no time")))
+}
+
+/// A flag: absent is false.
+pub(crate) fn get_bool(item: &Item, name: &str) -> bool {
+    item.get(name).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+}
+
+/// How every time is stored: RFC 3339, which sorts as text in time order.
+pub(crate) fn timestamp(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -243,25 +260,22 @@ fn user_to_item(user: &User) -> Item {
 fn user_from_item(item: &Item) -> Result<User, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("user {what}"));
     Ok(User {
-        id: Uuid::parse_str(get_s(item, "id")?).map_err(|_| corrupt("id"))?,
+        id: get_uuid(item, "id")?,
         email: Email::parse(get_s(item, "email")?).map_err(|_| corrupt("email"))?,
         full_name: match item.get("full_name").and_then(|v| v.as_s().ok()) {
             Some(name) => Some(FullName::parse(name).map_err(|_| corrupt("full_name"))?),
             None => None,
         },
-        is_active: item
-            .get("is_active")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
+        is_active: get_bool(item, "is_active"),
         role: Role::parse(get_s(item, "role")?).map_err(|_| corrupt("role"))?,
-        created_at: OffsetDateTime::parse(get_s(item, "created_at")?, &Rfc3339).map_err(|_| corrupt("created_at"))?,
+        created_at: get_time(item, "created_at")?,
         password_hash: PasswordHash::from_stored(get_s(item, "hashed_password")?.to_owned()),
     })
 }
 
 impl Table {
-    fn counter_update(&self, key: &str, delta: i64) -> Result<Update, StoreError> {
+    /// Adds `delta` to the counter at `key` (created at 0 when absent).
+    pub(crate) fn counter_update(&self, key: &str, delta: i64) -> Result<Update, StoreError> {
         Update::builder()
             .table_name(&self.name)
             .key(keys::PK, s(key))
@@ -403,15 +417,7 @@ impl UserStore for Table {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        let counter = self.get_item(keys::USERS_COUNTER.to_owned(), keys::COUNTER_SK).await?;
-        Ok(counter
-            .and_then(|item| {
-                item.get("n")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<i64>().ok())
-            })
-            .unwrap_or(0)
-            .max(0) as u64)
+        self.counter(keys::USERS_COUNTER).await
     }
 
     /// Writes `user` over its stored record; when its email changed from `previous_email`, the

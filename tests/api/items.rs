@@ -67,15 +67,8 @@ fn item_bodies_are_validated_field_by_field() {
         json!({"title": "", "description": "d".repeat(256), "price": 0}),
     );
     assert_eq!(answer.status, 422);
-    let detail = answer.json()["detail"].clone();
-    let locs: Vec<_> = detail
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|d| d["loc"].clone())
-        .collect();
     assert_eq!(
-        locs,
+        answer.locs(),
         vec![
             json!(["body", "title"]),
             json!(["body", "description"]),

@@ -61,13 +61,10 @@ fn wrong_password_and_unknown_email_get_the_same_answer() {
 fn login_without_fields_lists_each_missing_one() {
     let answer = post_form(&Stack::shared().api("/login/access-token"), &[]);
     assert_eq!(answer.status, 422);
-    let locs: Vec<_> = answer.json()["detail"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|d| d["loc"].clone())
-        .collect();
-    assert_eq!(locs, vec![json!(["body", "username"]), json!(["body", "password"])]);
+    assert_eq!(
+        answer.locs(),
+        vec![json!(["body", "username"]), json!(["body", "password"])]
+    );
 }
 
 #[test]

@@ -49,14 +49,8 @@ fn signup_validates_every_field() {
     );
     assert_eq!(answer.status, 422);
     let detail = answer.json()["detail"].clone();
-    let locs: Vec<_> = detail
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|d| d["loc"].clone())
-        .collect();
     assert_eq!(
-        locs,
+        answer.locs(),
         vec![
             json!(["body", "email"]),
             json!(["body", "password"]),

@@ -186,6 +186,13 @@ impl Answer {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
+    /// The `loc` of each entry of a 422's `detail`, in order.
+    pub fn locs(&self) -> Vec<Value> {
+        let body = self.json();
+        let detail = body["detail"].as_array().into_iter().flatten();
+        detail.map(|d| d["loc"].clone()).collect()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
