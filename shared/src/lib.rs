@@ -1,28 +1,21 @@
-//! The domain and adapters every function shares: configuration, the HTTP contract's shapes,
-//! accounts and tokens, the DynamoDB table, the job queue and email.
+//! The code every function shares, in layers with one-way dependencies (docs/architecture.md):
+//!
+//! - `domain`: entities, value types, account rules and the ports; it imports no other layer.
+//! - `store`: the DynamoDB table behind the storage ports, and in-memory stores for tests.
+//! - `aws`: SDK clients, the SQS queue, the SES sender, the S3 bucket.
+//! - `http`: the service, routing, typed requests, the one error mapping, public shapes.
+//!
+//! `config`, `logging` and `context` (what a function builds at start) sit beside them.
 
-pub mod accounts;
-pub mod api;
-pub mod auth;
 pub mod aws;
 pub mod config;
-pub mod cursor;
+pub mod context;
 pub mod domain;
-pub mod email;
-pub mod error;
-pub mod items;
-pub mod jobs;
+pub mod http;
 pub mod logging;
-pub mod passwords;
-pub mod posts;
-pub mod records;
-pub mod resources;
-pub mod secrets;
-pub mod sessions;
-pub mod storage;
 pub mod store;
-pub mod tokens;
-pub mod users;
-pub mod validation;
+#[cfg(any(test, feature = "memory"))]
+pub mod testing;
 
-pub use error::{ApiError, ApiResult};
+pub use context::Context;
+pub use http::{ApiError, ApiResult};

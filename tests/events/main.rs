@@ -169,7 +169,7 @@ fn matches(pattern: &str, path: &str) -> bool {
 
 #[test]
 fn every_route_of_every_function_router_has_an_event_file() {
-    use shared::api::Api;
+    use shared::http::Api;
     fn table<A: Api>() -> Vec<(String, String)> {
         A::routes()
             .into_iter()

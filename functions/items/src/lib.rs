@@ -1,193 +1,175 @@
 //! `items`: the items a user owns — listing with search and cursors, optimistic concurrency,
-//! idempotent creates.
+//! idempotent creates. The routes are the shared owned-resource handlers over `Item`; the rules
+//! that are the items' own are in `shared::domain::item` and `shared::http::items`.
 
-use lambda_http::http::{Method, StatusCode};
-use shared::api::{self, Api, ApiRequest, Response};
-use shared::auth::Authenticator;
-use shared::aws::AwsConfig;
-use shared::config::{AuthConfig, ConfigError, Env, HttpConfig, Resources};
-use shared::cursor::CursorKey;
-use shared::domain::Permission;
-use shared::items::{self, ItemFields, ItemRecord};
-use shared::records::{sort_key, Listing};
-use shared::resources::{self, owner_or, Owned, Paging};
-use shared::store::{keys, Table};
-use shared::tokens::TokenKeys;
-use shared::users::User;
-use shared::validation::{scalar, Echo, Fields, Source};
-use shared::{ApiError, ApiResult};
+use shared::domain::Item;
+use shared::http::resource::Resources;
+use shared::store::Table;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    List,
-    Create,
-    Read,
-    Update,
-    Delete,
-}
-
-pub struct Items {
-    http: HttpConfig,
-    auth: Authenticator<Table>,
-    cursors: CursorKey,
-}
-
-impl Items {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let http = HttpConfig::from_env(env)?;
-        let resources = Resources::from_env(env)?;
-        let auth = AuthConfig::from_env(env)?;
-        let aws = AwsConfig::from_env(env)?;
-        Ok(Self {
-            http,
-            cursors: CursorKey::derive(&auth.secret),
-            auth: Authenticator::new(TokenKeys::new(&auth), Table::new(aws.dynamodb(), resources.table)),
-        })
-    }
-
-    pub fn http_config(&self) -> &HttpConfig {
-        &self.http
-    }
-
-    fn table(&self) -> &Table {
-        self.auth.users()
-    }
-
-    /// A superuser lists every item; anyone else their own.
-    async fn list(&self, request: ApiRequest) -> ApiResult<Response> {
-        let caller = self.auth.current_user(&request).await?;
-        let mut query = Fields::new(Source::Query, request.query());
-        let paging = Paging::read(&mut query);
-        let q = query.optional("q", Echo::Yes, |v| scalar::string(v).map(|s| s.trim().to_lowercase()));
-        query.finish().map_err(ApiError::Validation)?;
-        let (Some(paging), Some(q)) = (paging, q) else {
-            return Err(ApiError::Internal("query parsed without values".into()));
-        };
-        let q = q.filter(|q| !q.is_empty());
-        let (index, partition, counter) = if caller.role.is_superuser() {
-            (
-                keys::GSI2,
-                items::ALL_PARTITION.to_owned(),
-                items::ALL_COUNTER.to_owned(),
-            )
-        } else {
-            (
-                keys::GSI1,
-                items::owner_partition(caller.id),
-                items::owner_counter(caller.id),
-            )
-        };
-        let scope = format!("items|{partition}|q={}", q.as_deref().unwrap_or_default());
-        let listing = Listing {
-            index,
-            partition,
-            before: paging.position(&self.cursors, &scope)?,
-            contains: q.as_deref().map(|q| (items::SEARCH, q)),
-        };
-        let whole = Listing {
-            before: None,
-            ..listing.clone()
-        };
-        let (rows, count) = match &q {
-            Some(_) => tokio::try_join!(
-                self.table().list_newest(&listing, paging.wanted()),
-                self.table().count_listing(&whole)
-            )?,
-            None => tokio::try_join!(
-                self.table().list_newest(&listing, paging.wanted()),
-                self.table().counter(&counter)
-            )?,
-        };
-        let (page, next_cursor) = paging.page(&rows, sort_key, &self.cursors, &scope);
-        resources::page_response::<ItemRecord>(page, count, next_cursor)
-    }
-
-    async fn create(&self, request: ApiRequest) -> ApiResult<Response> {
-        let caller = self.auth.current_user(&request).await?;
-        let (body, values) = request.parse_body(|fields| ItemFields::read(fields, true))?;
-        let record = ItemRecord::new(caller.id, values);
-        resources::create_from_request(self.table(), &request, "items", &body, record).await
-    }
-
-    async fn read(&self, request: ApiRequest) -> ApiResult<Response> {
-        let caller = self.auth.current_user(&request).await?;
-        let id = resources::path_id(&request, "id")?;
-        let item: ItemRecord = resources::load(self.table(), id).await?;
-        can_read(&caller, &item)?;
-        resources::respond(StatusCode::OK, &item)
-    }
-
-    async fn update(&self, request: ApiRequest) -> ApiResult<Response> {
-        let caller = self.auth.current_user(&request).await?;
-        let id = resources::path_id(&request, "id")?;
-        let (_, values) = request.parse_body(|fields| ItemFields::read(fields, false))?;
-        let allowed = |item: &ItemRecord| owner_or(&caller, item.owner(), Permission::Write);
-        let item = resources::update(self.table(), &request, id, allowed, |item| values.clone().apply(item)).await?;
-        resources::respond(StatusCode::OK, &item)
-    }
-
-    async fn delete(&self, request: ApiRequest) -> ApiResult<Response> {
-        let caller = self.auth.current_user(&request).await?;
-        let id = resources::path_id(&request, "id")?;
-        resources::delete(self.table(), &request, id, |item: &ItemRecord| {
-            owner_or(&caller, item.owner(), Permission::Delete)
-        })
-        .await?;
-        api::message(StatusCode::OK, "Item deleted successfully")
-    }
-}
-
-/// Owners read their items; reading anyone's is a superuser's privilege.
-fn can_read(caller: &User, item: &ItemRecord) -> ApiResult<()> {
-    if caller.id == item.owner() || caller.role.is_superuser() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("Not enough permissions".into()))
-    }
-}
-
-impl Api for Items {
-    type Route = Route;
-
-    fn routes() -> Vec<(Method, &'static str, Route)> {
-        vec![
-            (Method::GET, "/api/v1/items/", Route::List),
-            (Method::POST, "/api/v1/items/", Route::Create),
-            (Method::GET, "/api/v1/items/{id}", Route::Read),
-            (Method::PUT, "/api/v1/items/{id}", Route::Update),
-            (Method::PATCH, "/api/v1/items/{id}", Route::Update),
-            (Method::DELETE, "/api/v1/items/{id}", Route::Delete),
-        ]
-    }
-
-    async fn handle(&self, route: Route, request: ApiRequest) -> ApiResult<Response> {
-        match route {
-            Route::List => self.list(request).await,
-            Route::Create => self.create(request).await,
-            Route::Read => self.read(request).await,
-            Route::Update => self.update(request).await,
-            Route::Delete => self.delete(request).await,
-        }
-    }
-}
+pub type Items<S = Table> = Resources<Item, S>;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
 
-    #[test]
-    fn route_table_builds() {
-        let router = api::Router::new(Items::routes());
-        assert!(matches!(
-            router.at(&Method::GET, "/api/v1/items"),
-            api::Matched::Route { route: Route::List, .. }
-        ));
-        assert!(matches!(
-            router.at(&Method::PATCH, "/api/v1/items/1/"),
-            api::Matched::Route {
-                route: Route::Update,
-                ..
-            }
-        ));
+    use super::*;
+    use serde_json::{json, Value};
+    use shared::domain::Role;
+    use shared::http::StatusCode;
+    use shared::store::memory::Memory;
+    use shared::testing::{call, caller, context, event, service, set_body, set_path};
+
+    fn items(memory: &Memory) -> shared::http::Service<Items<Memory>> {
+        service(memory, Items::new(context(memory)))
+    }
+
+    /// Creates the fixture's item through the API.
+    async fn lamp(memory: &Memory, token: &str) -> Value {
+        let (status, body) = call(&items(memory), event("items/create.json", token, |_| {})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    fn with_header(name: &'static str, value: &'static str) -> impl FnOnce(&mut Value) {
+        move |json| json["headers"][name] = json!(value)
+    }
+
+    #[tokio::test]
+    async fn create_then_list_read_update_and_delete() {
+        let memory = Memory::default();
+        let (_, token) = caller(&memory, "owner@example.com", Role::User).await;
+        let created = lamp(&memory, &token).await;
+        assert_eq!(created["title"], "Desk lamp");
+        assert_eq!(created["price"], json!(19.99));
+        let id = created["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/items/{id}");
+
+        let (status, page) = call(&items(&memory), event("items/list.json", &token, |_| {})).await;
+        assert_eq!((status, page["count"].clone()), (StatusCode::OK, json!(1)));
+        assert_eq!(page["data"][0]["id"], id.as_str());
+
+        let read = event("items/read-unknown.json", &token, |e| set_path(e, &path));
+        assert_eq!(call(&items(&memory), read).await.1["title"], "Desk lamp");
+
+        let patch = event("items/patch-unknown.json", &token, |e| set_path(e, &path));
+        let (status, patched) = call(&items(&memory), patch).await;
+        assert_eq!((status, patched["title"].clone()), (StatusCode::OK, json!("Renamed")));
+
+        let delete = event("items/delete-unknown.json", &token, |e| set_path(e, &path));
+        assert_eq!(
+            call(&items(&memory), delete).await.1["message"],
+            "Item deleted successfully"
+        );
+        let read = event("items/read-unknown.json", &token, |e| set_path(e, &path));
+        assert_eq!(call(&items(&memory), read).await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn unknown_ids_are_404_and_bad_ids_422() {
+        let memory = Memory::default();
+        let (_, token) = caller(&memory, "owner@example.com", Role::User).await;
+        for name in ["read", "put", "patch", "delete"] {
+            let request = event(&format!("items/{name}-unknown.json"), &token, |_| {});
+            let (status, body) = call(&items(&memory), request).await;
+            assert_eq!(
+                (status, body["detail"].clone()),
+                (StatusCode::NOT_FOUND, json!("Item not found")),
+                "{name}"
+            );
+        }
+        let bad = event("items/read-unknown.json", &token, |e| set_path(e, "/api/v1/items/nope"));
+        let (status, body) = call(&items(&memory), bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["detail"][0]["loc"], json!(["path", "id"]));
+    }
+
+    #[tokio::test]
+    async fn another_users_item_is_forbidden_and_a_superuser_sees_all() {
+        let memory = Memory::default();
+        let (_, owner) = caller(&memory, "owner@example.com", Role::User).await;
+        let (_, stranger) = caller(&memory, "stranger@example.com", Role::User).await;
+        let (_, admin) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let id = lamp(&memory, &owner).await["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/items/{id}");
+        let read = event("items/read-unknown.json", &stranger, |e| set_path(e, &path));
+        assert_eq!(call(&items(&memory), read).await.0, StatusCode::FORBIDDEN);
+        let delete = event("items/delete-unknown.json", &stranger, |e| set_path(e, &path));
+        assert_eq!(call(&items(&memory), delete).await.0, StatusCode::FORBIDDEN);
+        let (_, mine) = call(&items(&memory), event("items/list.json", &stranger, |_| {})).await;
+        assert_eq!(mine["count"], 0);
+        let (_, all) = call(&items(&memory), event("items/list.json", &admin, |_| {})).await;
+        assert_eq!(all["count"], 1);
+    }
+
+    #[tokio::test]
+    async fn a_stale_if_match_is_412_and_a_current_one_writes() {
+        let memory = Memory::default();
+        let (_, token) = caller(&memory, "owner@example.com", Role::User).await;
+        let id = lamp(&memory, &token).await["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/items/{id}");
+        let stale = event("items/put-unknown.json", &token, |e| {
+            set_path(e, &path);
+            with_header("if-match", "\"7\"")(e);
+        });
+        assert_eq!(call(&items(&memory), stale).await.0, StatusCode::PRECONDITION_FAILED);
+        let current = event("items/put-unknown.json", &token, |e| {
+            set_path(e, &path);
+            with_header("if-match", "\"1\"")(e);
+        });
+        let response = items(&memory).call(current).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["etag"], "\"2\"");
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_replays_the_first_answer() {
+        let memory = Memory::default();
+        let (_, token) = caller(&memory, "owner@example.com", Role::User).await;
+        let create = || event("items/create.json", &token, with_header("idempotency-key", "k-1"));
+        let (_, first) = call(&items(&memory), create()).await;
+        let (_, second) = call(&items(&memory), create()).await;
+        assert_eq!(first["id"], second["id"]);
+        let other_body = event("items/create.json", &token, |e| {
+            with_header("idempotency-key", "k-1")(e);
+            set_body(e, json!({"title": "Another"}));
+        });
+        assert_eq!(
+            call(&items(&memory), other_body).await.0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let (_, page) = call(&items(&memory), event("items/list.json", &token, |_| {})).await;
+        assert_eq!(page["count"], 1);
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_cursors_and_tokens_get_the_contracts_errors() {
+        let memory = Memory::default();
+        let (_, token) = caller(&memory, "owner@example.com", Role::User).await;
+        let invalid = event("items/create.json", &token, |e| {
+            set_body(e, json!({"title": "", "price": -1}))
+        });
+        let (status, body) = call(&items(&memory), invalid).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let locs: Vec<_> = body["detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["loc"].clone())
+            .collect();
+        assert_eq!(locs, [json!(["body", "title"]), json!(["body", "price"])]);
+        let cursor = event("items/list-bad-cursor.json", &token, |_| {});
+        assert_eq!(call(&items(&memory), cursor).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+        let anonymous = event("items/list.json", "not-a-token", |_| {});
+        assert_eq!(call(&items(&memory), anonymous).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_is_503_with_retry_after() {
+        let memory = Memory::default();
+        let (_, token) = caller(&memory, "owner@example.com", Role::User).await;
+        memory.set_down(true);
+        let response = items(&memory).call(event("items/list.json", &token, |_| {})).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key("retry-after"));
     }
 }

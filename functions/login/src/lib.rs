@@ -1,21 +1,20 @@
 //! `login`: password login, refresh-token rotation, logout, and password recovery.
 
 use lambda_http::http::{HeaderValue, Method, StatusCode};
-use serde::Serialize;
-use shared::api::{self, Api, ApiRequest, Response};
-use shared::auth::Authenticator;
-use shared::aws::AwsConfig;
-use shared::config::{AuthConfig, ConfigError, Env, HttpConfig, Resources};
-use shared::domain::{Email, Password};
-use shared::email;
-use shared::jobs::{Job, JobQueue, SqsQueue};
-use shared::passwords;
-use shared::sessions::{Limit, Refresh};
+use shared::aws::{Bucket, SqsQueue};
+use shared::domain::email;
+use shared::domain::job::Job;
+use shared::domain::passwords;
+use shared::domain::ports::{JobQueue, RateLimiter, SessionStore, UserStore};
+use shared::domain::session::{Count, Limit, Refresh};
+use shared::domain::{Email, Password, User};
+use shared::http::auth::Authenticator;
+use shared::http::error::AuthFailure;
+use shared::http::public::{Token, UserPublic};
+use shared::http::validation::{scalar, Echo, Fields, FromFields, Invalid, Read};
+use shared::http::{self, Api, ApiRequest, Response};
 use shared::store::Table;
-use shared::tokens::TokenKeys;
-use shared::users::{User, UserStore};
-use shared::validation::{scalar, Echo, Fields, Invalid, Source};
-use shared::{ApiError, ApiResult};
+use shared::{ApiError, ApiResult, Context};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,47 +53,88 @@ const RECOVERY_PER_IP: Limit = Limit {
 
 const RECOVERY_SENT: &str = "If that email is registered, we sent a password recovery link";
 
-pub struct Login {
-    http: HttpConfig,
-    auth: Authenticator<Table>,
-    refresh_ttl: Duration,
-    queue: SqsQueue,
+/// OAuth2's password form: `username` (the email), `password`, and `grant_type` if sent.
+struct PasswordForm {
+    username: String,
+    password: String,
 }
 
-/// FastAPI's `Token`, plus the refresh token and how long the access token lives.
-#[derive(Debug, Serialize)]
-struct Token {
-    access_token: String,
-    token_type: &'static str,
-    refresh_token: String,
-    expires_in: u64,
-}
-
-impl Login {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let http = HttpConfig::from_env(env)?;
-        let resources = Resources::from_env(env)?;
-        let auth = AuthConfig::from_env(env)?;
-        let aws = AwsConfig::from_env(env)?;
+impl FromFields for PasswordForm {
+    fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
+        let username = fields.required("username", Echo::Yes, |v| scalar::string(v).map(str::to_owned));
+        let password = fields.required("password", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
+        let grant_type = fields.optional("grant_type", Echo::Yes, |v| match scalar::string(v)? {
+            "password" => Ok(()),
+            _ => Err(
+                Invalid::new("string_pattern_mismatch", "String should match pattern '^password$'")
+                    .with_ctx(serde_json::json!({"pattern": "^password$"})),
+            ),
+        });
+        grant_type?;
         Ok(Self {
-            http,
-            refresh_ttl: auth.refresh_token_ttl,
-            auth: Authenticator::new(TokenKeys::new(&auth), Table::new(aws.dynamodb(), resources.table)),
-            queue: SqsQueue::new(&aws, resources.jobs_queue_url),
+            username: username?,
+            password: password?,
         })
     }
+}
 
-    pub fn http_config(&self) -> &HttpConfig {
-        &self.http
+struct RefreshBody {
+    refresh_token: String,
+}
+
+impl FromFields for RefreshBody {
+    fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
+        let token = fields.required("refresh_token", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
+        Ok(Self { refresh_token: token? })
+    }
+}
+
+/// `NewPassword` of `POST /reset-password/`.
+struct NewPassword {
+    token: String,
+    new_password: Password,
+}
+
+impl FromFields for NewPassword {
+    fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
+        let token = fields.required("token", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
+        let password = fields.required("new_password", Echo::Redact, |v| {
+            scalar::string(v).and_then(Password::parse)
+        });
+        Ok(Self {
+            token: token?,
+            new_password: password?,
+        })
+    }
+}
+
+/// What the login routes need of a store.
+pub trait LoginStore: UserStore + SessionStore + RateLimiter + Clone + 'static {}
+impl<S: UserStore + SessionStore + RateLimiter + Clone + 'static> LoginStore for S {}
+
+pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
+    auth: Authenticator<S>,
+    ctx: Context<S, Q, B>,
+}
+
+impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q, B> {
+    pub fn new(ctx: Context<S, Q, B>) -> Self {
+        Self {
+            auth: ctx.authenticator(),
+            ctx,
+        }
     }
 
-    fn table(&self) -> &Table {
-        self.auth.users()
+    fn store(&self) -> &S {
+        &self.ctx.store
     }
 
     /// 429 when `key` already used up `limit`.
     async fn refuse_if_limited(&self, limit: &Limit, key: &str, detail: &str) -> ApiResult<()> {
-        let (count, retry_after_secs) = self.table().rate_count(limit, key).await?;
+        let Count {
+            count,
+            retry_after_secs,
+        } = self.store().current(limit, key).await?;
         if count >= limit.max {
             return Err(ApiError::TooManyRequests {
                 detail: detail.to_owned(),
@@ -116,26 +156,12 @@ impl Login {
             refresh_token,
             expires_in: access.expires_in,
         };
-        api::json(StatusCode::OK, &token)
+        http::json(StatusCode::OK, &token)
     }
 
     /// OAuth2 password flow: form fields `username` (the email) and `password`.
     async fn access_token(&self, request: ApiRequest) -> ApiResult<Response> {
-        let form = request.form();
-        let mut fields = Fields::new(Source::Body, &form);
-        let username = fields.required("username", Echo::Yes, |v| scalar::string(v).map(str::to_owned));
-        let password = fields.required("password", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
-        fields.optional("grant_type", Echo::Yes, |v| match scalar::string(v)? {
-            "password" => Ok(()),
-            _ => Err(
-                Invalid::new("string_pattern_mismatch", "String should match pattern '^password$'")
-                    .with_ctx(serde_json::json!({"pattern": "^password$"})),
-            ),
-        });
-        fields.finish().map_err(ApiError::Validation)?;
-        let (Some(username), Some(password)) = (username, password) else {
-            return Err(ApiError::Internal("form parsed without values".into()));
-        };
+        let PasswordForm { username, password } = request.form()?;
         let email_key = username.trim().to_lowercase();
         let ip_key = request.source_ip.clone().unwrap_or_else(|| "unknown".into());
         let limited = "Too many failed login attempts, try again later";
@@ -144,7 +170,7 @@ impl Login {
 
         // An unparseable or unknown email costs the same Argon2 verification as a known one.
         let user = match Email::parse(&username) {
-            Ok(email) => self.table().find_by_email(&email).await?,
+            Ok(email) => self.store().find_by_email(&email).await?,
             Err(_) => None,
         };
         let verified = match &user {
@@ -152,34 +178,33 @@ impl Login {
             None => passwords::verify_dummy(&password),
         };
         let Some(user) = user.filter(|_| verified) else {
-            self.table().rate_hit(&LOGIN_PER_EMAIL, &email_key).await?;
-            self.table().rate_hit(&LOGIN_PER_IP, &ip_key).await?;
+            self.store().hit(&LOGIN_PER_EMAIL, &email_key).await?;
+            self.store().hit(&LOGIN_PER_IP, &ip_key).await?;
             return Err(ApiError::BadRequest("Incorrect email or password".into()));
         };
         if !user.is_active {
             return Err(ApiError::BadRequest("Inactive user".into()));
         }
         request.set_user(user.id);
-        let (_, refresh_token) = self.table().start_login(user.id, self.refresh_ttl).await?;
+        let (_, refresh_token) = self.store().start_login(user.id, self.ctx.refresh_ttl).await?;
         self.tokens_for(&user, refresh_token).await
     }
 
     async fn test_token(&self, request: ApiRequest) -> ApiResult<Response> {
         let user = self.auth.current_user(&request).await?;
-        api::json(StatusCode::OK, &user.public())
+        http::json(StatusCode::OK, &UserPublic::from(&user))
     }
 
     async fn refresh_token(&self, request: ApiRequest) -> ApiResult<Response> {
-        let (_, presented) = request.parse_body(|fields| {
-            fields.required("refresh_token", Echo::Redact, |v| scalar::string(v).map(str::to_owned))
-        })?;
-        let presented = presented.unwrap_or_default();
-        let rejected = ApiError::Unauthorized(shared::error::AuthFailure::Invalid);
-        match self.table().rotate_refresh(&presented, self.refresh_ttl).await? {
+        let RefreshBody {
+            refresh_token: presented,
+        } = request.body()?;
+        let rejected = ApiError::Unauthorized(AuthFailure::Invalid);
+        match self.store().rotate_refresh(&presented, self.ctx.refresh_ttl).await? {
             Refresh::Rotated { user_id, family, token } => {
-                let user = self.table().get(user_id).await?.filter(|u| u.is_active);
+                let user = self.store().get(user_id).await?.filter(|u| u.is_active);
                 let Some(user) = user else {
-                    self.table().revoke_family(family).await?;
+                    self.store().revoke_family(family).await?;
                     return Err(rejected);
                 };
                 request.set_user(user.id);
@@ -198,8 +223,8 @@ impl Login {
 
     async fn logout(&self, request: ApiRequest) -> ApiResult<Response> {
         let user = self.auth.current_user(&request).await?;
-        self.table().revoke_user_sessions(user.id).await?;
-        api::message(StatusCode::OK, "Logged out successfully")
+        self.store().revoke_user_sessions(user.id).await?;
+        http::message(StatusCode::OK, "Logged out successfully")
     }
 
     /// Always the same answer, so it does not tell whether an email is registered.
@@ -208,7 +233,10 @@ impl Login {
         let email_key = raw.trim().to_lowercase();
         let ip_key = request.source_ip.clone().unwrap_or_else(|| "unknown".into());
         for (limit, key) in [(&RECOVERY_PER_EMAIL, &email_key), (&RECOVERY_PER_IP, &ip_key)] {
-            let (count, retry_after_secs) = self.table().rate_hit(limit, key).await?;
+            let Count {
+                count,
+                retry_after_secs,
+            } = self.store().hit(limit, key).await?;
             if count > limit.max {
                 return Err(ApiError::TooManyRequests {
                     detail: "Too many password recovery requests, try again later".into(),
@@ -217,48 +245,46 @@ impl Login {
             }
         }
         if let Ok(email) = Email::parse(&raw) {
-            if let Some(user) = self.table().find_by_email(&email).await?.filter(|u| u.is_active) {
+            if let Some(user) = self.store().find_by_email(&email).await?.filter(|u| u.is_active) {
                 let ttl = Duration::from_secs(email::RESET_TOKEN_HOURS * 3600);
-                let token = self.table().create_reset_token(user.id, ttl).await?;
-                let message =
-                    email::password_recovery(&self.http.project_name, &self.http.frontend_host, user.email, &token);
-                self.queue.enqueue(Job::SendEmail(message)).await?;
+                let token = self.store().create_reset_token(user.id, ttl).await?;
+                let message = email::password_recovery(
+                    &self.ctx.http.project_name,
+                    &self.ctx.http.frontend_host,
+                    user.email,
+                    &token,
+                );
+                self.ctx.queue.enqueue(Job::SendEmail(message)).await?;
             }
         }
-        api::message(StatusCode::OK, RECOVERY_SENT)
+        http::message(StatusCode::OK, RECOVERY_SENT)
     }
 
     async fn reset_password(&self, request: ApiRequest) -> ApiResult<Response> {
-        let (_, (token, password)) = request.parse_body(|fields| {
-            let token = fields.required("token", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
-            (
-                token,
-                fields.required("new_password", Echo::Redact, |v| {
-                    scalar::string(v).and_then(Password::parse)
-                }),
-            )
-        })?;
-        let (Some(token), Some(password)) = (token, password) else {
-            return Err(ApiError::Internal("body parsed without values".into()));
-        };
-        let hash = passwords::hash(&password).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let Some(user_id) = self.table().reset_password(&token, hash.as_str()).await? else {
+        let NewPassword { token, new_password } = request.body()?;
+        let hash = passwords::hash(&new_password)?;
+        let Some(user_id) = self.store().reset_password(&token, &hash).await? else {
             return Err(ApiError::BadRequest("Invalid token".into()));
         };
         request.set_user(user_id);
         // Whoever knew the old password loses their sessions.
-        self.table().revoke_user_sessions(user_id).await?;
-        api::message(StatusCode::OK, "Password updated successfully")
+        self.store().revoke_user_sessions(user_id).await?;
+        http::message(StatusCode::OK, "Password updated successfully")
     }
 
     async fn recovery_html(&self, request: ApiRequest) -> ApiResult<Response> {
         self.auth.current_superuser(&request).await?;
         let not_found = || ApiError::NotFound("The user with this username does not exist in the system.".into());
         let email = Email::parse(request.param("email").unwrap_or_default()).map_err(|_| not_found())?;
-        let user = self.table().find_by_email(&email).await?.ok_or_else(not_found)?;
+        let user = self.store().find_by_email(&email).await?.ok_or_else(not_found)?;
         let ttl = Duration::from_secs(email::RESET_TOKEN_HOURS * 3600);
-        let token = self.table().create_reset_token(user.id, ttl).await?;
-        let message = email::password_recovery(&self.http.project_name, &self.http.frontend_host, user.email, &token);
+        let token = self.store().create_reset_token(user.id, ttl).await?;
+        let message = email::password_recovery(
+            &self.ctx.http.project_name,
+            &self.ctx.http.frontend_host,
+            user.email,
+            &token,
+        );
         let mut response = http_response(StatusCode::OK, message.html)?;
         if let Ok(subject) = HeaderValue::from_str(&message.subject) {
             response.headers_mut().insert("subject", subject);
@@ -275,7 +301,7 @@ fn http_response(status: StatusCode, html: String) -> ApiResult<Response> {
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-impl Api for Login {
+impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Api for Login<S, Q, B> {
     type Route = Route;
 
     fn routes() -> Vec<(Method, &'static str, Route)> {
@@ -314,30 +340,207 @@ impl Api for Login {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::http::router::{Matched, Router};
 
     #[test]
     fn route_table_builds() {
-        let router = api::Router::new(Login::routes());
+        let router = Router::new(Login::<Table>::routes());
         assert!(matches!(
             router.at(&Method::POST, "/api/v1/login/access-token/"),
-            api::Matched::Route {
+            Matched::Route {
                 route: Route::AccessToken,
                 ..
             }
         ));
         assert!(matches!(
             router.at(&Method::POST, "/api/v1/reset-password"),
-            api::Matched::Route {
+            Matched::Route {
                 route: Route::ResetPassword,
                 ..
             }
         ));
         assert!(matches!(
             router.at(&Method::POST, "/api/v1/password-recovery/a@example.com"),
-            api::Matched::Route {
+            Matched::Route {
                 route: Route::PasswordRecovery,
                 ..
             }
         ));
+    }
+}
+
+#[cfg(test)]
+mod handler_tests {
+    //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
+
+    use super::*;
+    use serde_json::{json, Value};
+    use shared::domain::Role;
+    use shared::http::StatusCode;
+    use shared::store::memory::Memory;
+    use shared::testing::{call, caller, context, event, service, set_body, set_path, PASSWORD};
+
+    fn login(memory: &Memory) -> shared::http::Service<Login<Memory, Memory, Memory>> {
+        service(memory, Login::new(context(memory)))
+    }
+
+    fn form(password: &str) -> impl FnOnce(&mut Value) + '_ {
+        move |e| {
+            e["body"] = json!(format!("username=admin%40example.com&password={password}"));
+        }
+    }
+
+    async fn log_in(memory: &Memory) -> Value {
+        let (status, body) = call(&login(memory), event("login/access-token.json", "", form(PASSWORD))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    #[tokio::test]
+    async fn a_password_login_gives_tokens_that_work() {
+        let memory = Memory::default();
+        caller(&memory, "admin@example.com", Role::Superuser).await;
+        let tokens = log_in(&memory).await;
+        assert_eq!(tokens["token_type"], "bearer");
+        let access = tokens["access_token"].as_str().unwrap();
+        let (status, me) = call(&login(&memory), event("login/test-token.json", access, |_| {})).await;
+        assert_eq!(
+            (status, me["email"].clone()),
+            (StatusCode::OK, json!("admin@example.com"))
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_are_400_until_the_limit_then_429() {
+        let memory = Memory::default();
+        caller(&memory, "admin@example.com", Role::Superuser).await;
+        for _ in 0..LOGIN_PER_EMAIL.max {
+            let (status, body) = call(
+                &login(&memory),
+                event("login/access-token-wrong-password.json", "", |_| {}),
+            )
+            .await;
+            assert_eq!(
+                (status, body["detail"].clone()),
+                (StatusCode::BAD_REQUEST, json!("Incorrect email or password"))
+            );
+        }
+        let response = login(&memory)
+            .call(event("login/access-token.json", "", form(PASSWORD)))
+            .await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key("retry-after"));
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_rotates_once_and_its_reuse_ends_the_login() {
+        let memory = Memory::default();
+        caller(&memory, "admin@example.com", Role::Superuser).await;
+        let first = log_in(&memory).await["refresh_token"].clone();
+        let refresh = |token: &Value| {
+            let token = token.clone();
+            event("login/refresh-token-invalid.json", "", move |e| {
+                set_body(e, json!({ "refresh_token": token }))
+            })
+        };
+        let (status, second) = call(&login(&memory), refresh(&first)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(call(&login(&memory), refresh(&first)).await.0, StatusCode::UNAUTHORIZED);
+        let revoked = call(&login(&memory), refresh(&second["refresh_token"])).await;
+        assert_eq!(revoked.0, StatusCode::UNAUTHORIZED);
+        let invalid = event("login/refresh-token-invalid.json", "", |_| {});
+        assert_eq!(call(&login(&memory), invalid).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn logout_ends_the_callers_logins() {
+        let memory = Memory::default();
+        caller(&memory, "admin@example.com", Role::Superuser).await;
+        let tokens = log_in(&memory).await;
+        let access = tokens["access_token"].as_str().unwrap();
+        let (status, body) = call(&login(&memory), event("login/logout.json", access, |_| {})).await;
+        assert_eq!(
+            (status, body["message"].clone()),
+            (StatusCode::OK, json!("Logged out successfully"))
+        );
+        let refresh = event("login/refresh-token-invalid.json", "", |e| {
+            set_body(e, json!({ "refresh_token": tokens["refresh_token"] }))
+        });
+        assert_eq!(call(&login(&memory), refresh).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn recovery_sends_a_link_that_resets_the_password_once() {
+        let memory = Memory::default();
+        caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (status, body) = call(&login(&memory), event("login/password-recovery.json", "", |_| {})).await;
+        assert_eq!(
+            (status, body["message"].clone()),
+            (StatusCode::OK, json!(RECOVERY_SENT))
+        );
+        let unknown = event("login/password-recovery.json", "", |e| {
+            set_path(e, "/api/v1/password-recovery/nobody@example.com")
+        });
+        assert_eq!(call(&login(&memory), unknown).await.1["message"], RECOVERY_SENT);
+        let jobs = memory.jobs();
+        let [Job::SendEmail(message)] = jobs.as_slice() else {
+            panic!("one recovery email expected, got {jobs:?}");
+        };
+        let token = message
+            .text
+            .split("token=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        let reset = |token: String| {
+            event("login/reset-password-invalid-token.json", "", move |e| {
+                set_body(e, json!({"token": token, "new_password": "brand-new-password"}))
+            })
+        };
+        assert_eq!(call(&login(&memory), reset(token.clone())).await.0, StatusCode::OK);
+        assert_eq!(call(&login(&memory), reset(token)).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            call(
+                &login(&memory),
+                event("login/access-token.json", "", form("brand-new-password"))
+            )
+            .await
+            .0,
+            StatusCode::OK
+        );
+        let invalid = event("login/reset-password-invalid-token.json", "", |_| {});
+        assert_eq!(call(&login(&memory), invalid).await.1["detail"], "Invalid token");
+    }
+
+    #[tokio::test]
+    async fn the_recovery_email_html_is_for_superusers() {
+        let memory = Memory::default();
+        let (_, admin) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (_, user) = caller(&memory, "user@example.com", Role::User).await;
+        let response = login(&memory)
+            .call(event("login/password-recovery-html-content.json", &admin, |_| {}))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let forbidden = event("login/password-recovery-html-content.json", &user, |_| {});
+        assert_eq!(call(&login(&memory), forbidden).await.0, StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn a_missing_form_field_is_422() {
+        let memory = Memory::default();
+        let (status, body) = call(
+            &login(&memory),
+            event("login/access-token.json", "", |e| e["body"] = json!("username=a")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "password"]));
     }
 }

@@ -1,226 +1,120 @@
-//! `posts`: published posts everyone can read, and each author's drafts.
+//! `posts`: published posts everyone can read, and each author's drafts. The routes are the
+//! shared owned-resource handlers over `Post`; the rules that are the posts' own are in
+//! `shared::domain::post` and `shared::http::posts`.
 
-use lambda_http::http::{Method, StatusCode};
-use shared::api::{self, Api, ApiRequest, Response};
-use shared::auth::Authenticator;
-use shared::aws::AwsConfig;
-use shared::config::{AuthConfig, ConfigError, Env, HttpConfig, Resources};
-use shared::cursor::CursorKey;
-use shared::domain::Permission;
-use shared::posts::{self, PostFields, PostRecord};
-use shared::records::{sort_key, Listing};
-use shared::resources::{self, owner_or, Owned, Paging};
-use shared::store::{keys, Table};
-use shared::tokens::TokenKeys;
-use shared::users::User;
-use shared::validation::{scalar, Echo, Fields, Source};
-use shared::{ApiError, ApiResult};
-use uuid::Uuid;
+use shared::domain::Post;
+use shared::http::resource::Resources;
+use shared::store::Table;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    List,
-    Create,
-    Read,
-    Update,
-    Delete,
-}
-
-pub struct Posts {
-    http: HttpConfig,
-    auth: Authenticator<Table>,
-    cursors: CursorKey,
-}
-
-impl Posts {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let http = HttpConfig::from_env(env)?;
-        let resources = Resources::from_env(env)?;
-        let auth = AuthConfig::from_env(env)?;
-        let aws = AwsConfig::from_env(env)?;
-        Ok(Self {
-            http,
-            cursors: CursorKey::derive(&auth.secret),
-            auth: Authenticator::new(TokenKeys::new(&auth), Table::new(aws.dynamodb(), resources.table)),
-        })
-    }
-
-    pub fn http_config(&self) -> &HttpConfig {
-        &self.http
-    }
-
-    fn table(&self) -> &Table {
-        self.auth.users()
-    }
-
-    /// Published posts of everyone plus the caller's drafts, narrowed by `author_id` and `published`.
-    async fn list(&self, request: ApiRequest) -> ApiResult<Response> {
-        let caller = self.auth.current_user(&request).await?;
-        let mut query = Fields::new(Source::Query, request.query());
-        let paging = Paging::read(&mut query);
-        let author = query.optional("author_id", Echo::Yes, scalar::uuid);
-        let published = query.optional("published", Echo::Yes, scalar::boolean);
-        query.finish().map_err(ApiError::Validation)?;
-        let (Some(paging), Some(author), Some(published)) = (paging, author, published) else {
-            return Err(ApiError::Internal("query parsed without values".into()));
-        };
-        let sources = sources(caller.id, author, published);
-        let scope = format!(
-            "posts|{}|author={}|published={}",
-            caller.id,
-            author.map(|a| a.to_string()).unwrap_or_default(),
-            published.map(|p| p.to_string()).unwrap_or_default()
-        );
-        let before = paging.position(&self.cursors, &scope)?;
-        let listings: Vec<Listing> = sources
-            .iter()
-            .map(|(index, partition, _)| Listing {
-                index,
-                partition: partition.clone(),
-                before: before.clone(),
-                contains: None,
-            })
-            .collect();
-        let rows = self.table().merge_newest(&listings, paging.wanted()).await?;
-        let mut count = 0;
-        for (_, _, counter) in &sources {
-            count += self.table().counter(counter).await?;
-        }
-        let (page, next_cursor) = paging.page(&rows, sort_key, &self.cursors, &scope);
-        resources::page_response::<PostRecord>(page, count, next_cursor)
-    }
-
-    async fn create(&self, request: ApiRequest) -> ApiResult<Response> {
-        let caller = self.auth.current_user(&request).await?;
-        let (body, values) = request.parse_body(|fields| PostFields::read(fields, true))?;
-        let record = PostRecord::new(caller.id, values);
-        resources::create_from_request(self.table(), &request, "posts", &body, record).await
-    }
-
-    async fn read(&self, request: ApiRequest) -> ApiResult<Response> {
-        let caller = self.auth.current_user(&request).await?;
-        let id = resources::path_id(&request, "id")?;
-        let post: PostRecord = resources::load(self.table(), id).await?;
-        visible(&caller, &post)?;
-        resources::respond(StatusCode::OK, &post)
-    }
-
-    async fn update(&self, request: ApiRequest) -> ApiResult<Response> {
-        let caller = self.auth.current_user(&request).await?;
-        let id = resources::path_id(&request, "id")?;
-        let (_, values) = request.parse_body(|fields| PostFields::read(fields, false))?;
-        let allowed = |post: &PostRecord| {
-            visible(&caller, post).and_then(|()| owner_or(&caller, post.owner(), Permission::Write))
-        };
-        let post = resources::update(self.table(), &request, id, allowed, |post| values.clone().apply(post)).await?;
-        resources::respond(StatusCode::OK, &post)
-    }
-
-    async fn delete(&self, request: ApiRequest) -> ApiResult<Response> {
-        let caller = self.auth.current_user(&request).await?;
-        let id = resources::path_id(&request, "id")?;
-        let allowed = |post: &PostRecord| {
-            visible(&caller, post).and_then(|()| owner_or(&caller, post.owner(), Permission::Delete))
-        };
-        resources::delete(self.table(), &request, id, allowed).await?;
-        api::message(StatusCode::OK, "Post deleted successfully")
-    }
-}
-
-/// Another user's draft does not exist as far as the caller can tell (a superuser sees all).
-fn visible(caller: &User, post: &PostRecord) -> ApiResult<()> {
-    if post.published || post.author_id == caller.id || caller.role.is_superuser() {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound("Post not found".into()))
-    }
-}
-
-/// The listings (index, partition, counter) whose union a request asks for.
-fn sources(caller: Uuid, author: Option<Uuid>, published: Option<bool>) -> Vec<(&'static str, String, String)> {
-    let everyone_published = (
-        keys::GSI2,
-        posts::PUBLISHED_PARTITION.to_owned(),
-        posts::PUBLISHED_COUNTER.to_owned(),
-    );
-    let published_by = |a: Uuid| {
-        (
-            keys::GSI1,
-            posts::author_partition(a, true),
-            posts::author_counter(a, true),
-        )
-    };
-    let my_drafts = (
-        keys::GSI1,
-        posts::author_partition(caller, false),
-        posts::author_counter(caller, false),
-    );
-    let mine_or_unfiltered = author.is_none_or(|a| a == caller);
-    let mut sources = Vec::new();
-    if published != Some(false) {
-        sources.push(match author {
-            Some(a) => published_by(a),
-            None => everyone_published,
-        });
-    }
-    if published != Some(true) && mine_or_unfiltered {
-        sources.push(my_drafts);
-    }
-    sources
-}
-
-impl Api for Posts {
-    type Route = Route;
-
-    fn routes() -> Vec<(Method, &'static str, Route)> {
-        vec![
-            (Method::GET, "/api/v1/posts/", Route::List),
-            (Method::POST, "/api/v1/posts/", Route::Create),
-            (Method::GET, "/api/v1/posts/{id}", Route::Read),
-            (Method::PUT, "/api/v1/posts/{id}", Route::Update),
-            (Method::PATCH, "/api/v1/posts/{id}", Route::Update),
-            (Method::DELETE, "/api/v1/posts/{id}", Route::Delete),
-        ]
-    }
-
-    async fn handle(&self, route: Route, request: ApiRequest) -> ApiResult<Response> {
-        match route {
-            Route::List => self.list(request).await,
-            Route::Create => self.create(request).await,
-            Route::Read => self.read(request).await,
-            Route::Update => self.update(request).await,
-            Route::Delete => self.delete(request).await,
-        }
-    }
-}
+pub type Posts<S = Table> = Resources<Post, S>;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
 
-    #[test]
-    fn listings_follow_the_filters() {
-        let (me, other) = (Uuid::new_v4(), Uuid::new_v4());
-        let partitions = |a, p| {
-            sources(me, a, p)
-                .into_iter()
-                .map(|(_, partition, _)| partition)
-                .collect::<Vec<_>>()
-        };
+    use super::*;
+    use serde_json::{json, Value};
+    use shared::domain::Role;
+    use shared::http::StatusCode;
+    use shared::store::memory::Memory;
+    use shared::testing::{call, caller, context, event, service, set_body, set_path};
+
+    fn posts(memory: &Memory) -> shared::http::Service<Posts<Memory>> {
+        service(memory, Posts::new(context(memory)))
+    }
+
+    async fn create(memory: &Memory, token: &str, body: Value) -> Value {
+        // The fixture carries an Idempotency-Key; another body must not reuse it.
+        let request = event("posts/create.json", token, |e| {
+            set_body(e, body);
+            e["headers"].as_object_mut().map(|h| h.remove("idempotency-key"));
+        });
+        let (status, created) = call(&posts(memory), request).await;
+        assert_eq!(status, StatusCode::OK, "{created}");
+        created
+    }
+
+    #[tokio::test]
+    async fn published_posts_are_everyones_and_drafts_their_authors() {
+        let memory = Memory::default();
+        let (_, author) = caller(&memory, "author@example.com", Role::User).await;
+        let (_, reader) = caller(&memory, "reader@example.com", Role::User).await;
+        let (status, published) = call(&posts(&memory), event("posts/create.json", &author, |_| {})).await;
+        assert_eq!((status, published["published"].clone()), (StatusCode::OK, json!(true)));
+        let draft = create(&memory, &author, json!({"title": "Draft", "content": "Not yet"})).await;
+        assert_eq!(draft["published"], false);
+
+        let (_, mine) = call(&posts(&memory), event("posts/list.json", &author, |_| {})).await;
+        assert_eq!(mine["count"], 2);
+        let (_, theirs) = call(&posts(&memory), event("posts/list.json", &reader, |_| {})).await;
+        assert_eq!(theirs["count"], 1);
+        assert_eq!(theirs["data"][0]["title"], "Hello");
+
+        let draft_path = format!("/api/v1/posts/{}", draft["id"].as_str().unwrap());
+        for name in ["read", "patch", "delete"] {
+            let request = event(&format!("posts/{name}-unknown.json"), &reader, |e| {
+                set_path(e, &draft_path)
+            });
+            let (status, body) = call(&posts(&memory), request).await;
+            assert_eq!(
+                (status, body["detail"].clone()),
+                (StatusCode::NOT_FOUND, json!("Post not found")),
+                "{name}"
+            );
+        }
+        let read = event("posts/read-unknown.json", &author, |e| set_path(e, &draft_path));
+        assert_eq!(call(&posts(&memory), read).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn publishing_a_draft_moves_it_between_listings() {
+        let memory = Memory::default();
+        let (_, author) = caller(&memory, "author@example.com", Role::User).await;
+        let (_, reader) = caller(&memory, "reader@example.com", Role::User).await;
+        let draft = create(&memory, &author, json!({"title": "Draft", "content": "Soon"})).await;
+        let path = format!("/api/v1/posts/{}", draft["id"].as_str().unwrap());
+        let publish = event("posts/patch-unknown.json", &author, |e| {
+            set_path(e, &path);
+            set_body(e, json!({"published": true}));
+        });
+        assert_eq!(call(&posts(&memory), publish).await.1["published"], true);
+        let (_, theirs) = call(&posts(&memory), event("posts/list.json", &reader, |_| {})).await;
+        assert_eq!(theirs["count"], 1);
+    }
+
+    #[tokio::test]
+    async fn another_users_published_post_cannot_be_changed() {
+        let memory = Memory::default();
+        let (_, author) = caller(&memory, "author@example.com", Role::User).await;
+        let (_, reader) = caller(&memory, "reader@example.com", Role::User).await;
+        let (_, published) = call(&posts(&memory), event("posts/create.json", &author, |_| {})).await;
+        let path = format!("/api/v1/posts/{}", published["id"].as_str().unwrap());
+        for name in ["put", "delete"] {
+            let request = event(&format!("posts/{name}-unknown.json"), &reader, |e| set_path(e, &path));
+            assert_eq!(call(&posts(&memory), request).await.0, StatusCode::FORBIDDEN, "{name}");
+        }
+        let delete = event("posts/delete-unknown.json", &author, |e| set_path(e, &path));
         assert_eq!(
-            partitions(None, None),
-            [
-                posts::PUBLISHED_PARTITION.to_owned(),
-                posts::author_partition(me, false)
-            ]
+            call(&posts(&memory), delete).await.1["message"],
+            "Post deleted successfully"
         );
-        assert_eq!(partitions(Some(other), None), [posts::author_partition(other, true)]);
-        assert_eq!(
-            partitions(Some(me), None),
-            [posts::author_partition(me, true), posts::author_partition(me, false)]
-        );
-        assert_eq!(partitions(None, Some(false)), [posts::author_partition(me, false)]);
-        assert!(partitions(Some(other), Some(false)).is_empty());
-        assert_eq!(partitions(None, Some(true)), [posts::PUBLISHED_PARTITION.to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn bad_input_gets_the_contracts_errors() {
+        let memory = Memory::default();
+        let (_, token) = caller(&memory, "author@example.com", Role::User).await;
+        let cursor = event("posts/list-bad-cursor.json", &token, |_| {});
+        assert_eq!(call(&posts(&memory), cursor).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+        let empty = event("posts/create.json", &token, |e| {
+            set_body(e, json!({"title": "T", "content": ""}))
+        });
+        let (status, body) = call(&posts(&memory), empty).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "content"]));
+        for name in ["read", "put", "patch", "delete"] {
+            let request = event(&format!("posts/{name}-unknown.json"), &token, |_| {});
+            assert_eq!(call(&posts(&memory), request).await.0, StatusCode::NOT_FOUND, "{name}");
+        }
     }
 }

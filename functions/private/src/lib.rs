@@ -2,57 +2,52 @@
 //! leaves this function out of prod, and it refuses to start there as well.
 
 use lambda_http::http::{Method, StatusCode};
-use shared::accounts::{NewAccount, RoleFields};
-use shared::api::{self, Api, ApiRequest, Response};
-use shared::aws::AwsConfig;
-use shared::config::{ConfigError, Env, HttpConfig, Resources, Stage};
+use shared::config::{ConfigError, Stage};
+use shared::domain::accounts::AccountError;
+use shared::domain::ports::UserStore;
+use shared::http::accounts::PrivateUserCreate;
+use shared::http::public::UserPublic;
+use shared::http::{self, Api, ApiRequest, Response};
 use shared::store::Table;
-use shared::{ApiError, ApiResult};
+use shared::{ApiError, ApiResult, Context};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     CreateUser,
 }
 
-pub struct Private {
-    http: HttpConfig,
-    table: Table,
+pub struct Private<S = Table> {
+    store: S,
 }
 
-impl Private {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let http = HttpConfig::from_env(env)?;
-        if http.stage == Stage::Prod {
+impl<S: UserStore + 'static> Private<S> {
+    /// Refuses the prod stage: the template leaves this function out of prod, and a prod
+    /// deployment that included it anyway must not open an unauthenticated signup.
+    pub fn new<Q, B>(ctx: Context<S, Q, B>) -> Result<Self, ConfigError> {
+        if ctx.http.stage == Stage::Prod {
             return Err(ConfigError::Invalid {
                 name: "STAGE",
                 reason: "the private routes do not run in prod".into(),
             });
         }
-        let resources = Resources::from_env(env)?;
-        let aws = AwsConfig::from_env(env)?;
-        Ok(Self {
-            http,
-            table: Table::new(aws.dynamodb(), resources.table),
-        })
-    }
-
-    pub fn http_config(&self) -> &HttpConfig {
-        &self.http
+        Ok(Self { store: ctx.store })
     }
 
     async fn create_user(&self, request: ApiRequest) -> ApiResult<Response> {
         // `is_verified` is accepted for the reference client's sake; accounts need no verification here.
-        let account = NewAccount::from_request(&request, RoleFields::Ignored, true)?;
-        match account.create(&self.table).await? {
-            Ok(user) => api::json(StatusCode::OK, &user.public()),
-            Err(_) => Err(ApiError::BadRequest(
+        let PrivateUserCreate(account) = request.body()?;
+        match account.create(&self.store).await {
+            Ok(user) => http::json(StatusCode::OK, &UserPublic::from(&user)),
+            Err(AccountError::EmailTaken) => Err(ApiError::BadRequest(
                 "The user with this email already exists in the system".into(),
             )),
+            Err(AccountError::Store(err)) => Err(err.into()),
+            Err(AccountError::Hash(err)) => Err(err.into()),
         }
     }
 }
 
-impl Api for Private {
+impl<S: UserStore + 'static> Api for Private<S> {
     type Route = Route;
 
     fn routes() -> Vec<(Method, &'static str, Route)> {
@@ -69,13 +64,43 @@ impl Api for Private {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::config::{AuthConfig, HttpConfig};
+    use shared::store::memory::Memory;
 
     #[test]
     fn refuses_to_start_in_prod() {
         let env = [("STAGE", "prod"), ("FRONTEND_HOST", "https://app.example.com")];
+        let http = HttpConfig::from_env(&env).unwrap();
+        let auth = AuthConfig::from_env(&[("JWT_SECRET", "an-example-secret-of-at-least-32-bytes")]).unwrap();
+        let ctx = Context::with(http, &auth, Memory::default(), (), ());
         assert!(matches!(
-            Private::from_env(&env),
+            Private::new(ctx),
             Err(ConfigError::Invalid { name: "STAGE", .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod handler_tests {
+    use super::*;
+    use serde_json::json;
+    use shared::http::StatusCode;
+    use shared::store::memory::Memory;
+    use shared::testing::{call, context, event, service};
+
+    #[tokio::test]
+    async fn creates_a_user_once_without_authentication() {
+        let memory = Memory::default();
+        let Ok(private) = Private::new(context(&memory)) else {
+            panic!("the local stage runs the private routes");
+        };
+        let private = service(&memory, private);
+        let (status, body) = call(&private, event("private/create-user.json", "", |_| {})).await;
+        assert_eq!(
+            (status, body["full_name"].clone()),
+            (StatusCode::OK, json!("Private User"))
+        );
+        let (status, _) = call(&private, event("private/create-user.json", "", |_| {})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
     }
 }

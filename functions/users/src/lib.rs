@@ -1,22 +1,20 @@
 //! `users`: accounts — signup, the caller's own account, and user management by superusers.
 
 use lambda_http::http::{Method, StatusCode};
-use serde_json::json;
-use shared::accounts::{AccountChanges, NewAccount, RoleFields};
-use shared::api::{self, Api, ApiRequest, Response};
-use shared::auth::{require, Authenticator};
-use shared::aws::AwsConfig;
-use shared::config::{AuthConfig, ConfigError, Env, HttpConfig, Resources};
-use shared::domain::{Password, Permission};
-use shared::email;
-use shared::jobs::{Job, JobQueue, SqsQueue};
-use shared::passwords;
-use shared::store::{StoreError, Table};
-use shared::tokens::TokenKeys;
-use shared::users::{User, UserStore};
-use shared::validation::{scalar, Echo, Fields, Source};
-use shared::{ApiError, ApiResult};
-use uuid::Uuid;
+use shared::aws::{Bucket, SqsQueue};
+use shared::domain::accounts::AccountError;
+use shared::domain::email;
+use shared::domain::job::Job;
+use shared::domain::passwords;
+use shared::domain::ports::{JobQueue, UserStore};
+use shared::domain::{Email, Permission, StoreError, User};
+use shared::http::accounts::{UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe};
+use shared::http::auth::{require, Authenticator};
+use shared::http::paging::Paging;
+use shared::http::public::{Page, Skip, UserPublic};
+use shared::http::{self, Api, ApiRequest, Response};
+use shared::store::Table;
+use shared::{ApiError, ApiResult, Context};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -32,40 +30,27 @@ pub enum Route {
     Delete,
 }
 
-/// The largest page `GET /users/` serves.
-pub const MAX_LIMIT: i64 = 1000;
-
 const EMAIL_TAKEN_BY_ADMIN: &str = "The user with this email already exists in the system.";
 const EMAIL_TAKEN_AT_SIGNUP: &str = "The user with this email already exists in the system";
 const EMAIL_CONFLICT: &str = "User with this email already exists";
 const NO_SUCH_USER: &str = "The user with this id does not exist in the system";
 const SUPERUSER_SELF_DELETE: &str = "Super users are not allowed to delete themselves";
 
-pub struct Users {
-    http: HttpConfig,
-    auth: Authenticator<Table>,
-    queue: SqsQueue,
+pub struct Users<S = Table, Q = SqsQueue, B = Bucket> {
+    auth: Authenticator<S>,
+    ctx: Context<S, Q, B>,
 }
 
-impl Users {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let http = HttpConfig::from_env(env)?;
-        let resources = Resources::from_env(env)?;
-        let keys = TokenKeys::new(&AuthConfig::from_env(env)?);
-        let aws = AwsConfig::from_env(env)?;
-        Ok(Self {
-            http,
-            auth: Authenticator::new(keys, Table::new(aws.dynamodb(), resources.table)),
-            queue: SqsQueue::new(&aws, resources.jobs_queue_url),
-        })
+impl<S: UserStore + Clone + 'static, Q: JobQueue + 'static, B: Send + Sync + 'static> Users<S, Q, B> {
+    pub fn new(ctx: Context<S, Q, B>) -> Self {
+        Self {
+            auth: ctx.authenticator(),
+            ctx,
+        }
     }
 
-    pub fn http_config(&self) -> &HttpConfig {
-        &self.http
-    }
-
-    fn store(&self) -> &Table {
-        self.auth.users()
+    fn store(&self) -> &S {
+        &self.ctx.store
     }
 
     async fn admin(&self, request: &ApiRequest) -> ApiResult<User> {
@@ -74,68 +59,60 @@ impl Users {
         Ok(user)
     }
 
-    fn user_id(request: &ApiRequest) -> ApiResult<Uuid> {
-        let params = serde_json::Map::from_iter([(
-            "user_id".to_owned(),
-            json!(request.param("user_id").unwrap_or_default()),
-        )]);
-        let mut fields = Fields::new(Source::Path, &params);
-        let id = fields.required("user_id", Echo::Yes, scalar::uuid);
-        fields.finish().map_err(ApiError::Validation)?;
-        id.ok_or_else(|| ApiError::Internal("path parsed without a value".into()))
+    fn user_json(status: StatusCode, user: &User) -> ApiResult<Response> {
+        http::json(status, &UserPublic::from(user))
     }
 
     async fn list(&self, request: ApiRequest) -> ApiResult<Response> {
         self.admin(&request).await?;
-        let mut query = Fields::new(Source::Query, request.query());
-        let skip = query.optional("skip", Echo::Yes, |v| scalar::integer(v, 0, i64::from(i32::MAX)));
-        let limit = query.optional("limit", Echo::Yes, |v| scalar::integer(v, 0, MAX_LIMIT));
-        query.finish().map_err(ApiError::Validation)?;
-        let skip = skip.flatten().unwrap_or(0) as usize;
-        let limit = limit.flatten().unwrap_or(100) as usize;
-        let (users, count) = tokio::try_join!(self.store().list(skip, limit), self.store().count())?;
-        let data: Vec<_> = users.iter().map(User::public).collect();
-        api::json(StatusCode::OK, &json!({ "data": data, "count": count }))
+        let paging: Paging = request.query()?;
+        let (users, count) = tokio::try_join!(self.store().list(paging.skip, paging.limit), self.store().count())?;
+        let page = Page {
+            data: users.iter().map(UserPublic::from).collect(),
+            count,
+            next_cursor: Skip::Omitted,
+        };
+        http::json(StatusCode::OK, &page)
     }
 
     async fn create(&self, request: ApiRequest) -> ApiResult<Response> {
         self.admin(&request).await?;
-        let account = NewAccount::from_request(&request, RoleFields::Honoured, false)?;
-        let user = match account.create(self.store()).await? {
-            Ok(user) => user,
-            Err(_) => return Err(ApiError::BadRequest(EMAIL_TAKEN_BY_ADMIN.into())),
-        };
-        let welcome = email::new_account(&self.http.project_name, &self.http.frontend_host, user.email.clone());
-        self.queue.enqueue(Job::SendEmail(welcome)).await?;
-        api::json(StatusCode::OK, &user.public())
+        let UserCreate(account) = request.body()?;
+        let user = account.create(self.store()).await.map_err(|err| match err {
+            AccountError::EmailTaken => ApiError::BadRequest(EMAIL_TAKEN_BY_ADMIN.into()),
+            other => account_error(other),
+        })?;
+        let http = &self.ctx.http;
+        let welcome = email::new_account(&http.project_name, &http.frontend_host, user.email.clone());
+        self.ctx.queue.enqueue(Job::SendEmail(welcome)).await?;
+        Self::user_json(StatusCode::OK, &user)
     }
 
     async fn signup(&self, request: ApiRequest) -> ApiResult<Response> {
-        let account = NewAccount::from_request(&request, RoleFields::Ignored, false)?;
-        match account.create(self.store()).await? {
-            Ok(user) => {
-                request.set_user(user.id);
-                api::json(StatusCode::OK, &user.public())
-            }
-            Err(_) => Err(ApiError::BadRequest(EMAIL_TAKEN_AT_SIGNUP.into())),
-        }
+        let UserRegister(account) = request.body()?;
+        let user = account.create(self.store()).await.map_err(|err| match err {
+            AccountError::EmailTaken => ApiError::BadRequest(EMAIL_TAKEN_AT_SIGNUP.into()),
+            other => account_error(other),
+        })?;
+        request.set_user(user.id);
+        Self::user_json(StatusCode::OK, &user)
     }
 
     async fn read_me(&self, request: ApiRequest) -> ApiResult<Response> {
         let me = self.auth.current_user(&request).await?;
-        api::json(StatusCode::OK, &me.public())
+        Self::user_json(StatusCode::OK, &me)
     }
 
     async fn update_me(&self, request: ApiRequest) -> ApiResult<Response> {
         let mut me = self.auth.current_user(&request).await?;
-        let changes = AccountChanges::from_request(&request, false)?;
+        let UserUpdateMe(changes) = request.body()?;
         let previous = me.email.clone();
         changes.apply(&mut me)?;
         self.save(&me, &previous).await?;
-        api::json(StatusCode::OK, &me.public())
+        Self::user_json(StatusCode::OK, &me)
     }
 
-    async fn save(&self, user: &User, previous_email: &shared::domain::Email) -> ApiResult<()> {
+    async fn save(&self, user: &User, previous_email: &Email) -> ApiResult<()> {
         match self.store().update(user, previous_email).await {
             Ok(()) => Ok(()),
             Err(StoreError::EmailTaken) => Err(ApiError::Conflict(EMAIL_CONFLICT.into())),
@@ -146,28 +123,22 @@ impl Users {
 
     async fn update_password_me(&self, request: ApiRequest) -> ApiResult<Response> {
         let mut me = self.auth.current_user(&request).await?;
-        let (_, (current, new)) = request.parse_body(|fields| {
-            let password = |v: &serde_json::Value| scalar::string(v).and_then(Password::parse);
-            (
-                fields.required("current_password", Echo::Redact, password),
-                fields.required("new_password", Echo::Redact, password),
-            )
-        })?;
-        let (Some(current), Some(new)) = (current, new) else {
-            return Err(ApiError::Internal("body parsed without values".into()));
-        };
-        if !passwords::verify(current.expose(), &me.password_hash) {
+        let UpdatePassword {
+            current_password,
+            new_password,
+        } = request.body()?;
+        if !passwords::verify(current_password.expose(), &me.password_hash) {
             return Err(ApiError::BadRequest("Incorrect password".into()));
         }
-        if current == new {
+        if current_password == new_password {
             return Err(ApiError::BadRequest(
                 "New password cannot be the same as the current one".into(),
             ));
         }
-        me.password_hash = passwords::hash(&new).map_err(|e| ApiError::Internal(e.to_string()))?;
+        me.password_hash = passwords::hash(&new_password)?;
         let email = me.email.clone();
         self.save(&me, &email).await?;
-        api::message(StatusCode::OK, "Password updated successfully")
+        http::message(StatusCode::OK, "Password updated successfully")
     }
 
     async fn delete_me(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -185,15 +156,15 @@ impl Users {
             Ok(()) | Err(StoreError::NotFound) => {}
             Err(other) => return Err(other.into()),
         }
-        self.queue.enqueue(Job::DeleteUserData { user_id: user.id }).await?;
-        api::message(StatusCode::OK, "User deleted successfully")
+        self.ctx.queue.enqueue(Job::DeleteUserData { user_id: user.id }).await?;
+        http::message(StatusCode::OK, "User deleted successfully")
     }
 
     async fn read(&self, request: ApiRequest) -> ApiResult<Response> {
         let caller = self.auth.current_user(&request).await?;
-        let id = Self::user_id(&request)?;
+        let id = request.path_id("user_id")?;
         if id == caller.id {
-            return api::json(StatusCode::OK, &caller.public());
+            return Self::user_json(StatusCode::OK, &caller);
         }
         require(&caller, Permission::Admin)?;
         let user = self
@@ -201,13 +172,13 @@ impl Users {
             .get(id)
             .await?
             .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
-        api::json(StatusCode::OK, &user.public())
+        Self::user_json(StatusCode::OK, &user)
     }
 
     async fn update(&self, request: ApiRequest) -> ApiResult<Response> {
         self.admin(&request).await?;
-        let id = Self::user_id(&request)?;
-        let changes = AccountChanges::from_request(&request, true)?;
+        let id = request.path_id("user_id")?;
+        let UserUpdate(changes) = request.body()?;
         let mut user = self
             .store()
             .get(id)
@@ -216,12 +187,12 @@ impl Users {
         let previous = user.email.clone();
         changes.apply(&mut user)?;
         self.save(&user, &previous).await?;
-        api::json(StatusCode::OK, &user.public())
+        Self::user_json(StatusCode::OK, &user)
     }
 
     async fn delete(&self, request: ApiRequest) -> ApiResult<Response> {
         let caller = self.admin(&request).await?;
-        let id = Self::user_id(&request)?;
+        let id = request.path_id("user_id")?;
         if id == caller.id {
             return Err(ApiError::Forbidden(SUPERUSER_SELF_DELETE.into()));
         }
@@ -234,7 +205,15 @@ impl Users {
     }
 }
 
-impl Api for Users {
+fn account_error(err: AccountError) -> ApiError {
+    match err {
+        AccountError::EmailTaken => StoreError::EmailTaken.into(),
+        AccountError::Store(store) => store.into(),
+        AccountError::Hash(hash) => hash.into(),
+    }
+}
+
+impl<S: UserStore + Clone + 'static, Q: JobQueue + 'static, B: Send + Sync + 'static> Api for Users<S, Q, B> {
     type Route = Route;
 
     fn routes() -> Vec<(Method, &'static str, Route)> {
@@ -271,31 +250,191 @@ impl Api for Users {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::http::router::{Matched, Router};
 
     #[test]
     fn static_routes_win_over_the_user_id() {
-        let router = api::Router::new(Users::routes());
+        let router = Router::new(Users::<Table>::routes());
         assert!(matches!(
             router.at(&Method::GET, "/api/v1/users/me"),
-            api::Matched::Route {
+            Matched::Route {
                 route: Route::ReadMe,
                 ..
             }
         ));
         assert!(matches!(
             router.at(&Method::POST, "/api/v1/users/signup/"),
-            api::Matched::Route {
+            Matched::Route {
                 route: Route::Signup,
                 ..
             }
         ));
         assert!(matches!(
             router.at(&Method::GET, "/api/v1/users/7"),
-            api::Matched::Route { route: Route::Read, .. }
+            Matched::Route { route: Route::Read, .. }
         ));
         assert!(matches!(
             router.at(&Method::GET, "/api/v1/users"),
-            api::Matched::Route { route: Route::List, .. }
+            Matched::Route { route: Route::List, .. }
         ));
+    }
+}
+
+#[cfg(test)]
+mod handler_tests {
+    //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
+
+    use super::*;
+    use serde_json::{json, Value};
+    use shared::domain::Role;
+    use shared::http::StatusCode;
+    use shared::store::memory::Memory;
+    use shared::testing::{call, caller, context, event, service, set_body, set_path, PASSWORD};
+
+    fn users(memory: &Memory) -> shared::http::Service<Users<Memory, Memory, Memory>> {
+        service(memory, Users::new(context(memory)))
+    }
+
+    #[tokio::test]
+    async fn a_superuser_lists_and_creates_users_and_a_user_may_not() {
+        let memory = Memory::default();
+        let (_, admin) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (_, user) = caller(&memory, "user@example.com", Role::User).await;
+        let (status, page) = call(&users(&memory), event("users/list.json", &admin, |_| {})).await;
+        assert_eq!((status, page["count"].clone()), (StatusCode::OK, json!(2)));
+        assert!(page.get("next_cursor").is_none());
+        assert_eq!(
+            call(&users(&memory), event("users/list.json", &user, |_| {})).await.0,
+            StatusCode::FORBIDDEN
+        );
+
+        let (status, created) = call(&users(&memory), event("users/create.json", &admin, |_| {})).await;
+        assert_eq!(
+            (status, created["email"].clone()),
+            (StatusCode::OK, json!("new.user@example.com"))
+        );
+        assert!(
+            matches!(memory.jobs().as_slice(), [Job::SendEmail(message)] if message.to.as_str() == "new.user@example.com")
+        );
+        let (status, again) = call(&users(&memory), event("users/create.json", &admin, |_| {})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(again["detail"], EMAIL_TAKEN_BY_ADMIN);
+        assert_eq!(
+            call(&users(&memory), event("users/create.json", &user, |_| {})).await.0,
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    #[tokio::test]
+    async fn signup_makes_a_plain_user_once() {
+        let memory = Memory::default();
+        let claims_superuser = |e: &mut Value| {
+            set_body(
+                e,
+                json!({"email": "signup@example.com", "password": "changethis123", "is_superuser": true}),
+            )
+        };
+        let (status, body) = call(&users(&memory), event("users/signup.json", "", claims_superuser)).await;
+        assert_eq!(
+            (status, body["is_superuser"].clone(), body["role"].clone()),
+            (StatusCode::OK, json!(false), json!("user"))
+        );
+        let (status, again) = call(&users(&memory), event("users/signup.json", "", |_| {})).await;
+        assert_eq!(
+            (status, again["detail"].clone()),
+            (StatusCode::BAD_REQUEST, json!(EMAIL_TAKEN_AT_SIGNUP))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_caller_reads_and_changes_their_own_account() {
+        let memory = Memory::default();
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        let (_, read) = call(&users(&memory), event("users/read-me.json", &token, |_| {})).await;
+        assert_eq!(read["id"], me.id.to_string());
+        let (_, updated) = call(&users(&memory), event("users/update-me.json", &token, |_| {})).await;
+        assert_eq!(updated["full_name"], "Local Admin");
+        let (_, other) = caller(&memory, "other@example.com", Role::User).await;
+        let taken = event("users/update-me.json", &other, |e| {
+            set_body(e, json!({"email": "me@example.com"}))
+        });
+        assert_eq!(call(&users(&memory), taken).await.0, StatusCode::CONFLICT);
+    }
+
+    #[tokio::test]
+    async fn a_password_change_needs_the_current_password() {
+        let memory = Memory::default();
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        let wrong = event("users/update-password-me-wrong-current.json", &token, |_| {});
+        let (status, body) = call(&users(&memory), wrong).await;
+        assert_eq!(
+            (status, body["detail"].clone()),
+            (StatusCode::BAD_REQUEST, json!("Incorrect password"))
+        );
+        let right = event("users/update-password-me-wrong-current.json", &token, |e| {
+            set_body(
+                e,
+                json!({"current_password": PASSWORD, "new_password": "a-new-password"}),
+            )
+        });
+        assert_eq!(call(&users(&memory), right).await.0, StatusCode::OK);
+        let stored = memory.get(me.id).await.unwrap().unwrap();
+        assert!(passwords::verify("a-new-password", &stored.password_hash));
+    }
+
+    #[tokio::test]
+    async fn deleting_an_account_leaves_its_data_to_the_worker() {
+        let memory = Memory::default();
+        let (_, admin) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        let superuser_self = event("users/delete-me-superuser.json", &admin, |_| {});
+        assert_eq!(call(&users(&memory), superuser_self).await.0, StatusCode::FORBIDDEN);
+        let (status, _) = call(&users(&memory), event("users/delete-me-superuser.json", &token, |_| {})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(memory.get(me.id).await.unwrap(), None);
+        assert!(matches!(memory.jobs().as_slice(), [Job::DeleteUserData { user_id }] if *user_id == me.id));
+        let gone = event("users/read-me.json", &token, |_| {});
+        assert_eq!(call(&users(&memory), gone).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn users_by_id_follow_the_contract() {
+        let memory = Memory::default();
+        let (_, admin) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (other, token) = caller(&memory, "user@example.com", Role::User).await;
+        for (name, detail) in [
+            ("read-user-unknown", "User not found"),
+            ("update-user-unknown", NO_SUCH_USER),
+            ("delete-user-unknown", "User not found"),
+        ] {
+            let (status, body) = call(&users(&memory), event(&format!("users/{name}.json"), &admin, |_| {})).await;
+            assert_eq!(
+                (status, body["detail"].clone()),
+                (StatusCode::NOT_FOUND, json!(detail)),
+                "{name}"
+            );
+        }
+        let path = format!("/api/v1/users/{}", other.id);
+        let promote = event("users/update-user-unknown.json", &admin, |e| {
+            set_path(e, &path);
+            set_body(e, json!({"role": "moderator"}));
+        });
+        assert_eq!(call(&users(&memory), promote).await.1["role"], "moderator");
+        let admin_user = memory
+            .find_by_email(&Email::parse("admin@example.com").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let admin_path = format!("/api/v1/users/{}", admin_user.id);
+        let someone_else = event("users/read-user-unknown.json", &token, |e| set_path(e, &admin_path));
+        assert_eq!(call(&users(&memory), someone_else).await.0, StatusCode::FORBIDDEN);
+        let bad = event("users/read-user-unknown.json", &admin, |e| {
+            set_path(e, "/api/v1/users/42")
+        });
+        let (status, body) = call(&users(&memory), bad).await;
+        assert_eq!(
+            (status, body["detail"][0]["loc"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!(["path", "user_id"]))
+        );
     }
 }

@@ -28,11 +28,13 @@ fn main() {
         let _sqs = aws.sqs();
         let sqs = t.elapsed();
         let t = Instant::now();
-        let utils = utils::Utils::from_env(&ProcessEnv).expect("utils");
+        let ctx = shared::Context::from_env(&ProcessEnv).expect("context");
+        let http = ctx.http.clone();
+        let utils = utils::Utils::new(ctx);
         let whole = t.elapsed();
         let t = Instant::now();
-        let _service = shared::api::Service::new(utils, shared::config::HttpConfig::from_env(&ProcessEnv).expect("http"));
+        let _service = shared::http::Service::new(utils, http);
         let service = t.elapsed();
-        println!("logging {logging:?} | aws config {config:?} | dynamodb {ddb:?} (again {ddb2:?}) | s3 {s3:?} | sqs {sqs:?} | Utils::from_env {whole:?} | Service::new {service:?}");
+        println!("logging {logging:?} | aws config {config:?} | dynamodb {ddb:?} (again {ddb2:?}) | s3 {s3:?} | sqs {sqs:?} | Context::from_env + Utils::new {whole:?} | Service::new {service:?}");
     });
 }

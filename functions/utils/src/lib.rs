@@ -1,19 +1,19 @@
 //! `utils`: health checks and the test email.
 
 use lambda_http::http::{Method, StatusCode};
-use serde_json::json;
-use shared::api::{self, Api, ApiRequest, Response};
-use shared::auth::Authenticator;
-use shared::aws::AwsConfig;
-use shared::config::{AuthConfig, ConfigError, Env, HttpConfig, Resources};
+use serde::Serialize;
+use shared::aws::{Bucket, SqsQueue};
+use shared::domain::email;
+use shared::domain::job::Job;
+use shared::domain::ports::{JobQueue, Probe, UserStore};
 use shared::domain::Email;
-use shared::email;
-use shared::jobs::{Job, JobQueue, SqsQueue};
-use shared::storage::Bucket;
+use shared::http::auth::Authenticator;
+use shared::http::error::UNAVAILABLE_RETRY_AFTER_SECS;
+use shared::http::validation::{scalar, Echo, Fields, FromFields, Read};
+use shared::http::{self, Api, ApiRequest, Response};
 use shared::store::Table;
-use shared::tokens::TokenKeys;
-use shared::validation::{scalar, Echo, Fields, Source};
-use shared::{ApiError, ApiResult};
+use shared::{ApiResult, Context};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -21,48 +21,72 @@ pub enum Route {
     TestEmail,
 }
 
-pub struct Utils {
-    http: HttpConfig,
-    auth: Authenticator<Table>,
-    table: Table,
-    bucket: Bucket,
-    queue: SqsQueue,
+/// `?deep=true` asks for a check of every backing service.
+struct HealthQuery {
+    deep: bool,
 }
 
-impl Utils {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let http = HttpConfig::from_env(env)?;
-        let resources = Resources::from_env(env)?;
-        let keys = TokenKeys::new(&AuthConfig::from_env(env)?);
-        let aws = AwsConfig::from_env(env)?;
-        let table = Table::new(aws.dynamodb(), resources.table);
+impl FromFields for HealthQuery {
+    fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
+        let deep = fields.optional("deep", Echo::Yes, |v| scalar::string(v).and_then(scalar::parse_bool))?;
         Ok(Self {
-            http,
-            auth: Authenticator::new(keys, table.clone()),
-            table,
-            bucket: Bucket::new(&aws, resources.bucket),
-            queue: SqsQueue::new(&aws, resources.jobs_queue_url),
+            deep: deep.unwrap_or(false),
         })
     }
+}
 
-    pub fn http_config(&self) -> &HttpConfig {
-        &self.http
+/// `?email_to=` of the test email.
+struct TestEmailQuery {
+    email_to: Email,
+}
+
+impl FromFields for TestEmailQuery {
+    fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
+        let to = fields.required("email_to", Echo::Yes, |v| scalar::string(v).and_then(Email::parse))?;
+        Ok(Self { email_to: to })
+    }
+}
+
+/// The deep health check's answer.
+#[derive(Debug, Serialize)]
+struct Health {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    status: &'static str,
+    checks: BTreeMap<&'static str, &'static str>,
+}
+
+pub struct Utils<S = Table, Q = SqsQueue, B = Bucket> {
+    auth: Authenticator<S>,
+    ctx: Context<S, Q, B>,
+}
+
+impl<S, Q, B> Utils<S, Q, B>
+where
+    S: UserStore + Probe + Clone + 'static,
+    Q: JobQueue + Probe + 'static,
+    B: Probe + 'static,
+{
+    pub fn new(ctx: Context<S, Q, B>) -> Self {
+        Self {
+            auth: ctx.authenticator(),
+            ctx,
+        }
     }
 
     async fn health_check(&self, request: ApiRequest) -> ApiResult<Response> {
-        let mut query = Fields::new(Source::Query, request.query());
-        let deep = query.optional("deep", Echo::Yes, |v| scalar::string(v).and_then(scalar::parse_bool));
-        query.finish().map_err(ApiError::Validation)?;
-        if deep.flatten() != Some(true) {
-            return api::json(StatusCode::OK, &true);
+        let HealthQuery { deep } = request.query()?;
+        if !deep {
+            return http::json(StatusCode::OK, &true);
         }
-        let (table, bucket, queue) = tokio::join!(self.table.probe(), self.bucket.probe(), self.queue.probe());
+        let (table, bucket, queue) =
+            tokio::join!(self.ctx.store.probe(), self.ctx.bucket.probe(), self.ctx.queue.probe());
         let outcomes = [
-            ("table", table.map_err(|e| e.to_string())),
-            ("bucket", bucket.map_err(|e| e.to_string())),
-            ("queue", queue.map_err(|e| e.to_string())),
+            (self.ctx.store.service(), table),
+            (self.ctx.bucket.service(), bucket),
+            (self.ctx.queue.service(), queue),
         ];
-        let mut checks = serde_json::Map::new();
+        let mut checks = BTreeMap::new();
         let mut failed = Vec::new();
         for (name, outcome) in outcomes {
             let status = match outcome {
@@ -78,37 +102,44 @@ impl Utils {
                     "unavailable"
                 }
             };
-            checks.insert(name.to_owned(), json!(status));
+            checks.insert(name, status);
         }
         if failed.is_empty() {
-            return api::json(StatusCode::OK, &json!({ "status": "ok", "checks": checks }));
+            let health = Health {
+                detail: None,
+                status: "ok",
+                checks,
+            };
+            return http::json(StatusCode::OK, &health);
         }
-        let detail = format!("Service unavailable: {}", failed.join(", "));
-        let mut response = api::json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({ "detail": detail, "status": "error", "checks": checks }),
-        )?;
+        let health = Health {
+            detail: Some(format!("Service unavailable: {}", failed.join(", "))),
+            status: "error",
+            checks,
+        };
+        let mut response = http::json(StatusCode::SERVICE_UNAVAILABLE, &health)?;
         response.headers_mut().insert(
             "retry-after",
-            lambda_http::http::HeaderValue::from(shared::error::UNAVAILABLE_RETRY_AFTER_SECS),
+            lambda_http::http::HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
         );
         Ok(response)
     }
 
     async fn test_email(&self, request: ApiRequest) -> ApiResult<Response> {
         self.auth.current_superuser(&request).await?;
-        let mut query = Fields::new(Source::Query, request.query());
-        let to = query.required("email_to", Echo::Yes, |v| scalar::string(v).and_then(Email::parse));
-        query.finish().map_err(ApiError::Validation)?;
-        let to = to.ok_or_else(|| ApiError::Internal("email_to parsed without a value".into()))?;
-        self.queue
-            .enqueue(Job::SendEmail(email::test_email(&self.http.project_name, to)))
-            .await?;
-        api::message(StatusCode::CREATED, "Test email sent")
+        let TestEmailQuery { email_to } = request.query()?;
+        let message = email::test_email(&self.ctx.http.project_name, email_to);
+        self.ctx.queue.enqueue(Job::SendEmail(message)).await?;
+        http::message(StatusCode::CREATED, "Test email sent")
     }
 }
 
-impl Api for Utils {
+impl<S, Q, B> Api for Utils<S, Q, B>
+where
+    S: UserStore + Probe + Clone + 'static,
+    Q: JobQueue + Probe + 'static,
+    B: Probe + 'static,
+{
     type Route = Route;
 
     fn routes() -> Vec<(Method, &'static str, Route)> {
@@ -129,23 +160,99 @@ impl Api for Utils {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::http::router::{Matched, Router};
 
     #[test]
     fn route_table_builds() {
-        let router = api::Router::new(Utils::routes());
+        let router = Router::new(Utils::<Table>::routes());
         assert!(matches!(
             router.at(&Method::GET, "/api/v1/utils/health-check"),
-            api::Matched::Route {
+            Matched::Route {
                 route: Route::HealthCheck,
                 ..
             }
         ));
         assert!(matches!(
             router.at(&Method::POST, "/api/v1/utils/test-email/"),
-            api::Matched::Route {
+            Matched::Route {
                 route: Route::TestEmail,
                 ..
             }
         ));
+    }
+}
+
+#[cfg(test)]
+mod handler_tests {
+    //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
+
+    use super::*;
+    use serde_json::json;
+    use shared::domain::Role;
+    use shared::http::StatusCode;
+    use shared::store::memory::Memory;
+    use shared::testing::{call, caller, context, event, service};
+
+    fn utils(memory: &Memory) -> shared::http::Service<Utils<Memory, Memory, Memory>> {
+        service(memory, Utils::new(context(memory)))
+    }
+
+    #[tokio::test]
+    async fn health_checks_answer_and_a_down_service_is_503() {
+        let memory = Memory::default();
+        assert_eq!(
+            call(&utils(&memory), event("utils/health-check.json", "", |_| {})).await,
+            (StatusCode::OK, json!(true))
+        );
+        let (status, deep) = call(&utils(&memory), event("utils/health-check-deep.json", "", |_| {})).await;
+        assert_eq!((status, deep["status"].clone()), (StatusCode::OK, json!("ok")));
+        memory.set_down(true);
+        let response = utils(&memory)
+            .call(event("utils/health-check-deep.json", "", |_| {}))
+            .await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key("retry-after"));
+        assert_eq!(
+            call(&utils(&memory), event("utils/health-check.json", "", |_| {}))
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn the_test_email_is_queued_for_superusers_only() {
+        let memory = Memory::default();
+        let (_, admin) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (_, user) = caller(&memory, "user@example.com", Role::User).await;
+        let (status, body) = call(&utils(&memory), event("utils/test-email.json", &admin, |_| {})).await;
+        assert_eq!(
+            (status, body["message"].clone()),
+            (StatusCode::CREATED, json!("Test email sent"))
+        );
+        assert!(matches!(memory.jobs().as_slice(), [Job::SendEmail(m)] if m.to.as_str() == "someone@example.com"));
+        assert_eq!(
+            call(&utils(&memory), event("utils/test-email.json", &user, |_| {}))
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
+        let anonymous = event("utils/test-email-no-token.json", "", |_| {});
+        assert_eq!(call(&utils(&memory), anonymous).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_bad_email_to_is_422() {
+        let memory = Memory::default();
+        let (_, admin) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let bad = event("utils/test-email.json", &admin, |e| {
+            e["rawQueryString"] = json!("email_to=nobody");
+            e["queryStringParameters"] = json!({"email_to": "nobody"});
+        });
+        let (status, body) = call(&utils(&memory), bad).await;
+        assert_eq!(
+            (status, body["detail"][0]["loc"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!(["query", "email_to"]))
+        );
     }
 }

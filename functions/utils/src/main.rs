@@ -1,10 +1,4 @@
-use shared::config::{HttpConfig, ProcessEnv};
-use shared::logging;
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    logging::init();
-    let utils = utils::Utils::from_env(&ProcessEnv).unwrap_or_else(|err| logging::fail_start(err));
-    let http: HttpConfig = utils.http_config().clone();
-    shared::api::run(utils, http).await
+    shared::http::start(utils::Utils::new).await
 }

@@ -3,41 +3,17 @@
 //! `maxReceiveCount` receives, to the dead-letter queue).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::aws::AwsConfig;
+use shared::aws::{AwsConfig, SesSender};
 use shared::config::{emails_from, ConfigError, Env};
-use shared::email::{EmailSender, SendError, SesSender};
-use shared::items::{self, ItemRecord};
-use shared::jobs::{Envelope, EnvelopeError, Job};
-use shared::posts::{self, PostRecord};
-use shared::records::Listing;
-use shared::resources::delete_all;
-use shared::store::{keys, StoreError, Table};
-use std::future::Future;
-use uuid::Uuid;
+use shared::domain::accounts::delete_user_data;
+use shared::domain::job::{Envelope, EnvelopeError, Job};
+use shared::domain::ports::{EmailSender, ItemStore, PostStore, SendError, SessionStore};
+use shared::domain::StoreError;
+use shared::store::Table;
 
-/// Removes what a deleted user left behind. Must be idempotent: the job may run more than once.
-pub trait UserData: Send + Sync {
-    fn delete_user_data(&self, user_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-impl UserData for Table {
-    async fn delete_user_data(&self, user_id: Uuid) -> Result<(), StoreError> {
-        self.revoke_user_sessions(user_id).await?;
-        let listing = |partition: String| Listing {
-            index: keys::GSI1,
-            partition,
-            before: None,
-            contains: None,
-        };
-        let items = delete_all::<ItemRecord>(self, &listing(items::owner_partition(user_id))).await?;
-        let mut posts = 0;
-        for published in [true, false] {
-            posts += delete_all::<PostRecord>(self, &listing(posts::author_partition(user_id, published))).await?;
-        }
-        tracing::info!(%user_id, items, posts, "user data deleted");
-        Ok(())
-    }
-}
+/// What the worker needs of a store: the delete-user cascade's sessions, items and posts.
+pub trait UserData: SessionStore + ItemStore + PostStore {}
+impl<S: SessionStore + ItemStore + PostStore> UserData for S {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -91,7 +67,10 @@ impl<E: EmailSender, D: UserData> Worker<E, D> {
             Job::SendEmail(message) => {
                 self.email.send(&message).await?;
             }
-            Job::DeleteUserData { user_id } => self.data.delete_user_data(user_id).await?,
+            Job::DeleteUserData { user_id } => {
+                let (items, posts) = delete_user_data(&self.data, user_id).await?;
+                tracing::info!(%user_id, items, posts, "user data deleted");
+            }
         }
         Ok(kind)
     }
@@ -104,9 +83,15 @@ fn receive_count(record: &SqsMessage) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::email::EmailMessage;
+    use shared::domain::email::EmailMessage;
+    use shared::domain::item::NewItem;
+    use shared::domain::ports::Records;
+    use shared::domain::{Email, Item, Title};
+    use shared::store::memory::Memory;
     use std::sync::Mutex;
+    use uuid::Uuid;
 
+    /// An outbox whose sends fail for the subject "fail", as an unreachable SES would.
     #[derive(Default)]
     struct Outbox(Mutex<Vec<EmailMessage>>);
 
@@ -123,18 +108,6 @@ mod tests {
         }
     }
 
-    #[derive(Default)]
-    struct Deleted(Mutex<Vec<Uuid>>);
-
-    impl UserData for Deleted {
-        async fn delete_user_data(&self, user_id: Uuid) -> Result<(), StoreError> {
-            self.0
-                .lock()
-                .map(|mut d| d.push(user_id))
-                .map_err(|_| StoreError::Corrupt("poisoned".into()))
-        }
-    }
-
     fn record(id: &str, body: &str) -> SqsMessage {
         let mut message = SqsMessage::default();
         message.message_id = Some(id.into());
@@ -144,7 +117,7 @@ mod tests {
 
     fn email_body(subject: &str) -> String {
         Envelope::new(Job::SendEmail(EmailMessage {
-            to: shared::domain::Email::parse("to@example.com").unwrap(),
+            to: Email::parse("to@example.com").unwrap(),
             subject: subject.into(),
             html: "<p>x</p>".into(),
             text: "x".into(),
@@ -154,7 +127,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_failed_records_are_reported() {
-        let worker = Worker::new(Outbox::default(), Deleted::default());
+        let worker = Worker::new(Outbox::default(), Memory::default());
         let mut event = SqsEvent::default();
         event.records = vec![
             record("good", &email_body("hello")),
@@ -173,12 +146,43 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn delete_user_data_jobs_reach_the_store() {
-        let worker = Worker::new(Outbox::default(), Deleted::default());
-        let user_id = Uuid::new_v4();
+    async fn delete_user_data_removes_what_the_user_owned_and_is_safe_to_repeat() {
+        let store = Memory::default();
+        let (user_id, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let item = |owner| {
+            Item::new(
+                owner,
+                NewItem {
+                    title: Title::parse("t").unwrap(),
+                    description: None,
+                    price: None,
+                    is_available: None,
+                },
+            )
+        };
+        let (mine, theirs) = (item(user_id), item(other));
+        store.insert(mine.clone());
+        store.insert(theirs.clone());
+        let worker = Worker::new(Outbox::default(), store.clone());
+        let body = Envelope::new(Job::DeleteUserData { user_id }).to_body();
         let mut event = SqsEvent::default();
-        event.records = vec![record("del", &Envelope::new(Job::DeleteUserData { user_id }).to_body())];
+        event.records = vec![record("del", &body), record("again", &body)];
         assert!(worker.handle_batch(event).await.batch_item_failures.is_empty());
-        assert_eq!(*worker.data.0.lock().unwrap(), vec![user_id]);
+        assert_eq!(Records::<Item>::get(&store, mine.id).await.unwrap(), None);
+        assert_eq!(Records::<Item>::get(&store, theirs.id).await.unwrap(), Some(theirs));
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_fails_the_job_for_a_retry() {
+        let store = Memory::default();
+        store.set_down(true);
+        let worker = Worker::new(Outbox::default(), store);
+        let body = Envelope::new(Job::DeleteUserData {
+            user_id: Uuid::new_v4(),
+        })
+        .to_body();
+        let mut event = SqsEvent::default();
+        event.records = vec![record("del", &body)];
+        assert_eq!(worker.handle_batch(event).await.batch_item_failures.len(), 1);
     }
 }

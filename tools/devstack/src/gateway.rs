@@ -11,11 +11,17 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
-use shared::api::percent_decode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
+
+/// Decodes `%XX` escapes (invalid ones stay as they are; `+` stays a plus, as in paths).
+fn percent_decode(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
+}
 
 /// API Gateway's own payload limit.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;

@@ -539,12 +539,14 @@ async fn ensure_superuser(table: &Table, default_email: Option<&str>, stage: &st
     }
     let email = Email::parse(&email).map_err(|e| format!("FIRST_SUPERUSER: {}", e.msg))?;
     let password = Password::parse(&password).map_err(|e| format!("FIRST_SUPERUSER_PASSWORD: {}", e.msg))?;
-    match shared::users::ensure_first_superuser(table, &email, &password)
+    match shared::domain::accounts::ensure_first_superuser(table, &email, &password)
         .await
         .map_err(|e| e.to_string())?
     {
-        shared::users::Bootstrap::Created(_) => say(format!("first superuser {email} created")),
-        shared::users::Bootstrap::AlreadyPresent(_) => say(format!("first superuser {email} already present")),
+        shared::domain::accounts::Bootstrap::Created(_) => say(format!("first superuser {email} created")),
+        shared::domain::accounts::Bootstrap::AlreadyPresent(_) => {
+            say(format!("first superuser {email} already present"))
+        }
     }
     Ok(())
 }

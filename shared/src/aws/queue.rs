@@ -1,0 +1,60 @@
+//! The SQS job queue the worker consumes.
+
+use crate::domain::job::{Envelope, Job};
+use crate::domain::ports::{JobQueue, Probe, QueueError};
+use uuid::Uuid;
+
+#[derive(Debug)]
+pub struct SqsQueue {
+    client: crate::aws::Lazy<aws_sdk_sqs::Client>,
+    url: String,
+}
+
+impl SqsQueue {
+    /// The client is built when the first job is sent: most requests send none.
+    pub fn new(aws: &crate::aws::AwsConfig, url: impl Into<String>) -> Self {
+        Self {
+            client: crate::aws::Lazy::on_first_use(aws, crate::aws::AwsConfig::sqs),
+            url: url.into(),
+        }
+    }
+}
+
+impl Probe for SqsQueue {
+    fn service(&self) -> &'static str {
+        "queue"
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        self.client
+            .get()
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
+    }
+}
+
+impl JobQueue for SqsQueue {
+    async fn enqueue(&self, job: Job) -> Result<Uuid, QueueError> {
+        let envelope = Envelope::new(job);
+        let kind = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(envelope.job.kind())
+            .build()
+            .map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .get()
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(envelope.to_body())
+            .message_attributes("kind", kind)
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+        Ok(envelope.id)
+    }
+}

@@ -1,0 +1,56 @@
+//! The one clock: every "now" of the domain and its stored form.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Seconds since the Unix epoch (token times, TTLs, rate-limit windows).
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Now, to the microsecond, as pydantic serialises datetimes.
+pub fn now_micros() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
+}
+
+/// RFC 3339, which sorts as text in time order: how times are stored and shown.
+pub fn timestamp(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The inverse of [`timestamp`].
+pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+/// Lower-case hexadecimal, as digests and secrets are written.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_and_sort_as_text() {
+        let earlier = now_micros();
+        let later = earlier + time::Duration::seconds(1);
+        assert_eq!(parse_timestamp(&timestamp(earlier)), Some(earlier));
+        assert!(timestamp(earlier) < timestamp(later));
+    }
+
+    #[test]
+    fn hex_is_lower_case_and_two_digits_a_byte() {
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+}

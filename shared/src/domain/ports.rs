@@ -1,0 +1,137 @@
+//! The ports: what the domain needs from the world, one trait per capability. `store` implements
+//! the storage ports on DynamoDB (and in memory, for tests); `aws` implements the queue and the
+//! email sender.
+
+use super::email::EmailMessage;
+use super::job::Job;
+use super::owned::{Listing, Owned, Remembered};
+use super::passwords::PasswordHash;
+use super::session::{Count, Limit, Refresh};
+use super::user::User;
+use super::values::Email;
+use super::{Item, Post, StoreError, WriteError};
+use std::future::Future;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Where users are kept. `create` fails with `EmailTaken` when another user holds the email,
+/// however many requests race for it.
+pub trait UserStore: Send + Sync {
+    fn get(&self, id: Uuid) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    fn find_by_email(&self, email: &Email) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    fn create(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Newest first.
+    fn list(&self, skip: usize, limit: usize) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+    fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// `NotFound` when the user is gone; `EmailTaken` when the new email belongs to someone else.
+    fn update(&self, user: &User, previous_email: &Email) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Owned, versioned records (items, posts): created with the counts that include them, replaced
+/// or deleted only if their version is still the one read, listed newest first.
+pub trait Records<T: Owned>: Send + Sync {
+    fn get(&self, id: Uuid) -> impl Future<Output = Result<Option<T>, StoreError>> + Send;
+    /// Up to `wanted` records of `listing`, newest first, after its `before` position.
+    fn list(
+        &self,
+        listing: &Listing<T::Source>,
+        wanted: usize,
+    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send;
+    /// How many records `listing` has in all (its position ignored).
+    fn count(&self, listing: &Listing<T::Source>) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Creates `record`, which must be new, and remembers the answer for an idempotent retry —
+    /// all or nothing. `KeyTaken` when another create holds the same key.
+    fn create(&self, record: &T, remember: Option<&Remembered>) -> impl Future<Output = Result<(), WriteError>> + Send;
+    /// Replaces `current` with `next` if the stored record is still `current`'s version; else
+    /// `Conflict`.
+    fn replace(&self, current: &T, next: &T) -> impl Future<Output = Result<(), WriteError>> + Send;
+    /// Deletes `record` if the stored one is still at `read_version` (any, when `None`);
+    /// `Conflict` when it changed or is gone.
+    fn delete(&self, record: &T, read_version: Option<u64>) -> impl Future<Output = Result<(), WriteError>> + Send;
+    /// The remembered answer to `owner`'s idempotency key.
+    fn remembered(
+        &self,
+        owner: Uuid,
+        client_key: &str,
+    ) -> impl Future<Output = Result<Option<Remembered>, StoreError>> + Send;
+}
+
+/// Items, by their port's name.
+pub trait ItemStore: Records<Item> {}
+impl<S: Records<Item>> ItemStore for S {}
+
+/// Posts, by their port's name.
+pub trait PostStore: Records<Post> {}
+impl<S: Records<Post>> PostStore for S {}
+
+/// Logins (refresh-token families) and password-reset links.
+pub trait SessionStore: Send + Sync {
+    /// Starts a login: a new family and its first refresh token, valid for `ttl`.
+    fn start_login(
+        &self,
+        user_id: Uuid,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(Uuid, String), StoreError>> + Send;
+    /// Exchanges a refresh token for a new one. The old one stops working; presenting it again
+    /// revokes every token of its login.
+    fn rotate_refresh(
+        &self,
+        presented: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Refresh, StoreError>> + Send;
+    fn revoke_family(&self, family: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Revokes every login of a user. Returns how many.
+    fn revoke_user_sessions(&self, user_id: Uuid) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    /// A single-use password-reset token for `user_id`, valid for `ttl`.
+    fn create_reset_token(
+        &self,
+        user_id: Uuid,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+    /// Spends a reset token and sets its user's password hash at once. `None` when the token is
+    /// unknown, expired or spent, or its user is gone.
+    fn reset_password(
+        &self,
+        presented: &str,
+        new_hash: &PasswordHash,
+    ) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
+}
+
+/// Fixed-window counters for rate limits.
+pub trait RateLimiter: Send + Sync {
+    /// How often `key` was counted in the current window of `limit`.
+    fn current(&self, limit: &Limit, key: &str) -> impl Future<Output = Result<Count, StoreError>> + Send;
+    /// Counts one more event for `key`, returning the new count.
+    fn hit(&self, limit: &Limit, key: &str) -> impl Future<Output = Result<Count, StoreError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("job queue unavailable: {0}")]
+pub struct QueueError(pub String);
+
+/// Where jobs are sent for the worker.
+pub trait JobQueue: Send + Sync {
+    fn enqueue(&self, job: Job) -> impl Future<Output = Result<Uuid, QueueError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// SES refused this message (unverified sender, bad address): retrying will not help.
+    #[error("message rejected: {0}")]
+    Rejected(String),
+    /// SES could not be reached or throttled: worth retrying.
+    #[error("email service unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait EmailSender: Send + Sync {
+    fn send(&self, message: &EmailMessage) -> impl Future<Output = Result<String, SendError>> + Send;
+}
+
+/// A backing service the deep health check can ask whether it is reachable.
+pub trait Probe: Send + Sync {
+    /// The service's name in the health answer ("table", "bucket", "queue").
+    fn service(&self) -> &'static str;
+    fn probe(&self) -> impl Future<Output = Result<(), String>> + Send;
+}

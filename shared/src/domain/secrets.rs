@@ -1,0 +1,35 @@
+//! Opaque bearer secrets (refresh and reset tokens): random, shown to the client once, stored
+//! only as a SHA-256 hash.
+
+use super::clock::hex;
+use sha2::{Digest, Sha256};
+
+/// A fresh secret of 256 random bits, hex-encoded.
+pub fn generate() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes)?;
+    Ok(hex(&bytes))
+}
+
+/// What is stored in place of a secret.
+pub fn digest(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_random_and_digests_stable() {
+        let (a, b) = (generate().unwrap(), generate().unwrap());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert_eq!(digest(&a), digest(&a));
+        assert_ne!(digest(&a), a);
+        assert_eq!(
+            digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

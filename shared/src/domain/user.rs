@@ -1,0 +1,96 @@
+//! Accounts: the user record and the rules for creating and changing one.
+
+use super::clock::now_micros;
+use super::passwords::{self, PasswordHash};
+use super::values::{Email, FullName, Password, Role};
+use super::Patch;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: Uuid,
+    pub email: Email,
+    pub full_name: Option<FullName>,
+    pub is_active: bool,
+    pub role: Role,
+    pub created_at: OffsetDateTime,
+    pub password_hash: PasswordHash,
+}
+
+impl User {
+    pub fn new(email: Email, password_hash: PasswordHash, full_name: Option<FullName>, role: Role) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            email,
+            full_name,
+            is_active: true,
+            role,
+            created_at: now_micros(),
+            password_hash,
+        }
+    }
+}
+
+/// A new account as a route's body describes it.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub email: Email,
+    pub password: Password,
+    pub full_name: Option<FullName>,
+    pub is_active: bool,
+    pub role: Role,
+}
+
+/// `role` wins over `is_superuser`; `is_superuser: false` demotes a superuser to `user`.
+pub fn resolve_role(current: Role, role: Option<Role>, is_superuser: Option<bool>) -> Role {
+    match (role, is_superuser) {
+        (Some(role), _) => role,
+        (None, Some(true)) => Role::Superuser,
+        (None, Some(false)) if current == Role::Superuser => Role::User,
+        _ => current,
+    }
+}
+
+/// A partial update of an account (`PATCH /users/me` carries only email and full name).
+#[derive(Debug, Default)]
+pub struct AccountChanges {
+    pub email: Option<Email>,
+    pub full_name: Patch<FullName>,
+    pub password: Option<Password>,
+    pub is_active: Option<bool>,
+    pub role: Option<Role>,
+    pub is_superuser: Option<bool>,
+}
+
+impl AccountChanges {
+    /// Applies the changes to `user`, hashing a new password if there is one.
+    pub fn apply(self, user: &mut User) -> Result<(), passwords::HashError> {
+        if let Some(email) = self.email {
+            user.email = email;
+        }
+        self.full_name.apply_to(&mut user.full_name);
+        if let Some(password) = self.password {
+            user.password_hash = passwords::hash(&password)?;
+        }
+        if let Some(active) = self.is_active {
+            user.is_active = active;
+        }
+        user.role = resolve_role(user.role, self.role, self.is_superuser);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_field_wins_and_is_superuser_maps_onto_roles() {
+        assert_eq!(resolve_role(Role::User, Some(Role::Admin), Some(true)), Role::Admin);
+        assert_eq!(resolve_role(Role::User, None, Some(true)), Role::Superuser);
+        assert_eq!(resolve_role(Role::Superuser, None, Some(false)), Role::User);
+        assert_eq!(resolve_role(Role::Moderator, None, Some(false)), Role::Moderator);
+        assert_eq!(resolve_role(Role::Moderator, None, None), Role::Moderator);
+    }
+}

@@ -1,0 +1,329 @@
+//! What every owned resource (items, posts) shares at the HTTP edge, and the one handler set
+//! both run on: listing with paging and cursors, `ETag` / `If-Match`, `Idempotency-Key` replays,
+//! and the owner-or-permission rules.
+
+use super::auth::Authenticator;
+use super::error::{precondition_failed, ApiError, ApiResult};
+use super::paging::{CursorKey, Paging};
+use super::public::{Message, Page, Skip};
+use super::request::ApiRequest;
+use super::service::{json, Api, Response};
+use super::validation::{FieldError, FromFields, Invalid, Loc};
+use crate::domain::clock::hex;
+use crate::domain::ports::{Records, UserStore};
+use crate::domain::{Listing, Owned, Permission, Remembered, User, WriteError};
+use http::{HeaderValue, Method, StatusCode};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// How a resource reads requests and shows its records.
+pub trait Resource: Owned<Changes: FromFields> {
+    /// The public shape of a record in responses.
+    type Public: Serialize + for<'a> From<&'a Self>;
+    /// The body of a create.
+    type New: FromFields + Send;
+    /// A listing's query: its paging and filters.
+    type Query: FromFields + AsRef<Paging> + Send + Sync;
+
+    /// `/api/v1/items/` and `/api/v1/items/{id}`.
+    const PATHS: (&'static str, &'static str);
+
+    fn create(owner: Uuid, new: Self::New) -> Self;
+    /// What the caller lists for `query`.
+    fn listing(caller: &User, query: &Self::Query) -> Listing<Self::Source>;
+    /// Whether the caller may read the record (`GET`).
+    fn check_read(&self, caller: &User) -> ApiResult<()>;
+    /// Whether the record exists as far as the caller can tell (before a change or a delete).
+    fn check_visible(&self, _caller: &User) -> ApiResult<()> {
+        Ok(())
+    }
+}
+
+/// `"<version>"`, the strong entity tag of a versioned record.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+fn with_etag(mut response: Response, version: u64) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(http::header::ETAG, value);
+    }
+    response
+}
+
+/// Whether the request carries `If-Match`; 412 when it does and `version` is not among its tags.
+pub fn check_if_match(request: &ApiRequest, version: u64) -> ApiResult<bool> {
+    let Some(header) = request.header("if-match") else {
+        return Ok(false);
+    };
+    let current = etag(version);
+    let matches = header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == current);
+    if matches {
+        Ok(true)
+    } else {
+        Err(precondition_failed())
+    }
+}
+
+/// 403 unless the caller owns the record or their role grants `permission`.
+pub fn owner_or(caller: &User, owner: Uuid, permission: Permission) -> ApiResult<()> {
+    if caller.id == owner || caller.role.can(permission) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Not enough permissions".into()))
+    }
+}
+
+fn not_found<T: Owned>() -> ApiError {
+    ApiError::NotFound(format!("{} not found", T::NAME))
+}
+
+/// The `Idempotency-Key` of a create: `None` without the header; 422 when it is empty, too long
+/// or not printable ASCII.
+fn idempotency_key(request: &ApiRequest) -> ApiResult<Option<String>> {
+    let Some(key) = request.header("idempotency-key") else {
+        return Ok(None);
+    };
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        let invalid = Invalid::new(
+            "value_error",
+            "Value error, Idempotency-Key must be 1-255 printable ASCII characters",
+        );
+        return Err(ApiError::validation(FieldError::new(
+            Loc::header("idempotency-key"),
+            invalid,
+            Value::String(key.to_owned()),
+        )));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// A digest of the body: serde_json keeps object keys sorted, so equal bodies digest equally.
+fn fingerprint(body: &Map<String, Value>) -> String {
+    hex(&Sha256::digest(Value::Object(body.clone()).to_string().as_bytes()))
+}
+
+/// The remembered answer replayed as it was first given.
+fn replay(remembered: &Remembered, fingerprint: &str) -> ApiResult<Response> {
+    if remembered.fingerprint != fingerprint {
+        let invalid = Invalid::new(
+            "value_error",
+            "Value error, this Idempotency-Key was used with a different request body",
+        );
+        return Err(ApiError::validation(FieldError::new(
+            Loc::header("idempotency-key"),
+            invalid,
+            Value::Null,
+        )));
+    }
+    let status = StatusCode::from_u16(remembered.status).unwrap_or(StatusCode::OK);
+    let mut response = http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("idempotent-replayed", "true")
+        .body(lambda_http::Body::Text(remembered.body.clone()))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Ok(etag) = HeaderValue::from_str(&remembered.etag) {
+        response.headers_mut().insert(http::header::ETAG, etag);
+    }
+    Ok(response)
+}
+
+/// The routes of an owned resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    List,
+    Create,
+    Read,
+    Update,
+    Delete,
+}
+
+/// One owned resource served over HTTP: its records in `store`, callers authenticated against
+/// the same store's users.
+pub struct Resources<T, S> {
+    auth: Authenticator<S>,
+    cursors: CursorKey,
+    _records: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Resource, S: Records<T> + UserStore + 'static> Resources<T, S> {
+    pub fn new<Q, B>(ctx: crate::Context<S, Q, B>) -> Self
+    where
+        S: Clone,
+    {
+        Self {
+            auth: ctx.authenticator(),
+            cursors: ctx.cursors,
+            _records: std::marker::PhantomData,
+        }
+    }
+
+    fn store(&self) -> &S {
+        self.auth.users()
+    }
+
+    /// The record, or 404.
+    async fn load(&self, id: Uuid) -> ApiResult<T> {
+        Records::<T>::get(self.store(), id).await?.ok_or_else(not_found::<T>)
+    }
+
+    fn respond(status: StatusCode, record: &T) -> ApiResult<Response> {
+        Ok(with_etag(json(status, &T::Public::from(record))?, record.version()))
+    }
+
+    async fn list(&self, request: ApiRequest) -> ApiResult<Response> {
+        let caller = self.auth.current_user(&request).await?;
+        let query: T::Query = request.query()?;
+        let paging = query.as_ref();
+        let mut listing = T::listing(&caller, &query);
+        let scope = format!("{}|{}", listing.scope(T::COLLECTION), caller.id);
+        listing.before = paging.position(&self.cursors, &scope)?;
+        let (rows, count) = tokio::try_join!(
+            Records::<T>::list(self.store(), &listing, paging.wanted()),
+            Records::<T>::count(self.store(), &listing)
+        )?;
+        let (page, next_cursor) = paging.page(rows, &self.cursors, &scope);
+        let page = Page {
+            data: page.iter().map(T::Public::from).collect::<Vec<_>>(),
+            count,
+            next_cursor: Skip::Field(next_cursor),
+        };
+        json(StatusCode::OK, &page)
+    }
+
+    /// Creates a record; with an `Idempotency-Key`, the first answer is replayed to every later
+    /// request with the same key, even when they race.
+    async fn create(&self, request: ApiRequest) -> ApiResult<Response> {
+        let caller = self.auth.current_user(&request).await?;
+        let (new, body): (T::New, _) = request.body_and_json()?;
+        let key = idempotency_key(&request)?;
+        let fingerprint = fingerprint(&body);
+        if let Some(key) = &key {
+            if let Some(remembered) = Records::<T>::remembered(self.store(), caller.id, key).await? {
+                return replay(&remembered, &fingerprint);
+            }
+        }
+        let record = T::create(caller.id, new);
+        let body = serde_json::to_string(&T::Public::from(&record)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let remembered = key.as_ref().map(|key| Remembered {
+            owner: caller.id,
+            client_key: key.clone(),
+            fingerprint: fingerprint.clone(),
+            status: StatusCode::OK.as_u16(),
+            body,
+            etag: etag(record.version()),
+        });
+        match Records::<T>::create(self.store(), &record, remembered.as_ref()).await {
+            Ok(()) => Self::respond(StatusCode::OK, &record),
+            Err(WriteError::KeyTaken) => match &key {
+                Some(key) => match Records::<T>::remembered(self.store(), caller.id, key).await? {
+                    Some(remembered) => replay(&remembered, &fingerprint),
+                    None => Err(WriteError::KeyTaken.into()),
+                },
+                None => Err(WriteError::KeyTaken.into()),
+            },
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn read(&self, request: ApiRequest) -> ApiResult<Response> {
+        let caller = self.auth.current_user(&request).await?;
+        let record = self.load(request.path_id("id")?).await?;
+        record.check_read(&caller)?;
+        Self::respond(StatusCode::OK, &record)
+    }
+
+    /// Applies the body's changes if the caller may, honouring `If-Match`. Without `If-Match`, a
+    /// concurrent change is retried on the fresh record (no lost update); with it, it is a 412.
+    async fn update(&self, request: ApiRequest) -> ApiResult<Response> {
+        let caller = self.auth.current_user(&request).await?;
+        let id = request.path_id("id")?;
+        let changes: T::Changes = request.body()?;
+        for _ in 0..3 {
+            let current = self.load(id).await?;
+            current.check_visible(&caller)?;
+            owner_or(&caller, current.owner(), Permission::Write)?;
+            let conditional = check_if_match(&request, current.version())?;
+            let Some(mut next) = current.changed(&changes) else {
+                return Self::respond(StatusCode::OK, &current);
+            };
+            next.touch();
+            match Records::<T>::replace(self.store(), &current, &next).await {
+                Ok(()) => return Self::respond(StatusCode::OK, &next),
+                Err(WriteError::Conflict) if conditional => return Err(precondition_failed()),
+                Err(WriteError::Conflict) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ApiError::Conflict(format!(
+            "The {} is being changed by other requests, retry",
+            T::NAME.to_lowercase()
+        )))
+    }
+
+    async fn delete(&self, request: ApiRequest) -> ApiResult<Response> {
+        let caller = self.auth.current_user(&request).await?;
+        let current = self.load(request.path_id("id")?).await?;
+        current.check_visible(&caller)?;
+        owner_or(&caller, current.owner(), Permission::Delete)?;
+        let conditional = check_if_match(&request, current.version())?;
+        let version = conditional.then_some(current.version());
+        match Records::<T>::delete(self.store(), &current, version).await {
+            Ok(()) => {}
+            // Deleted by someone else meanwhile: without If-Match that is the outcome asked for.
+            Err(WriteError::Conflict) if !conditional => return Err(not_found::<T>()),
+            Err(other) => return Err(other.into()),
+        }
+        let message = format!("{} deleted successfully", T::NAME);
+        json(StatusCode::OK, &Message { message: &message })
+    }
+}
+
+impl<T: Resource, S: Records<T> + UserStore + 'static> Api for Resources<T, S> {
+    type Route = Route;
+
+    fn routes() -> Vec<(Method, &'static str, Route)> {
+        let (collection, one) = T::PATHS;
+        vec![
+            (Method::GET, collection, Route::List),
+            (Method::POST, collection, Route::Create),
+            (Method::GET, one, Route::Read),
+            (Method::PUT, one, Route::Update),
+            (Method::PATCH, one, Route::Update),
+            (Method::DELETE, one, Route::Delete),
+        ]
+    }
+
+    async fn handle(&self, route: Route, request: ApiRequest) -> ApiResult<Response> {
+        match route {
+            Route::List => self.list(request).await,
+            Route::Create => self.create(request).await,
+            Route::Read => self.read(request).await,
+            Route::Update => self.update(request).await,
+            Route::Delete => self.delete(request).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_quoted_versions() {
+        assert_eq!(etag(3), "\"3\"");
+    }
+
+    #[test]
+    fn equal_bodies_have_equal_fingerprints() {
+        let a: Map<String, Value> = serde_json::from_str(r#"{"b": 1, "a": 2}"#).unwrap();
+        let b: Map<String, Value> = serde_json::from_str(r#"{"a": 2, "b": 1}"#).unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+    }
+}

@@ -1,0 +1,412 @@
+//! In-memory implementations of every port, for unit tests of the domain and of the handlers:
+//! the same rules as the table (unique emails, versions, counters, single-use tokens), no I/O.
+
+use crate::domain::clock::now_secs;
+use crate::domain::email::EmailMessage;
+use crate::domain::job::Job;
+use crate::domain::passwords::PasswordHash;
+use crate::domain::ports::{
+    EmailSender, JobQueue, Probe, QueueError, RateLimiter, Records, SendError, SessionStore, UserStore,
+};
+use crate::domain::secrets;
+use crate::domain::session::{Count, Limit, Refresh};
+use crate::domain::{Email, Item, Listing, Owned, Post, Remembered, StoreError, User, WriteError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+struct RefreshToken {
+    user_id: Uuid,
+    family: Uuid,
+    used: bool,
+    expires: u64,
+}
+
+/// What [`Memory`] holds.
+#[derive(Debug, Default)]
+pub struct State {
+    users: HashMap<Uuid, User>,
+    items: HashMap<Uuid, Item>,
+    posts: HashMap<Uuid, Post>,
+    remembered: HashMap<(Uuid, &'static str, String), Remembered>,
+    /// family → (user, revoked)
+    families: HashMap<Uuid, (Uuid, bool)>,
+    refresh: HashMap<String, RefreshToken>,
+    /// digest → (user, expires)
+    resets: HashMap<String, (Uuid, u64)>,
+    rates: HashMap<(&'static str, String, u64), u64>,
+    jobs: Vec<Job>,
+    emails: Vec<EmailMessage>,
+    /// When set, every call fails as an unreachable service would.
+    down: bool,
+}
+
+/// Every store port, the job queue and the email sender, in memory. Clones share one state, so
+/// a test can hand one to the code under test and read what it did through another.
+#[derive(Debug, Clone, Default)]
+pub struct Memory(Arc<Mutex<State>>);
+
+impl Memory {
+    fn state(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        let state = self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Corrupt("memory store poisoned".into()))?;
+        if state.down {
+            return Err(StoreError::Unavailable("memory store is down".into()));
+        }
+        Ok(state)
+    }
+
+    /// Makes every later call fail as if the service were unreachable (or reachable again).
+    pub fn set_down(&self, down: bool) {
+        if let Ok(mut state) = self.0.lock() {
+            state.down = down;
+        }
+    }
+
+    /// The jobs enqueued so far.
+    pub fn jobs(&self) -> Vec<Job> {
+        self.0.lock().map(|s| s.jobs.clone()).unwrap_or_default()
+    }
+
+    /// The emails sent so far.
+    pub fn emails(&self) -> Vec<EmailMessage> {
+        self.0.lock().map(|s| s.emails.clone()).unwrap_or_default()
+    }
+
+    /// Stores a record as it is (tests that need a record with a known id).
+    pub fn insert<T: Kept>(&self, record: T) {
+        if let Ok(mut state) = self.0.lock() {
+            T::kept(&mut state).insert(record.id(), record);
+        }
+    }
+}
+
+/// The owned records memory keeps, each in its own map.
+pub trait Kept: Owned {
+    #[doc(hidden)]
+    fn kept(state: &mut State) -> &mut HashMap<Uuid, Self>;
+}
+
+impl Kept for Item {
+    fn kept(state: &mut State) -> &mut HashMap<Uuid, Self> {
+        &mut state.items
+    }
+}
+
+impl Kept for Post {
+    fn kept(state: &mut State) -> &mut HashMap<Uuid, Self> {
+        &mut state.posts
+    }
+}
+
+impl UserStore for Memory {
+    async fn get(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        Ok(self.state()?.users.get(&id).cloned())
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        Ok(self.state()?.users.values().find(|u| &u.email == email).cloned())
+    }
+
+    async fn create(&self, user: &User) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.users.values().any(|u| u.email == user.email) {
+            return Err(StoreError::EmailTaken);
+        }
+        state.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn list(&self, skip: usize, limit: usize) -> Result<Vec<User>, StoreError> {
+        let state = self.state()?;
+        let mut all: Vec<User> = state.users.values().cloned().collect();
+        all.sort_by_key(|u| std::cmp::Reverse((u.created_at, u.id)));
+        Ok(all.into_iter().skip(skip).take(limit).collect())
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.state()?.users.len() as u64)
+    }
+
+    async fn update(&self, user: &User, _previous_email: &Email) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.users.values().any(|u| u.email == user.email && u.id != user.id) {
+            return Err(StoreError::EmailTaken);
+        }
+        match state.users.get_mut(&user.id) {
+            Some(stored) => {
+                *stored = user.clone();
+                Ok(())
+            }
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete(&self, user: &User) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        state.users.remove(&user.id).map(|_| ()).ok_or(StoreError::NotFound)
+    }
+}
+
+fn in_listing<T: Owned>(record: &T, listing: &Listing<T::Source>) -> bool {
+    listing.sources.iter().any(|source| record.listed_in(source))
+        && listing.search.as_deref().is_none_or(|search| record.matches(search))
+}
+
+impl<T: Kept> Records<T> for Memory {
+    async fn get(&self, id: Uuid) -> Result<Option<T>, StoreError> {
+        let mut state = self.state()?;
+        Ok(T::kept(&mut state).get(&id).cloned())
+    }
+
+    async fn list(&self, listing: &Listing<T::Source>, wanted: usize) -> Result<Vec<T>, StoreError> {
+        let mut state = self.state()?;
+        let mut rows: Vec<T> = T::kept(&mut state)
+            .values()
+            .filter(|r| in_listing(*r, listing))
+            .filter(|r| {
+                listing
+                    .before
+                    .as_deref()
+                    .is_none_or(|before| r.sort_key().as_str() < before)
+            })
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.sort_key()));
+        rows.truncate(wanted);
+        Ok(rows)
+    }
+
+    async fn count(&self, listing: &Listing<T::Source>) -> Result<u64, StoreError> {
+        let mut state = self.state()?;
+        Ok(T::kept(&mut state).values().filter(|r| in_listing(*r, listing)).count() as u64)
+    }
+
+    async fn create(&self, record: &T, remember: Option<&Remembered>) -> Result<(), WriteError> {
+        let mut state = self.state()?;
+        if let Some(remembered) = remember {
+            let key = (remembered.owner, T::COLLECTION, remembered.client_key.clone());
+            if state.remembered.contains_key(&key) {
+                return Err(WriteError::KeyTaken);
+            }
+            state.remembered.insert(key, remembered.clone());
+        }
+        let records = T::kept(&mut state);
+        if records.contains_key(&record.id()) {
+            return Err(WriteError::Conflict);
+        }
+        records.insert(record.id(), record.clone());
+        Ok(())
+    }
+
+    async fn replace(&self, current: &T, next: &T) -> Result<(), WriteError> {
+        let mut state = self.state()?;
+        match T::kept(&mut state).get_mut(&current.id()) {
+            Some(stored) if stored.version() == current.version() => {
+                *stored = next.clone();
+                Ok(())
+            }
+            _ => Err(WriteError::Conflict),
+        }
+    }
+
+    async fn delete(&self, record: &T, read_version: Option<u64>) -> Result<(), WriteError> {
+        let mut state = self.state()?;
+        let records = T::kept(&mut state);
+        match records.get(&record.id()) {
+            Some(stored) if read_version.is_none_or(|v| v == stored.version()) => {
+                records.remove(&record.id());
+                Ok(())
+            }
+            _ => Err(WriteError::Conflict),
+        }
+    }
+
+    async fn remembered(&self, owner: Uuid, client_key: &str) -> Result<Option<Remembered>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .remembered
+            .get(&(owner, T::COLLECTION, client_key.to_owned()))
+            .cloned())
+    }
+}
+
+fn secret() -> Result<String, StoreError> {
+    secrets::generate().map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))
+}
+
+impl SessionStore for Memory {
+    async fn start_login(&self, user_id: Uuid, ttl: Duration) -> Result<(Uuid, String), StoreError> {
+        let (family, token) = (Uuid::new_v4(), secret()?);
+        let mut state = self.state()?;
+        state.families.insert(family, (user_id, false));
+        let expires = now_secs() + ttl.as_secs();
+        let record = RefreshToken {
+            user_id,
+            family,
+            used: false,
+            expires,
+        };
+        state.refresh.insert(secrets::digest(&token), record);
+        Ok((family, token))
+    }
+
+    async fn rotate_refresh(&self, presented: &str, ttl: Duration) -> Result<Refresh, StoreError> {
+        let mut state = self.state()?;
+        let Some(record) = state.refresh.get(&secrets::digest(presented)).cloned() else {
+            return Ok(Refresh::Rejected);
+        };
+        if record.expires <= now_secs() {
+            return Ok(Refresh::Rejected);
+        }
+        if record.used {
+            state.families.insert(record.family, (record.user_id, true));
+            return Ok(Refresh::ReuseDetected);
+        }
+        if state.families.get(&record.family).is_none_or(|(_, revoked)| *revoked) {
+            return Ok(Refresh::Rejected);
+        }
+        let token = secret()?;
+        if let Some(old) = state.refresh.get_mut(&secrets::digest(presented)) {
+            old.used = true;
+        }
+        let next = RefreshToken {
+            used: false,
+            expires: now_secs() + ttl.as_secs(),
+            ..record.clone()
+        };
+        state.refresh.insert(secrets::digest(&token), next);
+        Ok(Refresh::Rotated {
+            user_id: record.user_id,
+            family: record.family,
+            token,
+        })
+    }
+
+    async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
+        if let Some((_, revoked)) = self.state()?.families.get_mut(&family) {
+            *revoked = true;
+        }
+        Ok(())
+    }
+
+    async fn revoke_user_sessions(&self, user_id: Uuid) -> Result<usize, StoreError> {
+        let mut state = self.state()?;
+        let mut revoked = 0;
+        for (owner, family_revoked) in state.families.values_mut() {
+            if *owner == user_id && !*family_revoked {
+                *family_revoked = true;
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
+    async fn create_reset_token(&self, user_id: Uuid, ttl: Duration) -> Result<String, StoreError> {
+        let token = secret()?;
+        let expires = now_secs() + ttl.as_secs();
+        self.state()?.resets.insert(secrets::digest(&token), (user_id, expires));
+        Ok(token)
+    }
+
+    async fn reset_password(&self, presented: &str, new_hash: &PasswordHash) -> Result<Option<Uuid>, StoreError> {
+        let mut state = self.state()?;
+        let Some((user_id, expires)) = state.resets.remove(&secrets::digest(presented)) else {
+            return Ok(None);
+        };
+        if expires <= now_secs() {
+            return Ok(None);
+        }
+        match state.users.get_mut(&user_id) {
+            Some(user) => {
+                user.password_hash = new_hash.clone();
+                Ok(Some(user_id))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+impl RateLimiter for Memory {
+    async fn current(&self, limit: &Limit, key: &str) -> Result<Count, StoreError> {
+        let now = now_secs();
+        let state = self.state()?;
+        let count = state
+            .rates
+            .get(&(limit.scope, key.to_owned(), limit.window_start(now)))
+            .copied()
+            .unwrap_or(0);
+        Ok(Count {
+            count,
+            retry_after_secs: limit.retry_after(now),
+        })
+    }
+
+    async fn hit(&self, limit: &Limit, key: &str) -> Result<Count, StoreError> {
+        let now = now_secs();
+        let mut state = self.state()?;
+        let count = state
+            .rates
+            .entry((limit.scope, key.to_owned(), limit.window_start(now)))
+            .or_insert(0);
+        *count += 1;
+        Ok(Count {
+            count: *count,
+            retry_after_secs: limit.retry_after(now),
+        })
+    }
+}
+
+impl JobQueue for Memory {
+    async fn enqueue(&self, job: Job) -> Result<Uuid, QueueError> {
+        let mut state = self.state().map_err(|e| QueueError(e.to_string()))?;
+        state.jobs.push(job);
+        Ok(Uuid::new_v4())
+    }
+}
+
+impl EmailSender for Memory {
+    async fn send(&self, message: &EmailMessage) -> Result<String, SendError> {
+        let mut state = self.state().map_err(|e| SendError::Unavailable(e.to_string()))?;
+        state.emails.push(message.clone());
+        Ok(Uuid::new_v4().to_string())
+    }
+}
+
+impl Probe for Memory {
+    fn service(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        self.state().map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::accounts::{ensure_first_superuser, Bootstrap};
+    use crate::domain::{passwords, Password};
+
+    #[tokio::test]
+    async fn first_superuser_is_created_once() {
+        let store = Memory::default();
+        let email = Email::parse("admin@example.com").unwrap();
+        let password = Password::parse("changethis").unwrap();
+        let Bootstrap::Created(id) = ensure_first_superuser(&store, &email, &password).await.unwrap() else {
+            panic!("expected a new superuser");
+        };
+        assert_eq!(
+            ensure_first_superuser(&store, &email, &password).await.unwrap(),
+            Bootstrap::AlreadyPresent(id)
+        );
+        let user = UserStore::get(&store, id).await.unwrap().unwrap();
+        assert!(user.role.is_superuser());
+        assert!(passwords::verify("changethis", &user.password_hash));
+    }
+}

@@ -1,0 +1,179 @@
+//! The DynamoDB single table (see docs/data-model.md) and one implementation of each storage
+//! port on it; `memory` holds the in-memory ones for unit tests.
+
+pub mod attrs;
+mod items;
+pub mod keys;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
+mod posts;
+mod records;
+mod sessions;
+mod users;
+
+use crate::domain::StoreError;
+use attrs::{s, Row};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::Client;
+
+/// Any SDK failure other than a condition we test for: the table is unreachable or throttling.
+pub(crate) fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().unwrap_or("no error code").to_owned();
+    StoreError::Unavailable(format!(
+        "{code}: {}",
+        aws_sdk_dynamodb::error::DisplayErrorContext(&err)
+    ))
+}
+
+fn corrupt<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// Sends a transaction, retrying briefly when DynamoDB cancels it only because another
+/// transaction held one of its items (`TransactionConflict`, which the SDK does not retry):
+/// counters are shared by concurrent writers.
+pub(crate) async fn send_transaction(
+    transaction: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+) -> Result<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+    SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
+> {
+    let mut attempt = 0u32;
+    loop {
+        match transaction.clone().send().await {
+            Err(err) if attempt < 5 && only_conflicts(&err) => {
+                attempt += 1;
+                let jitter = u64::from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.subsec_nanos())
+                        .unwrap_or(0)
+                        % 20,
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn only_conflicts(err: &SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            let codes: Vec<_> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .collect();
+            codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
+        }
+        _ => false,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Table {
+    client: std::sync::Arc<crate::aws::Lazy<Client>>,
+    name: String,
+}
+
+impl Table {
+    pub fn new(client: Client, name: impl Into<String>) -> Self {
+        Self {
+            client: std::sync::Arc::new(crate::aws::Lazy::ready(client)),
+            name: name.into(),
+        }
+    }
+
+    /// For functions where only some work touches the table (the worker's cleanup jobs).
+    pub fn on_first_use(aws: &crate::aws::AwsConfig, name: impl Into<String>) -> Self {
+        let client = crate::aws::Lazy::on_first_use(aws, crate::aws::AwsConfig::dynamodb);
+        Self {
+            client: std::sync::Arc::new(client),
+            name: name.into(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn client(&self) -> &Client {
+        self.client.get()
+    }
+
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Row>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.name)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+}
+
+impl Table {
+    /// Adds `delta` to the counter at `key` (created at 0 when absent).
+    pub(crate) fn counter_update(&self, key: &str, delta: i64) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(&self.name)
+            .key(keys::PK, s(key))
+            .key(keys::SK, s(keys::COUNTER_SK))
+            .update_expression("ADD #n :delta")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+            .build()
+            .map_err(corrupt)
+    }
+
+    /// The value of a counter kept by `ADD` (0 when it was never written).
+    pub(crate) async fn counter(&self, key: &str) -> Result<u64, StoreError> {
+        let row = self.get_item(key.to_owned(), keys::COUNTER_SK).await?;
+        let n = row.as_ref().and_then(|i| i.get("n")).and_then(|v| v.as_n().ok());
+        Ok(n.and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0) as u64)
+    }
+}
+
+/// Which conditions of a cancelled transaction failed, in the order of its operations.
+pub(crate) fn cancelled_conditions(
+    err: &SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
+) -> Option<Vec<bool>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
+            cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+impl crate::domain::ports::Probe for Table {
+    fn service(&self) -> &'static str {
+        "table"
+    }
+
+    /// A cheap, read-only round trip: is the table there and reachable?
+    async fn probe(&self) -> Result<(), String> {
+        self.client()
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable(e).to_string())
+    }
+}
