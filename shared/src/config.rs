@@ -95,6 +95,14 @@ impl HttpConfig {
                 .collect(),
             None => vec![frontend_host.clone()],
         };
+        // Origins are reflected with credentials allowed: a wildcard would let any site act
+        // with a signed-in user's browser.
+        if let Some(bad) = cors_origins.iter().find(|o: &&String| o.contains('*')) {
+            return Err(ConfigError::Invalid {
+                name: "CORS_ORIGINS",
+                reason: format!("{bad:?}: list each allowed origin; wildcards are refused"),
+            });
+        }
         Ok(Self {
             stage,
             project_name: env
@@ -232,6 +240,27 @@ mod tests {
         let config = HttpConfig::from_env(&env).unwrap();
         assert_eq!(config.frontend_host, "https://app.example.com");
         assert_eq!(config.cors_origins, ["https://a.example.com", "https://b.example.com"]);
+    }
+
+    #[test]
+    fn a_wildcard_origin_is_refused() {
+        for origins in ["*", "https://a.example.com,*", "https://*.example.com"] {
+            let env = [
+                ("STAGE", "dev"),
+                ("FRONTEND_HOST", "https://app.example.com"),
+                ("CORS_ORIGINS", origins),
+            ];
+            assert!(
+                matches!(
+                    HttpConfig::from_env(&env),
+                    Err(ConfigError::Invalid {
+                        name: "CORS_ORIGINS",
+                        ..
+                    })
+                ),
+                "{origins}"
+            );
+        }
     }
 
     #[test]

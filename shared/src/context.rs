@@ -2,7 +2,7 @@
 
 use crate::aws::{AwsConfig, Bucket, SqsQueue};
 use crate::config::{AuthConfig, ConfigError, Env, HttpConfig, Resources};
-use crate::domain::ports::UserStore;
+use crate::domain::ports::Accounts;
 use crate::domain::tokens::TokenKeys;
 use crate::http::auth::Authenticator;
 use crate::http::paging::CursorKey;
@@ -58,7 +58,7 @@ impl<S, Q, B> Context<S, Q, B> {
     /// Who is calling, checked against this context's users.
     pub fn authenticator(&self) -> Authenticator<S>
     where
-        S: UserStore + Clone,
+        S: Accounts + Clone,
     {
         Authenticator::new(self.keys.clone(), self.store.clone())
     }

@@ -4,7 +4,7 @@
 use crate::config::{AuthConfig, HttpConfig, Stage};
 use crate::context::Context;
 use crate::domain::passwords::PasswordHash;
-use crate::domain::ports::UserStore;
+use crate::domain::ports::{SessionStore, UserStore};
 use crate::domain::{Email, Role, User};
 use crate::http::{Api, Service};
 use crate::store::memory::Memory;
@@ -30,7 +30,7 @@ pub fn context(memory: &Memory) -> Context<Memory, Memory, Memory> {
     Context::with(http, &auth, memory.clone(), memory.clone(), memory.clone())
 }
 
-/// A user of `role` stored in `memory`, and an access token for them.
+/// A user of `role` stored in `memory`, logged in, and an access token of that login.
 pub async fn caller(memory: &Memory, email: &str, role: Role) -> (User, String) {
     let hash =
         crate::domain::passwords::hash(&crate::domain::Password::parse(PASSWORD).unwrap_or_else(|e| panic!("{e:?}")))
@@ -38,9 +38,13 @@ pub async fn caller(memory: &Memory, email: &str, role: Role) -> (User, String) 
     let email = Email::parse(email).unwrap_or_else(|e| panic!("{email}: {e:?}"));
     let user = User::new(email, hash, None, role);
     memory.create(&user).await.unwrap_or_else(|e| panic!("{e}"));
+    let (login, _) = memory
+        .start_login(user.id, std::time::Duration::from_secs(3600))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let token = context(memory)
         .keys
-        .issue_access(user.id)
+        .issue_access(user.id, login)
         .unwrap_or_else(|e| panic!("{e}"))
         .token;
     (user, token)

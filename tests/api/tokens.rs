@@ -1,7 +1,7 @@
 //! Every way a bearer token can be unacceptable, and refresh-token rotation.
 
 use api_tests::{get_auth, local_jwt_secret, post_form, post_json, with_token, Stack};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -47,6 +47,21 @@ fn every_rejected_token_is_401() {
     let stack = Stack::shared();
     let user = stack.signup();
     let secret = local_jwt_secret();
+    // Every access token belongs to a login: craft them for the user's own, so each case below
+    // is refused for the reason it names.
+    let own = decode::<Value>(
+        &user.token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &Validation::new(Algorithm::HS256),
+    )
+    .expect("the user's own token");
+    let sid = own.claims["sid"].clone();
+    assert!(sid.is_string(), "access tokens carry their login: {}", own.claims);
+    let claims = |sub: &str, exp: u64, kind: &str| {
+        let mut claims = claims(sub, exp, kind);
+        claims["sid"] = sid.clone();
+        claims
+    };
     // Sanity: a token we craft with the right secret and claims is accepted…
     assert_eq!(
         get_auth(
@@ -96,6 +111,16 @@ fn every_rejected_token_is_401() {
             ),
         ),
         ("garbage", "not.a.token".to_owned()),
+        ("no login", {
+            let mut claims = claims(&user.id, now() + 600, "access");
+            claims.as_object_mut().map(|c| c.remove("sid"));
+            sign(Algorithm::HS256, &secret, &claims)
+        }),
+        ("a login that is not the user's", {
+            let mut claims = claims(&user.id, now() + 600, "access");
+            claims["sid"] = json!(uuid::Uuid::new_v4().to_string());
+            sign(Algorithm::HS256, &secret, &claims)
+        }),
     ];
     for (case, token) in cases {
         assert!(refused(stack, &token), "{case} was accepted");

@@ -1,5 +1,6 @@
 //! `login`: password login, refresh-token rotation, logout, and password recovery.
 
+use futures_util::future::join_all;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use shared::aws::{Bucket, SqsQueue};
 use shared::domain::email;
@@ -16,6 +17,7 @@ use shared::http::{self, Api, ApiRequest, Response};
 use shared::store::Table;
 use shared::{ApiError, ApiResult, Context};
 use std::time::Duration;
+use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -28,16 +30,28 @@ pub enum Route {
     RecoveryHtml,
 }
 
-/// Failed logins counted per email and per source address.
+/// Failed logins per account from one address: a stranger elsewhere cannot lock the owner out.
+const LOGIN_PER_ACCOUNT_AND_IP: Limit = Limit {
+    scope: "login-email-ip",
+    max: 10,
+    window: Duration::from_secs(15 * 60),
+};
+/// Failed logins per account from everywhere: bounds a guesser spread over many addresses.
 const LOGIN_PER_EMAIL: Limit = Limit {
     scope: "login-email",
-    max: 10,
+    max: 100,
     window: Duration::from_secs(15 * 60),
 };
 const LOGIN_PER_IP: Limit = Limit {
     scope: "login-ip",
     max: 100,
     window: Duration::from_secs(15 * 60),
+};
+/// Failed password resets per address (made-up or spent tokens).
+const RESET_PER_IP: Limit = Limit {
+    scope: "reset-ip",
+    max: 50,
+    window: Duration::from_secs(3600),
 };
 /// Recovery requests, counted whether or not the email exists.
 const RECOVERY_PER_EMAIL: Limit = Limit {
@@ -129,26 +143,39 @@ impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q,
         &self.ctx.store
     }
 
-    /// 429 when `key` already used up `limit`.
-    async fn refuse_if_limited(&self, limit: &Limit, key: &str, detail: &str) -> ApiResult<()> {
-        let Count {
-            count,
-            retry_after_secs,
-        } = self.store().current(limit, key).await?;
-        if count >= limit.max {
-            return Err(ApiError::TooManyRequests {
-                detail: detail.to_owned(),
+    /// Counts an attempt against every `(limit, key)` at once, then compares: 429 when any is
+    /// used up. Counting first is what holds under concurrency.
+    async fn attempt(&self, limits: &[(&Limit, &str)], detail: &str) -> ApiResult<()> {
+        let counts = join_all(limits.iter().map(|(limit, key)| self.store().hit(limit, key))).await;
+        for ((limit, _), count) in limits.iter().zip(counts) {
+            let Count {
+                count,
                 retry_after_secs,
-            });
+            } = count?;
+            if count > limit.max {
+                return Err(ApiError::TooManyRequests {
+                    detail: detail.to_owned(),
+                    retry_after_secs,
+                });
+            }
         }
         Ok(())
     }
 
-    async fn tokens_for(&self, user: &User, refresh_token: String) -> ApiResult<Response> {
+    /// Takes back a counted attempt that succeeded: only failures are limited.
+    async fn succeeded(&self, limits: &[(&Limit, &str)]) -> ApiResult<()> {
+        for result in join_all(limits.iter().map(|(limit, key)| self.store().refund(limit, key))).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// The token response of `login`: `Cache-Control: no-store`, as OAuth 2.0 requires.
+    async fn tokens_for(&self, user: &User, login: Uuid, refresh_token: String) -> ApiResult<Response> {
         let access = self
             .auth
             .keys()
-            .issue_access(user.id)
+            .issue_access(user.id, login)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let token = Token {
             access_token: access.token,
@@ -156,7 +183,14 @@ impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q,
             refresh_token,
             expires_in: access.expires_in,
         };
-        http::json(StatusCode::OK, &token)
+        let mut response = http::json(StatusCode::OK, &token)?;
+        response
+            .headers_mut()
+            .insert("cache-control", HeaderValue::from_static("no-store"));
+        response
+            .headers_mut()
+            .insert("pragma", HeaderValue::from_static("no-cache"));
+        Ok(response)
     }
 
     /// OAuth2 password flow: form fields `username` (the email) and `password`.
@@ -164,9 +198,14 @@ impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q,
         let PasswordForm { username, password } = request.form()?;
         let email_key = username.trim().to_lowercase();
         let ip_key = request.source_ip.clone().unwrap_or_else(|| "unknown".into());
-        let limited = "Too many failed login attempts, try again later";
-        self.refuse_if_limited(&LOGIN_PER_EMAIL, &email_key, limited).await?;
-        self.refuse_if_limited(&LOGIN_PER_IP, &ip_key, limited).await?;
+        let pair_key = format!("{email_key}\n{ip_key}");
+        let limits = [
+            (&LOGIN_PER_ACCOUNT_AND_IP, pair_key.as_str()),
+            (&LOGIN_PER_EMAIL, email_key.as_str()),
+            (&LOGIN_PER_IP, ip_key.as_str()),
+        ];
+        self.attempt(&limits, "Too many failed login attempts, try again later")
+            .await?;
 
         // An unparseable or unknown email costs the same Argon2 verification as a known one.
         let user = match Email::parse(&username) {
@@ -178,16 +217,15 @@ impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q,
             None => passwords::verify_dummy(&password),
         };
         let Some(user) = user.filter(|_| verified) else {
-            self.store().hit(&LOGIN_PER_EMAIL, &email_key).await?;
-            self.store().hit(&LOGIN_PER_IP, &ip_key).await?;
             return Err(ApiError::BadRequest("Incorrect email or password".into()));
         };
+        self.succeeded(&limits).await?;
         if !user.is_active {
             return Err(ApiError::BadRequest("Inactive user".into()));
         }
         request.set_user(user.id);
-        let (_, refresh_token) = self.store().start_login(user.id, self.ctx.refresh_ttl).await?;
-        self.tokens_for(&user, refresh_token).await
+        let (login, refresh_token) = self.store().start_login(user.id, self.ctx.refresh_ttl).await?;
+        self.tokens_for(&user, login, refresh_token).await
     }
 
     async fn test_token(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -208,7 +246,7 @@ impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q,
                     return Err(rejected);
                 };
                 request.set_user(user.id);
-                self.tokens_for(&user, token).await
+                self.tokens_for(&user, family, token).await
             }
             Refresh::ReuseDetected => {
                 tracing::warn!(
@@ -247,7 +285,7 @@ impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q,
         if let Ok(email) = Email::parse(&raw) {
             if let Some(user) = self.store().find_by_email(&email).await?.filter(|u| u.is_active) {
                 let ttl = Duration::from_secs(email::RESET_TOKEN_HOURS * 3600);
-                let token = self.store().create_reset_token(user.id, ttl).await?;
+                let token = self.store().create_reset_token(&user, ttl).await?;
                 let message = email::password_recovery(
                     &self.ctx.http.project_name,
                     &self.ctx.http.frontend_host,
@@ -262,10 +300,19 @@ impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q,
 
     async fn reset_password(&self, request: ApiRequest) -> ApiResult<Response> {
         let NewPassword { token, new_password } = request.body()?;
+        let ip_key = request.source_ip.clone().unwrap_or_else(|| "unknown".into());
+        let limits = [(&RESET_PER_IP, ip_key.as_str())];
+        self.attempt(&limits, "Too many password reset attempts, try again later")
+            .await?;
+        // An unknown token costs a look-up, not an Argon2 hash.
+        if self.store().reset_target(&token).await?.is_none() {
+            return Err(ApiError::BadRequest("Invalid token".into()));
+        }
         let hash = passwords::hash(&new_password)?;
         let Some(user_id) = self.store().reset_password(&token, &hash).await? else {
             return Err(ApiError::BadRequest("Invalid token".into()));
         };
+        self.succeeded(&limits).await?;
         request.set_user(user_id);
         // Whoever knew the old password loses their sessions.
         self.store().revoke_user_sessions(user_id).await?;
@@ -278,7 +325,7 @@ impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q,
         let email = Email::parse(request.param("email").unwrap_or_default()).map_err(|_| not_found())?;
         let user = self.store().find_by_email(&email).await?.ok_or_else(not_found)?;
         let ttl = Duration::from_secs(email::RESET_TOKEN_HOURS * 3600);
-        let token = self.store().create_reset_token(user.id, ttl).await?;
+        let token = self.store().create_reset_token(&user, ttl).await?;
         let message = email::password_recovery(
             &self.ctx.http.project_name,
             &self.ctx.http.frontend_host,
@@ -414,7 +461,7 @@ mod handler_tests {
     async fn wrong_passwords_are_400_until_the_limit_then_429() {
         let memory = Memory::default();
         caller(&memory, "admin@example.com", Role::Superuser).await;
-        for _ in 0..LOGIN_PER_EMAIL.max {
+        for _ in 0..LOGIN_PER_ACCOUNT_AND_IP.max {
             let (status, body) = call(
                 &login(&memory),
                 event("login/access-token-wrong-password.json", "", |_| {}),

@@ -6,7 +6,8 @@ use shared::domain::accounts::AccountError;
 use shared::domain::email;
 use shared::domain::job::Job;
 use shared::domain::passwords;
-use shared::domain::ports::{JobQueue, UserStore};
+use shared::domain::ports::{Accounts, JobQueue, RateLimiter};
+use shared::domain::session::Limit;
 use shared::domain::{Email, Permission, StoreError, User};
 use shared::http::accounts::{UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe};
 use shared::http::auth::{require, Authenticator};
@@ -15,6 +16,7 @@ use shared::http::public::{Page, Skip, UserPublic};
 use shared::http::{self, Api, ApiRequest, Response};
 use shared::store::Table;
 use shared::{ApiError, ApiResult, Context};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -36,12 +38,20 @@ const EMAIL_CONFLICT: &str = "User with this email already exists";
 const NO_SUCH_USER: &str = "The user with this id does not exist in the system";
 const SUPERUSER_SELF_DELETE: &str = "Super users are not allowed to delete themselves";
 
+/// Wrong current passwords per account: the check is a password oracle for whoever holds a
+/// token, and counting it apart from logins keeps a thief from locking the owner out of login.
+const CURRENT_PASSWORD: Limit = Limit {
+    scope: "current-password",
+    max: 10,
+    window: Duration::from_secs(15 * 60),
+};
+
 pub struct Users<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,
     ctx: Context<S, Q, B>,
 }
 
-impl<S: UserStore + Clone + 'static, Q: JobQueue + 'static, B: Send + Sync + 'static> Users<S, Q, B> {
+impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + 'static, B: Send + Sync + 'static> Users<S, Q, B> {
     pub fn new(ctx: Context<S, Q, B>) -> Self {
         Self {
             auth: ctx.authenticator(),
@@ -127,17 +137,29 @@ impl<S: UserStore + Clone + 'static, Q: JobQueue + 'static, B: Send + Sync + 'st
             current_password,
             new_password,
         } = request.body()?;
+        let key = me.id.to_string();
+        let attempt = self.store().hit(&CURRENT_PASSWORD, &key).await?;
+        if attempt.count > CURRENT_PASSWORD.max {
+            return Err(ApiError::TooManyRequests {
+                detail: "Too many wrong passwords, try again later".into(),
+                retry_after_secs: attempt.retry_after_secs,
+            });
+        }
         if !passwords::verify(current_password.expose(), &me.password_hash) {
             return Err(ApiError::BadRequest("Incorrect password".into()));
         }
+        self.store().refund(&CURRENT_PASSWORD, &key).await?;
         if current_password == new_password {
             return Err(ApiError::BadRequest(
                 "New password cannot be the same as the current one".into(),
             ));
         }
         me.password_hash = passwords::hash(&new_password)?;
+        me.end_sessions();
         let email = me.email.clone();
         self.save(&me, &email).await?;
+        // Every login ends with the old password, this one included: a thief's token as well.
+        self.store().revoke_user_sessions(me.id).await?;
         http::message(StatusCode::OK, "Password updated successfully")
     }
 
@@ -184,9 +206,13 @@ impl<S: UserStore + Clone + 'static, Q: JobQueue + 'static, B: Send + Sync + 'st
             .get(id)
             .await?
             .ok_or_else(|| ApiError::NotFound(NO_SUCH_USER.into()))?;
-        let previous = user.email.clone();
+        let (previous, sessions_until) = (user.email.clone(), user.tokens_valid_after);
         changes.apply(&mut user)?;
         self.save(&user, &previous).await?;
+        if user.tokens_valid_after != sessions_until {
+            // A new password, role or active flag: the user's logins end with the old one.
+            self.store().revoke_user_sessions(user.id).await?;
+        }
         Self::user_json(StatusCode::OK, &user)
     }
 
@@ -213,7 +239,9 @@ fn account_error(err: AccountError) -> ApiError {
     }
 }
 
-impl<S: UserStore + Clone + 'static, Q: JobQueue + 'static, B: Send + Sync + 'static> Api for Users<S, Q, B> {
+impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + 'static, B: Send + Sync + 'static> Api
+    for Users<S, Q, B>
+{
     type Route = Route;
 
     fn routes() -> Vec<(Method, &'static str, Route)> {
@@ -286,6 +314,7 @@ mod handler_tests {
 
     use super::*;
     use serde_json::{json, Value};
+    use shared::domain::ports::UserStore;
     use shared::domain::Role;
     use shared::http::StatusCode;
     use shared::store::memory::Memory;

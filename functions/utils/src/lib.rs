@@ -5,7 +5,7 @@ use serde::Serialize;
 use shared::aws::{Bucket, SqsQueue};
 use shared::domain::email;
 use shared::domain::job::Job;
-use shared::domain::ports::{JobQueue, Probe, UserStore};
+use shared::domain::ports::{Accounts, JobQueue, Probe};
 use shared::domain::Email;
 use shared::http::auth::Authenticator;
 use shared::http::error::UNAVAILABLE_RETRY_AFTER_SECS;
@@ -63,7 +63,7 @@ pub struct Utils<S = Table, Q = SqsQueue, B = Bucket> {
 
 impl<S, Q, B> Utils<S, Q, B>
 where
-    S: UserStore + Probe + Clone + 'static,
+    S: Accounts + Probe + Clone + 'static,
     Q: JobQueue + Probe + 'static,
     B: Probe + 'static,
 {
@@ -136,7 +136,7 @@ where
 
 impl<S, Q, B> Api for Utils<S, Q, B>
 where
-    S: UserStore + Probe + Clone + 'static,
+    S: Accounts + Probe + Clone + 'static,
     Q: JobQueue + Probe + 'static,
     B: Probe + 'static,
 {

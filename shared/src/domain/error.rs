@@ -7,11 +7,18 @@ pub enum StoreError {
     EmailTaken,
     #[error("record not found")]
     NotFound,
+    /// Another writer changed the record since it was read.
+    #[error("record changed concurrently")]
+    Conflict,
     /// The store could not be reached or throttled: retrying later may work.
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("stored record is malformed: {0}")]
     Corrupt(String),
+    /// The store refused a request that should never have been sent (a bug, not bad input:
+    /// input is checked before it reaches the store).
+    #[error("store refused the request: {0}")]
+    Refused(String),
 }
 
 /// A conditional write of a versioned record did not happen.

@@ -23,7 +23,9 @@ pub trait UserStore: Send + Sync {
     /// Newest first.
     fn list(&self, skip: usize, limit: usize) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
     fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    /// `NotFound` when the user is gone; `EmailTaken` when the new email belongs to someone else.
+    /// Writes `user` as its next version if the stored one is still at `user.version`:
+    /// `Conflict` when another write came first, `NotFound` when the user is gone, `EmailTaken`
+    /// when the new email belongs to someone else.
     fn update(&self, user: &User, previous_email: &Email) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn delete(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -81,16 +83,19 @@ pub trait SessionStore: Send + Sync {
         ttl: Duration,
     ) -> impl Future<Output = Result<Refresh, StoreError>> + Send;
     fn revoke_family(&self, family: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether a login is still valid (not revoked, not expired): its access tokens die with it.
+    fn login_active(&self, family: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Revokes every login of a user. Returns how many.
     fn revoke_user_sessions(&self, user_id: Uuid) -> impl Future<Output = Result<usize, StoreError>> + Send;
-    /// A single-use password-reset token for `user_id`, valid for `ttl`.
-    fn create_reset_token(
-        &self,
-        user_id: Uuid,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<String, StoreError>> + Send;
-    /// Spends a reset token and sets its user's password hash at once. `None` when the token is
-    /// unknown, expired or spent, or its user is gone.
+    /// A single-use password-reset token for `user`, valid for `ttl`.
+    fn create_reset_token(&self, user: &User, ttl: Duration)
+        -> impl Future<Output = Result<String, StoreError>> + Send;
+    /// The user a reset token is for, when it is known and unexpired (a cheap look-up before
+    /// the password is hashed).
+    fn reset_target(&self, presented: &str) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
+    /// Spends a reset token and sets its user's password hash at once, ending their sessions.
+    /// `None` when the token is unknown, expired or spent, its user is gone, or it was voided
+    /// (the account was written since it was issued: another reset, a password or email change).
     fn reset_password(
         &self,
         presented: &str,
@@ -98,12 +103,17 @@ pub trait SessionStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
 }
 
+/// What authenticating a caller needs: their user, and whether their login still stands.
+pub trait Accounts: UserStore + SessionStore {}
+impl<S: UserStore + SessionStore> Accounts for S {}
+
 /// Fixed-window counters for rate limits.
 pub trait RateLimiter: Send + Sync {
-    /// How often `key` was counted in the current window of `limit`.
-    fn current(&self, limit: &Limit, key: &str) -> impl Future<Output = Result<Count, StoreError>> + Send;
-    /// Counts one more event for `key`, returning the new count.
+    /// Counts one more attempt for `key` and returns the new count — atomically, so callers
+    /// compare after counting and parallel attempts cannot all pass one stale count.
     fn hit(&self, limit: &Limit, key: &str) -> impl Future<Output = Result<Count, StoreError>> + Send;
+    /// Takes back one attempt (it succeeded, and only failures are limited).
+    fn refund(&self, limit: &Limit, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]

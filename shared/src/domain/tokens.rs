@@ -14,6 +14,18 @@ pub struct Claims {
     pub jti: String,
     #[serde(rename = "type")]
     pub token_type: String,
+    /// The login (refresh-token family) the token belongs to: ending the login ends the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// What a valid access token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub user_id: Uuid,
+    /// Its login, when it was issued for one.
+    pub login: Option<Uuid>,
+    pub issued_at: u64,
 }
 
 pub const ACCESS: &str = "access";
@@ -128,7 +140,8 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue_access(&self, user_id: Uuid) -> Result<IssuedToken, TokenError> {
+    /// An access token of `login` (a refresh-token family) for `user_id`.
+    pub fn issue_access(&self, user_id: Uuid, login: Uuid) -> Result<IssuedToken, TokenError> {
         let now = now_secs();
         self.sign(&Claims {
             sub: user_id.to_string(),
@@ -136,6 +149,7 @@ impl TokenKeys {
             exp: now + self.ttl_secs,
             jti: Uuid::new_v4().to_string(),
             token_type: ACCESS.to_owned(),
+            sid: Some(login.to_string()),
         })
     }
 
@@ -148,13 +162,22 @@ impl TokenKeys {
         })
     }
 
-    /// The user id of a valid, unexpired access token.
-    pub fn verify_access(&self, token: &str) -> Result<Uuid, TokenError> {
+    /// What a valid, unexpired access token says.
+    pub fn verify_access(&self, token: &str) -> Result<Access, TokenError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Rejected)?;
-        if data.claims.token_type != ACCESS {
+        let claims = data.claims;
+        if claims.token_type != ACCESS {
             return Err(TokenError::Rejected);
         }
-        Uuid::parse_str(&data.claims.sub).map_err(|_| TokenError::Rejected)
+        let login = match &claims.sid {
+            Some(sid) => Some(Uuid::parse_str(sid).map_err(|_| TokenError::Rejected)?),
+            None => None,
+        };
+        Ok(Access {
+            user_id: Uuid::parse_str(&claims.sub).map_err(|_| TokenError::Rejected)?,
+            login,
+            issued_at: claims.iat,
+        })
     }
 }
 
@@ -178,14 +201,16 @@ mod tests {
     fn issued_token_verifies() {
         let keys = keys(SECRET);
         let id = Uuid::new_v4();
-        let issued = keys.issue_access(id).unwrap();
+        let login = Uuid::new_v4();
+        let issued = keys.issue_access(id, login).unwrap();
         assert_eq!(issued.expires_in, 3600);
-        assert_eq!(keys.verify_access(&issued.token), Ok(id));
+        let access = keys.verify_access(&issued.token).unwrap();
+        assert_eq!((access.user_id, access.login), (id, Some(login)));
     }
 
     #[test]
     fn other_secret_is_rejected() {
-        let token = keys(SECRET).issue_access(Uuid::new_v4()).unwrap().token;
+        let token = keys(SECRET).issue_access(Uuid::new_v4(), Uuid::new_v4()).unwrap().token;
         assert_eq!(
             keys("another-secret-that-is-32-bytes-long!").verify_access(&token),
             Err(TokenError::Rejected)
@@ -202,6 +227,7 @@ mod tests {
             exp: now - 1,
             jti: "j".into(),
             token_type: ACCESS.into(),
+            sid: None,
         };
         let token = keys.sign(&claims).unwrap().token;
         assert_eq!(keys.verify_access(&token), Err(TokenError::Rejected));
@@ -217,6 +243,7 @@ mod tests {
             exp: now + 60,
             jti: "j".into(),
             token_type: "refresh".into(),
+            sid: None,
         };
         let token = keys.sign(&claims).unwrap().token;
         assert_eq!(keys.verify_access(&token), Err(TokenError::Rejected));
@@ -232,6 +259,7 @@ mod tests {
             exp: now + 60,
             jti: "j".into(),
             token_type: ACCESS.into(),
+            sid: None,
         };
         let hs512 = encode(
             &Header::new(Algorithm::HS512),

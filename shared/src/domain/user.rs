@@ -16,6 +16,11 @@ pub struct User {
     pub role: Role,
     pub created_at: OffsetDateTime,
     pub password_hash: PasswordHash,
+    /// Access tokens issued before this time (seconds since the epoch) are void: set when the
+    /// password, the role or the active flag changes.
+    pub tokens_valid_after: u64,
+    /// Bumped by every write, so concurrent writers cannot undo each other's changes.
+    pub version: u64,
 }
 
 impl User {
@@ -28,7 +33,19 @@ impl User {
             role,
             created_at: now_micros(),
             password_hash,
+            tokens_valid_after: 0,
+            version: 1,
         }
+    }
+
+    /// Voids every access token issued so far (password, role or active flag changed).
+    pub fn end_sessions(&mut self) {
+        self.tokens_valid_after = super::clock::now_secs();
+    }
+
+    /// Whether an access token issued at `issued_at` may still act for this user.
+    pub fn accepts_token_issued_at(&self, issued_at: u64) -> bool {
+        self.is_active && issued_at >= self.tokens_valid_after
     }
 }
 
@@ -64,8 +81,11 @@ pub struct AccountChanges {
 }
 
 impl AccountChanges {
-    /// Applies the changes to `user`, hashing a new password if there is one.
+    /// Applies the changes to `user`, hashing a new password if there is one. A new password,
+    /// role or active flag ends the user's sessions.
     pub fn apply(self, user: &mut User) -> Result<(), passwords::HashError> {
+        let (role, active) = (user.role, user.is_active);
+        let password_changed = self.password.is_some();
         if let Some(email) = self.email {
             user.email = email;
         }
@@ -77,6 +97,9 @@ impl AccountChanges {
             user.is_active = active;
         }
         user.role = resolve_role(user.role, self.role, self.is_superuser);
+        if password_changed || user.role != role || user.is_active != active {
+            user.end_sessions();
+        }
         Ok(())
     }
 }

@@ -15,24 +15,41 @@ pub struct Email(String);
 impl Email {
     pub const MAX_LEN: usize = 254;
 
+    /// Parses and normalises an address once, so one mailbox is one account: the local part in
+    /// NFC and lower case, the domain through IDNA (UTS #46) to its ASCII form — so a
+    /// soft hyphen, fullwidth or mathematical letters, NFD and punycode spellings of one domain
+    /// are the same address. Domain literals and quoted or malformed local parts are refused.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let candidate = raw.trim().to_lowercase();
-        let reason = if !candidate.contains('@') {
-            Some("An email address must have an @-sign.")
-        } else if candidate.len() > Self::MAX_LEN {
-            Some("The email address is too long.")
-        } else if !candidate.validate_email() || !has_dotted_domain(&candidate) {
-            Some("The email address is not valid.")
-        } else {
-            None
-        };
-        match reason {
-            None => Ok(Self(candidate)),
-            Some(reason) => Err(
-                Invalid::new("value_error", format!("value is not a valid email address: {reason}"))
-                    .with_ctx(json!({ "reason": reason })),
-            ),
+        Self::normalise(raw.trim()).map(Self).map_err(|reason| {
+            Invalid::new("value_error", format!("value is not a valid email address: {reason}"))
+                .with_ctx(json!({ "reason": reason }))
+        })
+    }
+
+    fn normalise(raw: &str) -> Result<String, &'static str> {
+        const INVALID: &str = "The email address is not valid.";
+        let (local, domain) = raw.rsplit_once('@').ok_or("An email address must have an @-sign.")?;
+        if raw.len() > 4 * Self::MAX_LEN {
+            return Err("The email address is too long.");
         }
+        if domain.starts_with('[') {
+            return Err("A domain literal is not accepted.");
+        }
+        let local = icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+            .normalize(local)
+            .to_lowercase();
+        if !is_dot_atom(&local) {
+            return Err(INVALID);
+        }
+        let domain = idna::domain_to_ascii_strict(domain).map_err(|_| INVALID)?;
+        let candidate = format!("{local}@{domain}");
+        if candidate.len() > Self::MAX_LEN {
+            return Err("The email address is too long.");
+        }
+        if !candidate.validate_email() || !has_dotted_domain(&candidate) {
+            return Err(INVALID);
+        }
+        Ok(candidate)
     }
 
     pub fn as_str(&self) -> &str {
@@ -42,6 +59,16 @@ impl Email {
 
 /// `user@localhost` passes RFC syntax but can never receive mail from SES; pydantic's
 /// email-validator rejects it too.
+/// RFC 5322's dot-atom, with UTF-8 allowed (RFC 6531): no empty, leading, trailing or doubled
+/// dot, and no character that would need quoting.
+fn is_dot_atom(local: &str) -> bool {
+    let special = |c: char| c.is_control() || c.is_whitespace() || "\"(),:;<>@[\\]".contains(c);
+    !local.is_empty()
+        && local.len() <= 64
+        && local.split('.').all(|atom| !atom.is_empty())
+        && !local.chars().any(special)
+}
+
 fn has_dotted_domain(email: &str) -> bool {
     email
         .rsplit_once('@')
@@ -300,6 +327,37 @@ mod tests {
         assert!(Email::parse("alice@").is_err());
         assert!(Email::parse("a b@example.com").is_err());
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn one_mailbox_is_one_address_however_it_is_spelled() {
+        let plain = Email::parse("a@example.com").unwrap();
+        for spelling in [
+            "a@exam\u{ad}ple.com",
+            "a@\u{ff45}xample.com",
+            "a@\u{1d41e}xample.com",
+            "A@EXAMPLE.COM",
+        ] {
+            assert_eq!(Email::parse(spelling).unwrap(), plain, "{spelling:?}");
+        }
+        let nfc = Email::parse("jose@b\u{fc}cher.example").unwrap();
+        assert_eq!(Email::parse("jose@bu\u{308}cher.example").unwrap(), nfc);
+        assert_eq!(Email::parse("jose@xn--bcher-kva.example").unwrap(), nfc);
+        assert_eq!(nfc.as_str(), "jose@xn--bcher-kva.example");
+    }
+
+    #[test]
+    fn literals_and_bad_dot_atoms_are_refused() {
+        for bad in [
+            "u@[127.0.0.1]",
+            ".a@example.com",
+            "a.@example.com",
+            "a..b@example.com",
+            "\"a b\"@example.com",
+            "a@exa_mple.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ApiResult, AuthFailure};
 use super::request::ApiRequest;
-use crate::domain::ports::UserStore;
+use crate::domain::ports::Accounts;
 use crate::domain::tokens::TokenKeys;
 use crate::domain::{Permission, User};
 
@@ -11,7 +11,7 @@ pub struct Authenticator<S> {
     users: S,
 }
 
-impl<S: UserStore> Authenticator<S> {
+impl<S: Accounts> Authenticator<S> {
     pub fn new(keys: TokenKeys, users: S) -> Self {
         Self { keys, users }
     }
@@ -24,22 +24,19 @@ impl<S: UserStore> Authenticator<S> {
         &self.users
     }
 
-    /// The caller, who must hold a valid access token of an existing, active user.
+    /// The caller, who must hold a valid access token of an existing, active user, issued for
+    /// a login that still stands and after the user's sessions last ended.
     pub async fn current_user(&self, request: &ApiRequest) -> ApiResult<User> {
+        let invalid = || ApiError::Unauthorized(AuthFailure::Invalid);
         let token = request
             .bearer_token()
             .ok_or(ApiError::Unauthorized(AuthFailure::Missing))?;
-        let user_id = self
-            .keys
-            .verify_access(token)
-            .map_err(|_| ApiError::Unauthorized(AuthFailure::Invalid))?;
-        let user = self
-            .users
-            .get(user_id)
-            .await?
-            .ok_or(ApiError::Unauthorized(AuthFailure::Invalid))?;
-        if !user.is_active {
-            return Err(ApiError::Unauthorized(AuthFailure::Invalid));
+        let access = self.keys.verify_access(token).map_err(|_| invalid())?;
+        let login = access.login.ok_or_else(invalid)?;
+        let (user, login_active) = tokio::try_join!(self.users.get(access.user_id), self.users.login_active(login))?;
+        let user = user.ok_or_else(invalid)?;
+        if !login_active || !user.accepts_token_issued_at(access.issued_at) {
+            return Err(invalid());
         }
         request.set_user(user.id);
         Ok(user)

@@ -127,8 +127,9 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::EmailTaken => Self::BadRequest("The user with this email already exists in the system".into()),
             StoreError::NotFound => Self::NotFound("User not found".into()),
+            StoreError::Conflict => Self::Conflict("The record was changed by another request, retry".into()),
             StoreError::Unavailable(cause) => Self::unavailable("table", cause),
-            StoreError::Corrupt(cause) => Self::Internal(cause),
+            StoreError::Corrupt(cause) | StoreError::Refused(cause) => Self::Internal(cause),
         }
     }
 }

@@ -72,6 +72,8 @@ struct Payload {
 
 /// The largest page any listing serves; more is a 422.
 pub const MAX_LIMIT: i64 = 1000;
+/// The deepest `skip`: every skipped row is read, so deeper pages go by `cursor`.
+pub const MAX_SKIP: i64 = 10_000;
 
 /// `skip`, `limit` and `cursor` of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +86,16 @@ pub struct Paging {
 impl Paging {
     /// Reads the paging parameters into `fields`, so their errors join the route's own.
     pub fn read(fields: &mut Fields<'_>) -> Read<Self> {
-        let skip = fields.optional("skip", Echo::Yes, |v| scalar::integer(v, 0, i64::from(i32::MAX)));
+        let skip = fields.optional("skip", Echo::Yes, |v| {
+            scalar::integer(v, 0, MAX_SKIP).map_err(|invalid| match invalid.kind {
+                "less_than_equal" => Invalid::new(
+                    "less_than_equal",
+                    format!("Input should be less than or equal to {MAX_SKIP}; page deeper with `cursor`"),
+                )
+                .with_ctx(serde_json::json!({ "le": MAX_SKIP })),
+                _ => invalid,
+            })
+        });
         let limit = fields.optional("limit", Echo::Yes, |v| scalar::integer(v, 0, MAX_LIMIT));
         let cursor = fields.optional("cursor", Echo::Yes, |v| scalar::string(v).map(str::to_owned));
         Ok(Self {

@@ -75,6 +75,7 @@ impl ApiRequest {
 
     /// The JSON body read as `T`, with the object it was read from (what idempotency remembers).
     pub fn body_and_json<T: FromFields>(&self) -> ApiResult<(T, Map<String, Value>)> {
+        self.require_json()?;
         let object = self.json_object()?;
         let value = validation::read(Source::Body, &object).map_err(ApiError::Validation)?;
         Ok((value, object))
@@ -96,6 +97,44 @@ impl ApiRequest {
             Map::new()
         };
         validation::read(Source::Body, &form).map_err(ApiError::Validation)
+    }
+
+    /// A body sent as another media type is not read as JSON, as FastAPI does: it is the 422 of
+    /// a body that is no object. (Without this a JSON route would take `text/plain`, which a
+    /// browser sends cross-origin without a CORS preflight.) No `Content-Type` reads as JSON.
+    fn require_json(&self) -> ApiResult<()> {
+        let Some(raw) = self.headers.get(http::header::CONTENT_TYPE) else {
+            return Ok(());
+        };
+        let media = raw
+            .to_str()
+            .ok()
+            .and_then(|t| t.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if media == "application/json" || (media.starts_with("application/") && media.ends_with("+json")) {
+            return Ok(());
+        }
+        Err(ApiError::validation(FieldError::new(
+            Loc::body_root(),
+            Invalid::new(
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
+            ),
+            Value::String(String::from_utf8_lossy(&self.body).chars().take(200).collect()),
+        )))
+    }
+
+    /// A header that is present, whatever its bytes: `Err` with the header's 400 when it is not
+    /// visible ASCII, so a malformed value is never taken for an absent one.
+    pub fn strict_header(&self, name: &'static str) -> ApiResult<Option<&str>> {
+        match self.headers.get(name) {
+            None => Ok(None),
+            Some(value) => value
+                .to_str()
+                .map(Some)
+                .map_err(|_| ApiError::BadRequest(format!("Invalid {name} header: it must be visible ASCII"))),
+        }
     }
 
     /// The body as a JSON object, or the 422 FastAPI sends for a body that is not one.

@@ -10,7 +10,7 @@ use super::request::ApiRequest;
 use super::service::{json, Api, Response};
 use super::validation::{FieldError, FromFields, Invalid, Loc};
 use crate::domain::clock::hex;
-use crate::domain::ports::{Records, UserStore};
+use crate::domain::ports::{Accounts, Records};
 use crate::domain::{Listing, Owned, Permission, Remembered, User, WriteError};
 use http::{HeaderValue, Method, StatusCode};
 use serde::Serialize;
@@ -54,15 +54,13 @@ fn with_etag(mut response: Response, version: u64) -> Response {
 }
 
 /// Whether the request carries `If-Match`; 412 when it does and `version` is not among its tags.
+/// The comparison is strong (RFC 9110 §13.1.1): a weak tag `W/"…"` never matches.
 pub fn check_if_match(request: &ApiRequest, version: u64) -> ApiResult<bool> {
-    let Some(header) = request.header("if-match") else {
+    let Some(header) = request.strict_header("if-match")? else {
         return Ok(false);
     };
     let current = etag(version);
-    let matches = header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == current);
+    let matches = header.split(',').map(str::trim).any(|tag| tag == "*" || tag == current);
     if matches {
         Ok(true)
     } else {
@@ -86,9 +84,10 @@ fn not_found<T: Owned>() -> ApiError {
 /// The `Idempotency-Key` of a create: `None` without the header; 422 when it is empty, too long
 /// or not printable ASCII.
 fn idempotency_key(request: &ApiRequest) -> ApiResult<Option<String>> {
-    let Some(key) = request.header("idempotency-key") else {
+    let Some(raw) = request.headers.get("idempotency-key") else {
         return Ok(None);
     };
+    let key = String::from_utf8_lossy(raw.as_bytes());
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         let invalid = Invalid::new(
             "value_error",
@@ -97,10 +96,10 @@ fn idempotency_key(request: &ApiRequest) -> ApiResult<Option<String>> {
         return Err(ApiError::validation(FieldError::new(
             Loc::header("idempotency-key"),
             invalid,
-            Value::String(key.to_owned()),
+            Value::String(key.into_owned()),
         )));
     }
-    Ok(Some(key.to_owned()))
+    Ok(Some(key.into_owned()))
 }
 
 /// A digest of the body: serde_json keeps object keys sorted, so equal bodies digest equally.
@@ -152,7 +151,7 @@ pub struct Resources<T, S> {
     _records: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T: Resource, S: Records<T> + UserStore + 'static> Resources<T, S> {
+impl<T: Resource, S: Records<T> + Accounts + 'static> Resources<T, S> {
     pub fn new<Q, B>(ctx: crate::Context<S, Q, B>) -> Self
     where
         S: Clone,
@@ -175,6 +174,19 @@ impl<T: Resource, S: Records<T> + UserStore + 'static> Resources<T, S> {
 
     fn respond(status: StatusCode, record: &T) -> ApiResult<Response> {
         Ok(with_etag(json(status, &T::Public::from(record))?, record.version()))
+    }
+
+    /// The answer to an update: the record, unless the caller may change it but not read it (a
+    /// moderator and another user's item) — then only that it was updated.
+    fn updated(caller: &User, record: &T) -> ApiResult<Response> {
+        if record.check_read(caller).is_ok() {
+            return Self::respond(StatusCode::OK, record);
+        }
+        let message = format!("{} updated successfully", T::NAME);
+        Ok(with_etag(
+            json(StatusCode::OK, &Message { message: &message })?,
+            record.version(),
+        ))
     }
 
     async fn list(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -251,11 +263,11 @@ impl<T: Resource, S: Records<T> + UserStore + 'static> Resources<T, S> {
             owner_or(&caller, current.owner(), Permission::Write)?;
             let conditional = check_if_match(&request, current.version())?;
             let Some(mut next) = current.changed(&changes) else {
-                return Self::respond(StatusCode::OK, &current);
+                return Self::updated(&caller, &current);
             };
             next.touch();
             match Records::<T>::replace(self.store(), &current, &next).await {
-                Ok(()) => return Self::respond(StatusCode::OK, &next),
+                Ok(()) => return Self::updated(&caller, &next),
                 Err(WriteError::Conflict) if conditional => return Err(precondition_failed()),
                 Err(WriteError::Conflict) => continue,
                 Err(other) => return Err(other.into()),
@@ -285,7 +297,7 @@ impl<T: Resource, S: Records<T> + UserStore + 'static> Resources<T, S> {
     }
 }
 
-impl<T: Resource, S: Records<T> + UserStore + 'static> Api for Resources<T, S> {
+impl<T: Resource, S: Records<T> + Accounts + 'static> Api for Resources<T, S> {
     type Route = Route;
 
     fn routes() -> Vec<(Method, &'static str, Route)> {

@@ -204,10 +204,7 @@ impl<A: Api> Service<A> {
     }
 
     fn origin_allowed(&self, origin: &str) -> bool {
-        self.http
-            .cors_origins
-            .iter()
-            .any(|allowed| allowed == "*" || allowed == origin)
+        self.http.cors_origins.iter().any(|allowed| allowed == origin)
     }
 
     fn finish_headers(&self, response: &mut Response, request_id: &str, origin: Option<&str>, authenticated: bool) {

@@ -37,8 +37,10 @@ pub fn reset(digest: &str) -> String {
     format!("RESET#{digest}")
 }
 pub const RESET_SK: &str = "RESET";
+/// A rate-limit window. The key (an email, an address) is hashed: whatever a client sends
+/// becomes a bounded key and is never stored as it was typed.
 pub fn rate(scope: &str, key: &str, window_start: u64) -> String {
-    format!("RATE#{scope}#{key}#{window_start}")
+    format!("RATE#{scope}#{}#{window_start}", crate::domain::secrets::digest(key))
 }
 pub const RATE_SK: &str = "RATE";
 pub const IDEMPOTENCY_SK: &str = "IDEMP";

@@ -17,6 +17,14 @@ use std::time::Duration;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
+struct ResetLink {
+    user_id: Uuid,
+    email: Email,
+    user_version: u64,
+    expires: u64,
+}
+
+#[derive(Debug, Clone)]
 struct RefreshToken {
     user_id: Uuid,
     family: Uuid,
@@ -34,8 +42,7 @@ pub struct State {
     /// family → (user, revoked)
     families: HashMap<Uuid, (Uuid, bool)>,
     refresh: HashMap<String, RefreshToken>,
-    /// digest → (user, expires)
-    resets: HashMap<String, (Uuid, u64)>,
+    resets: HashMap<String, ResetLink>,
     rates: HashMap<(&'static str, String, u64), u64>,
     jobs: Vec<Job>,
     emails: Vec<EmailMessage>,
@@ -138,10 +145,14 @@ impl UserStore for Memory {
             return Err(StoreError::EmailTaken);
         }
         match state.users.get_mut(&user.id) {
-            Some(stored) => {
-                *stored = user.clone();
+            Some(stored) if stored.version == user.version => {
+                *stored = User {
+                    version: user.version + 1,
+                    ..user.clone()
+                };
                 Ok(())
             }
+            Some(_) => Err(StoreError::Conflict),
             None => Err(StoreError::NotFound),
         }
     }
@@ -287,6 +298,16 @@ impl SessionStore for Memory {
         })
     }
 
+    async fn login_active(&self, family: Uuid) -> Result<bool, StoreError> {
+        Ok(self.state()?.families.get(&family).is_some_and(|(_, revoked)| !revoked))
+    }
+
+    async fn reset_target(&self, presented: &str) -> Result<Option<Uuid>, StoreError> {
+        let state = self.state()?;
+        let link = state.resets.get(&secrets::digest(presented));
+        Ok(link.filter(|l| l.expires > now_secs()).map(|l| l.user_id))
+    }
+
     async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
         if let Some((_, revoked)) = self.state()?.families.get_mut(&family) {
             *revoked = true;
@@ -306,46 +327,39 @@ impl SessionStore for Memory {
         Ok(revoked)
     }
 
-    async fn create_reset_token(&self, user_id: Uuid, ttl: Duration) -> Result<String, StoreError> {
+    async fn create_reset_token(&self, user: &User, ttl: Duration) -> Result<String, StoreError> {
         let token = secret()?;
-        let expires = now_secs() + ttl.as_secs();
-        self.state()?.resets.insert(secrets::digest(&token), (user_id, expires));
+        let link = ResetLink {
+            user_id: user.id,
+            email: user.email.clone(),
+            user_version: user.version,
+            expires: now_secs() + ttl.as_secs(),
+        };
+        self.state()?.resets.insert(secrets::digest(&token), link);
         Ok(token)
     }
 
     async fn reset_password(&self, presented: &str, new_hash: &PasswordHash) -> Result<Option<Uuid>, StoreError> {
         let mut state = self.state()?;
-        let Some((user_id, expires)) = state.resets.remove(&secrets::digest(presented)) else {
+        let Some(link) = state.resets.remove(&secrets::digest(presented)) else {
             return Ok(None);
         };
-        if expires <= now_secs() {
+        if link.expires <= now_secs() {
             return Ok(None);
         }
-        match state.users.get_mut(&user_id) {
-            Some(user) => {
+        match state.users.get_mut(&link.user_id) {
+            Some(user) if user.email == link.email && user.version == link.user_version => {
                 user.password_hash = new_hash.clone();
-                Ok(Some(user_id))
+                user.version += 1;
+                user.end_sessions();
+                Ok(Some(link.user_id))
             }
-            None => Ok(None),
+            _ => Ok(None),
         }
     }
 }
 
 impl RateLimiter for Memory {
-    async fn current(&self, limit: &Limit, key: &str) -> Result<Count, StoreError> {
-        let now = now_secs();
-        let state = self.state()?;
-        let count = state
-            .rates
-            .get(&(limit.scope, key.to_owned(), limit.window_start(now)))
-            .copied()
-            .unwrap_or(0);
-        Ok(Count {
-            count,
-            retry_after_secs: limit.retry_after(now),
-        })
-    }
-
     async fn hit(&self, limit: &Limit, key: &str) -> Result<Count, StoreError> {
         let now = now_secs();
         let mut state = self.state()?;
@@ -358,6 +372,17 @@ impl RateLimiter for Memory {
             count: *count,
             retry_after_secs: limit.retry_after(now),
         })
+    }
+
+    async fn refund(&self, limit: &Limit, key: &str) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if let Some(count) = state
+            .rates
+            .get_mut(&(limit.scope, key.to_owned(), limit.window_start(now_secs())))
+        {
+            *count = count.saturating_sub(1);
+        }
+        Ok(())
     }
 }
 

@@ -18,17 +18,39 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use aws_sdk_dynamodb::Client;
 
-/// Any SDK failure other than a condition we test for: the table is unreachable or throttling.
-pub(crate) fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+/// Error codes of DynamoDB that mean "try again later", whatever the request.
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
+
+/// Any SDK failure other than a condition we test for. Throttling, time-outs, connection
+/// failures and 5xx answers are `Unavailable` (a retry may work: 503); anything else the table
+/// refused is `Refused` — a request we should never have sent (500, logged), never a 503 that
+/// would have the client retry the same bad input forever.
+pub(crate) fn unavailable<E>(err: SdkError<E, aws_smithy_runtime_api::http::Response>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let code = err.code().unwrap_or("no error code").to_owned();
-    StoreError::Unavailable(format!(
-        "{code}: {}",
-        aws_sdk_dynamodb::error::DisplayErrorContext(&err)
-    ))
+    let retryable = match &err {
+        SdkError::ServiceError(service) => {
+            RETRYABLE_CODES.contains(&code.as_str()) || service.raw().status().is_server_error()
+        }
+        SdkError::ConstructionFailure(_) => false,
+        _ => true,
+    };
+    let cause = format!("{code}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
+    if retryable {
+        StoreError::Unavailable(cause)
+    } else {
+        StoreError::Refused(cause)
+    }
 }
 
 fn corrupt<E: std::fmt::Display>(e: E) -> StoreError {

@@ -1,14 +1,15 @@
 //! Logins (refresh-token families), password-reset links and rate-limit windows in the single
 //! table, with TTL.
 
-use super::attrs::{get_bool, get_n, get_uuid, n, s, Row};
+use super::attrs::{get_bool, get_n, get_s, get_uuid, n, s, Row};
+use super::users::{TOKENS_VALID_AFTER, VERSION};
 use super::{cancelled_conditions, corrupt, keys, send_transaction, unavailable, Table};
 use crate::domain::clock::now_secs;
 use crate::domain::passwords::PasswordHash;
 use crate::domain::ports::{RateLimiter, SessionStore};
 use crate::domain::secrets;
 use crate::domain::session::{Count, Limit, Refresh};
-use crate::domain::StoreError;
+use crate::domain::{StoreError, User};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use std::time::Duration;
 use uuid::Uuid;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 const USED: &str = "used";
 const REVOKED: &str = "revoked";
 const EXPIRES: &str = "expires_at";
+const USER_VERSION: &str = "user_version";
 
 fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
     result.map_err(corrupt)
@@ -41,17 +43,16 @@ impl SessionStore for Table {
             (EXPIRES.to_owned(), n(expires)),
         ]);
         let put = |item: Row| Put::builder().table_name(self.name()).set_item(Some(item)).build();
-        self.client()
+        let transaction = self
+            .client()
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(build(put(family_item))?).build())
             .transact_items(
                 TransactWriteItem::builder()
                     .put(build(put(self.refresh_item(&token, user_id, family, expires)))?)
                     .build(),
-            )
-            .send()
-            .await
-            .map_err(unavailable)?;
+            );
+        send_transaction(transaction).await.map_err(unavailable)?;
         Ok((family, token))
     }
 
@@ -122,6 +123,21 @@ impl SessionStore for Table {
         }
     }
 
+    async fn login_active(&self, family: Uuid) -> Result<bool, StoreError> {
+        let row = self.get_item(keys::family(family), keys::FAMILY_SK).await?;
+        Ok(row.is_some_and(|row| !get_bool(&row, REVOKED, true) && get_n(&row, EXPIRES) > now_secs()))
+    }
+
+    async fn reset_target(&self, presented: &str) -> Result<Option<Uuid>, StoreError> {
+        let row = self
+            .get_item(keys::reset(&secrets::digest(presented)), keys::RESET_SK)
+            .await?;
+        match row {
+            Some(row) if get_n(&row, EXPIRES) > now_secs() => Ok(Some(get_uuid(&row, "user_id")?)),
+            _ => Ok(None),
+        }
+    }
+
     async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
         self.client()
             .update_item()
@@ -178,13 +194,18 @@ impl SessionStore for Table {
     }
 
     /// A single-use password-reset token for `user_id`, valid for `ttl`.
-    async fn create_reset_token(&self, user_id: Uuid, ttl: Duration) -> Result<String, StoreError> {
+    async fn create_reset_token(&self, user: &User, ttl: Duration) -> Result<String, StoreError> {
         let token = secret()?;
+        let now = now_secs();
         let item = Row::from([
             (keys::PK.to_owned(), s(keys::reset(&secrets::digest(&token)))),
             (keys::SK.to_owned(), s(keys::RESET_SK)),
-            ("user_id".to_owned(), s(user_id.to_string())),
-            (EXPIRES.to_owned(), n(now_secs() + ttl.as_secs())),
+            ("user_id".to_owned(), s(user.id.to_string())),
+            // The link is for the account as it is now: any later write of the profile (another
+            // reset, a password or email change) voids it.
+            ("email".to_owned(), s(user.email.as_str())),
+            (USER_VERSION.to_owned(), n(user.version)),
+            (EXPIRES.to_owned(), n(now + ttl.as_secs())),
         ]);
         self.client()
             .put_item()
@@ -204,22 +225,39 @@ impl SessionStore for Table {
             return Ok(None);
         };
         let user_id = get_uuid(&item, "user_id")?;
+        let now = now_secs();
         let spend = Delete::builder()
             .table_name(self.name())
             .key(keys::PK, s(pk))
             .key(keys::SK, s(keys::RESET_SK))
             .condition_expression("attribute_exists(pk) AND #exp > :now")
             .expression_attribute_names("#exp", EXPIRES)
-            .expression_attribute_values(":now", n(now_secs()))
+            .expression_attribute_values(":now", n(now))
             .build();
-        let set_password = Update::builder()
+        let issued_for = get_n(&item, USER_VERSION);
+        // Profiles written before versions existed have none: they count as version 0.
+        let same_version = if issued_for == 0 {
+            "attribute_not_exists(#v)"
+        } else {
+            "#v = :version"
+        };
+        let mut set_password = Update::builder()
             .table_name(self.name())
             .key(keys::PK, s(keys::user(user_id)))
             .key(keys::SK, s(keys::USER_SK))
-            .update_expression("SET hashed_password = :hash")
-            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET hashed_password = :hash, #after = :now, #v = if_not_exists(#v, :zero) + :one")
+            .condition_expression(format!("attribute_exists(pk) AND email = :email AND {same_version}"))
+            .expression_attribute_names("#after", TOKENS_VALID_AFTER)
+            .expression_attribute_names("#v", VERSION)
             .expression_attribute_values(":hash", s(new_hash.as_str()))
-            .build();
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":email", s(get_s(&item, "email").unwrap_or_default()));
+        if issued_for != 0 {
+            set_password = set_password.expression_attribute_values(":version", n(issued_for));
+        }
+        let set_password = set_password.build();
         let result = send_transaction(
             self.client()
                 .transact_write_items()
@@ -248,22 +286,9 @@ impl Table {
     }
 }
 
-impl RateLimiter for Table {
-    /// How many times `key` was counted in the current window of `limit`, and the seconds until
-    /// that window ends.
-    async fn current(&self, limit: &Limit, key: &str) -> Result<Count, StoreError> {
-        let now = now_secs();
-        let item = self
-            .get_item(keys::rate(limit.scope, key, limit.window_start(now)), keys::RATE_SK)
-            .await?;
-        Ok(Count {
-            count: item.map(|i| get_n(&i, "count")).unwrap_or(0),
-            retry_after_secs: limit.retry_after(now),
-        })
-    }
-
-    /// Counts one more event for `key`; returns the new count and the seconds until the window ends.
-    async fn hit(&self, limit: &Limit, key: &str) -> Result<Count, StoreError> {
+impl Table {
+    /// Adds `delta` to the count of `key` in the current window of `limit`, atomically.
+    async fn add_to_window(&self, limit: &Limit, key: &str, delta: i64) -> Result<Count, StoreError> {
         let now = now_secs();
         let start = limit.window_start(now);
         let out = self
@@ -272,19 +297,29 @@ impl RateLimiter for Table {
             .table_name(self.name())
             .key(keys::PK, s(keys::rate(limit.scope, key, start)))
             .key(keys::SK, s(keys::RATE_SK))
-            .update_expression("ADD #count :one SET #exp = :exp")
+            .update_expression("ADD #count :delta SET #exp = :exp")
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#exp", EXPIRES)
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":delta", n(delta))
             .expression_attribute_values(":exp", n(start + limit.window.as_secs()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await
             .map_err(unavailable)?;
         Ok(Count {
-            count: out.attributes.map(|a| get_n(&a, "count")).unwrap_or(1),
+            count: out.attributes.map(|a| get_n(&a, "count")).unwrap_or(0),
             retry_after_secs: limit.retry_after(now),
         })
+    }
+}
+
+impl RateLimiter for Table {
+    async fn hit(&self, limit: &Limit, key: &str) -> Result<Count, StoreError> {
+        self.add_to_window(limit, key, 1).await
+    }
+
+    async fn refund(&self, limit: &Limit, key: &str) -> Result<(), StoreError> {
+        self.add_to_window(limit, key, -1).await.map(|_| ())
     }
 }
 

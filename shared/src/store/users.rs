@@ -1,7 +1,7 @@
 //! Users in the table: the profile row, the email guard that makes an email belong to one
 //! user, and the user count — written together in one transaction.
 
-use super::attrs::{get_bool, get_parsed, get_required, get_s, get_time, get_uuid, s, Row};
+use super::attrs::{get_bool, get_n, get_parsed, get_required, get_s, get_time, get_uuid, n, s, Row};
 use super::{cancelled_conditions, keys, send_transaction, unavailable, Table};
 use crate::domain::passwords::PasswordHash;
 use crate::domain::ports::UserStore;
@@ -9,6 +9,11 @@ use crate::domain::{Email, FullName, Role, StoreError, User};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use uuid::Uuid;
+
+/// Access tokens issued before this time (epoch seconds) are void.
+pub(crate) const TOKENS_VALID_AFTER: &str = "tokens_valid_after";
+/// Bumped by every write of the profile.
+pub(crate) const VERSION: &str = "version";
 
 fn user_to_item(user: &User) -> Row {
     let created = crate::domain::clock::timestamp(user.created_at);
@@ -23,6 +28,8 @@ fn user_to_item(user: &User) -> Row {
         ("role".to_owned(), s(user.role.as_str())),
         ("created_at".to_owned(), s(created)),
         ("hashed_password".to_owned(), s(user.password_hash.as_str())),
+        (TOKENS_VALID_AFTER.to_owned(), n(user.tokens_valid_after)),
+        (VERSION.to_owned(), n(user.version)),
     ]);
     if let Some(name) = &user.full_name {
         item.insert("full_name".to_owned(), s(name.as_str()));
@@ -39,6 +46,8 @@ fn user_from_item(item: &Row) -> Result<User, StoreError> {
         role: get_required(item, "role", Role::parse)?,
         created_at: get_time(item, "created_at")?,
         password_hash: PasswordHash::from_stored(get_s(item, "hashed_password")?.to_owned()),
+        tokens_valid_after: get_n(item, TOKENS_VALID_AFTER),
+        version: get_n(item, VERSION),
     })
 }
 
@@ -162,11 +171,19 @@ impl UserStore for Table {
 
     /// Writes `user` over its stored record; when its email changed from `previous_email`, the
     /// new address is claimed and the old one released in the same transaction.
+    /// Writes `user` over its stored profile if that is still at `user.version` (else
+    /// `Conflict`), as the next version.
     async fn update(&self, user: &User, previous_email: &Email) -> Result<(), StoreError> {
+        let next = User {
+            version: user.version + 1,
+            ..user.clone()
+        };
         let put_user = Put::builder()
             .table_name(&self.name)
-            .set_item(Some(user_to_item(user)))
-            .condition_expression("attribute_exists(pk)")
+            .set_item(Some(user_to_item(&next)))
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#v) OR #v = :read)")
+            .expression_attribute_names("#v", VERSION)
+            .expression_attribute_values(":read", n(user.version))
             .build()
             .map_err(super::corrupt)?;
         let mut transaction = self
@@ -190,7 +207,10 @@ impl UserStore for Table {
         match send_transaction(transaction).await {
             Ok(_) => Ok(()),
             Err(err) => match cancelled_conditions(&err) {
-                Some(failed) if failed.first() == Some(&true) => Err(StoreError::NotFound),
+                Some(failed) if failed.first() == Some(&true) => match UserStore::get(self, user.id).await? {
+                    Some(_) => Err(StoreError::Conflict),
+                    None => Err(StoreError::NotFound),
+                },
                 Some(failed) if email_changed && failed.get(1) == Some(&true) => Err(StoreError::EmailTaken),
                 _ => Err(unavailable(err)),
             },
