@@ -449,13 +449,21 @@ mod handler_tests {
             set_body(e, json!({"role": "moderator"}));
         });
         assert_eq!(call(&users(&memory), promote).await.1["role"], "moderator");
+        let ended = event("users/read-me.json", &token, |_| {});
+        assert_eq!(
+            call(&users(&memory), ended).await.0,
+            StatusCode::UNAUTHORIZED,
+            "a role change ends sessions"
+        );
         let admin_user = memory
             .find_by_email(&Email::parse("admin@example.com").unwrap())
             .await
             .unwrap()
             .unwrap();
         let admin_path = format!("/api/v1/users/{}", admin_user.id);
-        let someone_else = event("users/read-user-unknown.json", &token, |e| set_path(e, &admin_path));
+        // The promotion ended `other`'s sessions: a plain user of their own asks instead.
+        let (_, plain) = caller(&memory, "plain@example.com", Role::User).await;
+        let someone_else = event("users/read-user-unknown.json", &plain, |e| set_path(e, &admin_path));
         assert_eq!(call(&users(&memory), someone_else).await.0, StatusCode::FORBIDDEN);
         let bad = event("users/read-user-unknown.json", &admin, |e| {
             set_path(e, "/api/v1/users/42")
