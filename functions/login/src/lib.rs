@@ -6,7 +6,7 @@ use shared::aws::{Bucket, SqsQueue};
 use shared::domain::email;
 use shared::domain::job::Job;
 use shared::domain::passwords;
-use shared::domain::ports::{JobQueue, RateLimiter, SessionStore, UserStore};
+use shared::domain::ports::{Accounts, JobQueue, RateLimiter};
 use shared::domain::session::{Count, Limit, Refresh};
 use shared::domain::{Email, Password, User};
 use shared::http::auth::Authenticator;
@@ -123,8 +123,8 @@ impl FromFields for NewPassword {
 }
 
 /// What the login routes need of a store.
-pub trait LoginStore: UserStore + SessionStore + RateLimiter + Clone + 'static {}
-impl<S: UserStore + SessionStore + RateLimiter + Clone + 'static> LoginStore for S {}
+pub trait LoginStore: Accounts + RateLimiter + Clone + 'static {}
+impl<S: Accounts + RateLimiter + Clone + 'static> LoginStore for S {}
 
 pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,

@@ -104,8 +104,15 @@ pub trait SessionStore: Send + Sync {
 }
 
 /// What authenticating a caller needs: their user, and whether their login still stands.
-pub trait Accounts: UserStore + SessionStore {}
-impl<S: UserStore + SessionStore> Accounts for S {}
+pub trait Accounts: UserStore + SessionStore {
+    /// The user and whether `login` still stands — in one round trip where the store can, as
+    /// every authenticated request asks it.
+    fn caller(
+        &self,
+        user_id: Uuid,
+        login: Uuid,
+    ) -> impl Future<Output = Result<(Option<User>, bool), StoreError>> + Send;
+}
 
 /// Fixed-window counters for rate limits.
 pub trait RateLimiter: Send + Sync {

@@ -33,7 +33,7 @@ impl<S: Accounts> Authenticator<S> {
             .ok_or(ApiError::Unauthorized(AuthFailure::Missing))?;
         let access = self.keys.verify_access(token).map_err(|_| invalid())?;
         let login = access.login.ok_or_else(invalid)?;
-        let (user, login_active) = tokio::try_join!(self.users.get(access.user_id), self.users.login_active(login))?;
+        let (user, login_active) = self.users.caller(access.user_id, login).await?;
         let user = user.ok_or_else(invalid)?;
         if !login_active || !user.accepts_token_issued_at(access.issued_at) {
             return Err(invalid());

@@ -386,6 +386,12 @@ impl RateLimiter for Memory {
     }
 }
 
+impl crate::domain::ports::Accounts for Memory {
+    async fn caller(&self, user_id: Uuid, login: Uuid) -> Result<(Option<User>, bool), StoreError> {
+        Ok((UserStore::get(self, user_id).await?, self.login_active(login).await?))
+    }
+}
+
 impl JobQueue for Memory {
     async fn enqueue(&self, job: Job) -> Result<Uuid, QueueError> {
         let mut state = self.state().map_err(|e| QueueError(e.to_string()))?;

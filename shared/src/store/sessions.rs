@@ -6,11 +6,13 @@ use super::users::{TOKENS_VALID_AFTER, VERSION};
 use super::{cancelled_conditions, corrupt, keys, send_transaction, unavailable, Table};
 use crate::domain::clock::now_secs;
 use crate::domain::passwords::PasswordHash;
-use crate::domain::ports::{RateLimiter, SessionStore};
+use crate::domain::ports::{Accounts, RateLimiter, SessionStore, UserStore};
 use crate::domain::secrets;
 use crate::domain::session::{Count, Limit, Refresh};
 use crate::domain::{StoreError, User};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -25,6 +27,51 @@ fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError>
 
 fn secret() -> Result<String, StoreError> {
     secrets::generate().map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))
+}
+
+impl Accounts for Table {
+    /// One consistent `BatchGetItem` of the profile and the login: one round trip, one
+    /// connection, on the path of every authenticated request.
+    async fn caller(&self, user_id: Uuid, login: Uuid) -> Result<(Option<User>, bool), StoreError> {
+        let key = |pk: String, sk: &str| HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))]);
+        let wanted = KeysAndAttributes::builder()
+            .keys(key(keys::user(user_id), keys::USER_SK))
+            .keys(key(keys::family(login), keys::FAMILY_SK))
+            .consistent_read(true)
+            .build()
+            .map_err(corrupt)?;
+        let out = self
+            .client()
+            .batch_get_item()
+            .request_items(self.name(), wanted)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let unprocessed = out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty());
+        if unprocessed {
+            // Throttled in part: ask for each on its own rather than answer from half a batch.
+            return Ok((UserStore::get(self, user_id).await?, self.login_active(login).await?));
+        }
+        let rows = out
+            .responses
+            .and_then(|mut r| r.remove(self.name()))
+            .unwrap_or_default();
+        let is = |row: &Row, pk: &str| row.get(keys::PK).and_then(|v| v.as_s().ok()).is_some_and(|v| v == pk);
+        let user_pk = keys::user(user_id);
+        let user = rows
+            .iter()
+            .find(|row| is(row, &user_pk))
+            .map(super::users::user_from_item)
+            .transpose()?;
+        let family_pk = keys::family(login);
+        let active = rows.iter().find(|row| is(row, &family_pk)).is_some_and(family_active);
+        Ok((user, active))
+    }
+}
+
+/// A login stands while it is neither revoked nor expired.
+fn family_active(row: &Row) -> bool {
+    !get_bool(row, REVOKED, true) && get_n(row, EXPIRES) > now_secs()
 }
 
 impl SessionStore for Table {
@@ -125,7 +172,7 @@ impl SessionStore for Table {
 
     async fn login_active(&self, family: Uuid) -> Result<bool, StoreError> {
         let row = self.get_item(keys::family(family), keys::FAMILY_SK).await?;
-        Ok(row.is_some_and(|row| !get_bool(&row, REVOKED, true) && get_n(&row, EXPIRES) > now_secs()))
+        Ok(row.as_ref().is_some_and(family_active))
     }
 
     async fn reset_target(&self, presented: &str) -> Result<Option<Uuid>, StoreError> {

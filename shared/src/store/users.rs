@@ -37,7 +37,7 @@ fn user_to_item(user: &User) -> Row {
     item
 }
 
-fn user_from_item(item: &Row) -> Result<User, StoreError> {
+pub(crate) fn user_from_item(item: &Row) -> Result<User, StoreError> {
     Ok(User {
         id: get_uuid(item, "id")?,
         email: get_required(item, "email", Email::parse)?,
