@@ -13,6 +13,7 @@ pub mod error;
 pub mod items;
 pub mod jobs;
 pub mod logging;
+pub mod metrics;
 pub mod passwords;
 pub mod posts;
 pub mod records;
