@@ -23,6 +23,8 @@ fi
 # cargo-lambda runs as `cargo lambda` and finds zig through the venv's python (ziglang).
 export PATH="$PWD/.venv/bin:$PATH"
 
+# One build for all seven shares the dependency build; `sam build` builds each function alone
+# (`--bin <name>`), so a dependency feature enabled by only some functions can differ.
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda "${packages[@]}"
