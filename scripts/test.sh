@@ -23,6 +23,7 @@ scripts/check-layers.sh
 step "template: cfn-lint, sam validate --lint"
 .venv/bin/cfn-lint template.yaml
 .venv/bin/sam validate --lint --template-file template.yaml
+scripts/lint.sh  # actionlint and zizmor on .github/workflows, checkov on the template
 
 step "build (function binaries and devstack, used by the black-box tests)"
 cargo build --workspace --bins

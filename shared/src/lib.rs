@@ -13,6 +13,7 @@ pub mod context;
 pub mod domain;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod store;
 #[cfg(any(test, feature = "memory"))]
 pub mod testing;

@@ -9,7 +9,8 @@ pub fn init() {
     let builder = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        // The runtime's per-invocation span carries requestId and xrayTraceId into every line.
+        .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
         .with_ansi(false);

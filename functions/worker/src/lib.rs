@@ -45,11 +45,18 @@ impl<E: EmailSender, D: UserData> Worker<E, D> {
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
+        shared::metrics::invocation_started();
+        let mut counts = shared::metrics::JobCounts::default();
         for record in &event.records {
             let message_id = record.message_id.clone().unwrap_or_default();
             match self.handle_record(record).await {
-                Ok(kind) => tracing::info!(message_id, kind, "job done"),
+                Ok(kind) => {
+                    counts.processed += 1;
+                    counts.emails_sent += u32::from(kind == "send_email");
+                    tracing::info!(message_id, kind, "job done")
+                }
                 Err(err) => {
+                    counts.failed += 1;
                     tracing::error!(message_id, error = %err, receive_count = receive_count(record), "job failed");
                     let mut failure = BatchItemFailure::default();
                     failure.item_identifier = message_id;
@@ -57,6 +64,7 @@ impl<E: EmailSender, D: UserData> Worker<E, D> {
                 }
             }
         }
+        counts.emf().emit();
         response
     }
 

@@ -108,6 +108,16 @@ impl<A: Api> Service<A> {
             user_id = user.get().map(String::as_str),
             "request"
         );
+        crate::metrics::invocation_started();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        crate::metrics::api_request(
+            method.as_str(),
+            route,
+            response.status().as_u16(),
+            latency_ms,
+            &request_id,
+        )
+        .emit();
         response
     }
 

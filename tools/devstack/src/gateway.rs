@@ -2,6 +2,7 @@
 //! into an API Gateway HTTP API (payload 2.0) event, invokes the function, and turns its answer
 //! back into HTTP, the way API Gateway does.
 
+use crate::access_log::AccessLog;
 use crate::runtime::{Function, InvokeResult};
 use crate::Stack;
 use base64::Engine;
@@ -161,16 +162,19 @@ async fn handle(stack: Arc<Stack>, peer: SocketAddr, request: Request<hyper::bod
     if let Some(admin) = path.strip_prefix("/_devstack/") {
         return crate::admin::handle(&stack, &parts.method, admin, body).await;
     }
+    let mut log = AccessLog::start(&parts, peer);
     let Some((route, params)) = stack
         .routes
         .iter()
         .find_map(|r| r.matches(&parts.method, &path).map(|p| (r, p)))
     else {
-        return respond(StatusCode::NOT_FOUND, json!({"message": "Not Found"}));
+        return log.finish(respond(StatusCode::NOT_FOUND, json!({"message": "Not Found"})));
     };
     let event = event(&parts, &path, route, params, &body, peer);
+    log.invoked(route, &event);
     let result = route.function.invoke(Bytes::from(event.to_string())).await;
-    proxy_response(&route.route_key, result)
+    log.answered(&result);
+    log.finish(proxy_response(&route.route_key, result))
 }
 
 /// The API Gateway HTTP API payload 2.0 event for one request.

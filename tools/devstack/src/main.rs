@@ -5,6 +5,7 @@
 //! Runtime API emulator, and feeds SQS queues to their functions like Lambda's event source
 //! mappings. `devstack invoke <Function> -e <event.json>` sends one event to a running stack.
 
+mod access_log;
 mod admin;
 mod gateway;
 mod moto;
