@@ -278,6 +278,7 @@ impl Function {
             in_flight: Mutex::new(None),
             kill: kill_tx,
             polled: AtomicBool::new(false),
+            started: watch::Sender::new(false),
             gone: watch::Sender::new(false),
         });
         let api = environment.clone();
@@ -285,12 +286,16 @@ impl Function {
             route(api.clone(), request)
         }));
 
+        let watchdog = environment.clone();
+        let watchdog = tokio::spawn(async move { watchdog.enforce_timeout().await });
+
         let mut command = self.command(address, instance);
         let started = Instant::now();
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(err) => {
                 server.abort();
+                watchdog.abort();
                 let reason = format!("cannot start {}: {err}", self.spec.binary.display());
                 environment.end(reason).await;
                 return Err(err);
@@ -301,6 +306,7 @@ impl Function {
             pid: child.id(),
             at: started,
         });
+        environment.started.send_replace(true);
         let mut stopping = self.stopping.subscribe();
         let status = tokio::select! {
             status = child.wait() => status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
@@ -314,6 +320,7 @@ impl Function {
             }
         };
         server.abort();
+        watchdog.abort();
         environment.end(format!("environment exited: {status}")).await;
         Ok(environment.polled.load(Ordering::SeqCst))
     }
@@ -323,9 +330,12 @@ impl Function {
 struct Environment {
     function: Arc<Function>,
     instance: usize,
-    in_flight: Mutex<Option<(String, oneshot::Sender<InvokeResult>)>>,
+    /// The invocation it is working on: its id, whom to answer, and when it was handed over.
+    in_flight: Mutex<Option<(String, oneshot::Sender<InvokeResult>, Instant)>>,
     kill: mpsc::UnboundedSender<()>,
     polled: AtomicBool,
+    /// Set once its start has been observed: the process may poll before its spawn returns.
+    started: watch::Sender<bool>,
     /// Set once the process is gone, so that its pending poll leaves the queue to the others.
     gone: watch::Sender<bool>,
 }
@@ -334,7 +344,7 @@ impl Environment {
     /// The process is gone: its poll gives up and its invocation, if any, has crashed.
     async fn end(&self, reason: String) {
         self.gone.send_replace(true);
-        if let Some((_, reply)) = self.in_flight.lock().await.take() {
+        if let Some((_, reply, _)) = self.in_flight.lock().await.take() {
             let _ = reply.send(InvokeResult::Crashed(reason.clone()));
         }
         self.function.observe(Lifecycle::Ended {
@@ -343,11 +353,36 @@ impl Environment {
         });
     }
 
+    /// Kills the environment once an invocation outlives the timeout. It looks at the work in
+    /// flight at least once per timeout instead of being told of each invocation, so that
+    /// handing one over wakes nothing more than the environment's own poll.
+    async fn enforce_timeout(&self) {
+        let timeout = self.function.spec.timeout.max(Duration::from_millis(1));
+        loop {
+            let current = self
+                .in_flight
+                .lock()
+                .await
+                .as_ref()
+                .map(|(id, _, handed)| (id.clone(), *handed));
+            match current {
+                Some((id, handed)) if handed.elapsed() >= timeout => {
+                    if self.complete(&id, InvokeResult::TimedOut).await {
+                        let _ = self.kill.send(());
+                        return;
+                    }
+                }
+                Some((_, handed)) => tokio::time::sleep_until((handed + timeout).into()).await,
+                None => tokio::time::sleep(timeout).await,
+            }
+        }
+    }
+
     async fn complete(&self, id: &str, result: InvokeResult) -> bool {
         let at = Instant::now();
         let mut slot = self.in_flight.lock().await;
         match slot.take() {
-            Some((current, reply)) if current == id => {
+            Some((current, reply, _)) if current == id => {
                 if matches!(result, InvokeResult::Ok(_) | InvokeResult::FunctionError(_)) {
                     // Before the reply, so that whoever awaited the invocation finds it seen.
                     self.function.observe(Lifecycle::Answered {
@@ -369,7 +404,10 @@ impl Environment {
     async fn next(self: &Arc<Self>) -> Response<Full<Bytes>> {
         let polled_at = Instant::now();
         let function = &self.function;
-        self.polled.store(true, Ordering::SeqCst);
+        if !self.polled.swap(true, Ordering::SeqCst) {
+            // Observers see the start before the first poll.
+            let _ = self.started.subscribe().wait_for(|started| *started).await;
+        }
         function.idle.fetch_add(1, Ordering::SeqCst);
         function.observe(Lifecycle::Polled {
             instance: self.instance,
@@ -390,16 +428,7 @@ impl Environment {
             deadline_ms,
             reply,
         } = invocation;
-        *self.in_flight.lock().await = Some((id.clone(), reply));
-        let watchdog = self.clone();
-        let timeout = function.spec.timeout;
-        let watched = id.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            if watchdog.complete(&watched, InvokeResult::TimedOut).await {
-                let _ = watchdog.kill.send(());
-            }
-        });
+        *self.in_flight.lock().await = Some((id.clone(), reply, Instant::now()));
         let arn = format!(
             "arn:aws:lambda:{}:{}:function:{}",
             crate::template::REGION,
@@ -480,6 +509,14 @@ mod tests {
         spec
     }
 
+    /// The same environment when `FAKE_FUNCTION_HANGS` is set: it takes an event and never answers.
+    fn hanging_spec() -> FunctionSpec {
+        let mut spec = echo_spec();
+        spec.env.push(("FAKE_FUNCTION_HANGS".into(), "1".into()));
+        spec.timeout = Duration::from_millis(300);
+        spec
+    }
+
     #[test]
     #[ignore = "the process an echo environment runs, not a test of its own"]
     fn fake_function() {
@@ -495,6 +532,10 @@ mod tests {
                 .unwrap_or_default()
                 .to_owned();
             let event = next.body_mut().read_to_string().unwrap_or_default();
+            if std::env::var_os("FAKE_FUNCTION_HANGS").is_some() {
+                std::thread::sleep(Duration::from_secs(60));
+                return;
+            }
             if ureq::post(&format!("{base}/{id}/response"))
                 .send(event.as_str())
                 .is_err()
@@ -551,6 +592,23 @@ mod tests {
         );
         assert!(matches!(function.invoke(Bytes::new()).await, InvokeResult::Crashed(_)));
         assert_eq!(function.cold_starts(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_invocation_that_outlives_the_timeout_times_out_and_its_environment_is_killed() {
+        let (observer, mut seen) = mpsc::unbounded_channel();
+        let function = Function::observed(hanging_spec(), observer);
+        let asked = Instant::now();
+        let result = function.invoke(Bytes::from_static(b"{}")).await;
+        assert!(matches!(result, InvokeResult::TimedOut), "{result:?}");
+        assert!(asked.elapsed() >= Duration::from_millis(300));
+        loop {
+            if let Lifecycle::Ended { reason, .. } = next_event(&mut seen).await {
+                assert!(reason.contains("killed after its timeout"), "{reason}");
+                break;
+            }
+        }
+        function.stop().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
