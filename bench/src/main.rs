@@ -1,20 +1,16 @@
 //! `make bench`: for every function, the floor (an empty `lambda_runtime` function) and the
-//! FastAPI + Mangum peer, start the process under a Lambda Runtime API of our own and measure
+//! FastAPI + Mangum peer, start the process under devstack's Lambda Runtime API and measure
 //! init (process start → first poll of `/next`), first response (process start → response to
 //! the route's event, I/O included), warm p50/p99 with and without I/O, peak RSS, and sizes.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use devstack::runtime::{Function, FunctionSpec, InvokeResult, Lifecycle, Output};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::mpsc;
 
 struct Options {
     stack: String,
@@ -328,79 +324,73 @@ fn targets(options: &Options, root: &Path) -> Result<Vec<Target>, String> {
     Ok(targets)
 }
 
-/// What the runtime API hands the measured process, and what it hears back.
-struct RuntimeApi {
-    events: Mutex<mpsc::Receiver<Bytes>>,
-    polls: mpsc::Sender<Instant>,
-    answers: mpsc::Sender<(Instant, Bytes)>,
-}
-
-async fn serve(listener: TcpListener, api: Arc<RuntimeApi>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let api = api.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let api = api.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(api, request).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-async fn route(api: Arc<RuntimeApi>, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-    let path = request.uri().path().to_owned();
-    let mut response = Response::new(Full::new(Bytes::new()));
-    if path.ends_with("/invocation/next") {
-        let _ = api.polls.send(Instant::now()).await;
-        let Some(event) = api.events.lock().await.recv().await else {
-            *response.status_mut() = StatusCode::GONE;
-            return response;
-        };
-        let id = uuid::Uuid::new_v4().to_string();
-        let deadline = time::OffsetDateTime::now_utc().unix_timestamp() as u128 * 1000 + 30_000;
-        let headers = response.headers_mut();
-        for (name, value) in [
-            ("lambda-runtime-aws-request-id", id),
-            ("lambda-runtime-deadline-ms", deadline.to_string()),
-            (
-                "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:us-east-1:123456789012:function:bench".to_owned(),
-            ),
-            (
-                "lambda-runtime-trace-id",
-                "Root=1-00000000-000000000000000000000000".to_owned(),
-            ),
-            ("content-type", "application/json".to_owned()),
-        ] {
-            if let Ok(value) = value.parse() {
-                headers.insert(name, value);
-            }
-        }
-        *response.body_mut() = Full::new(event);
-        return response;
-    }
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    if path.ends_with("/response") || path.ends_with("/error") {
-        let _ = api.answers.send((Instant::now(), body)).await;
-    } else if path.ends_with("/init/error") {
-        eprintln!("bench: init error: {}", String::from_utf8_lossy(&body));
-    }
-    *response.status_mut() = StatusCode::ACCEPTED;
-    response
-}
-
+/// A timeout on every wait, and the functions' own timeout.
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The function as devstack's runtime API runs it: one environment, started by the bench.
+fn spec(target: &Target) -> FunctionSpec {
+    let mut env: Vec<(String, String)> = target.env.clone().into_iter().collect();
+    env.push(("_HANDLER".into(), "app.handler".into()));
+    let task_root = target.cwd.clone().unwrap_or_default();
+    env.push(("LAMBDA_TASK_ROOT".into(), task_root.display().to_string()));
+    FunctionSpec {
+        args: target.args.clone(),
+        working_dir: target.cwd.clone(),
+        env,
+        timeout: TIMEOUT,
+        memory_mb: 128,
+        max_instances: 1,
+        // BENCH_LOGS=1 shows the functions' own log lines (their handler latency) on stderr.
+        output: if std::env::var_os("BENCH_LOGS").is_none() {
+            Output::Discard
+        } else {
+            Output::Inherit
+        },
+        die_with_parent: false,
+        ..FunctionSpec::new(target.name.clone(), target.program.clone())
+    }
+}
+
+/// The next lifecycle step of the measured environment, or why it will not come.
+async fn next_step(
+    seen: &mut mpsc::UnboundedReceiver<Lifecycle>,
+    name: &str,
+    waiting_for: &str,
+) -> Result<Lifecycle, String> {
+    match tokio::time::timeout(TIMEOUT, seen.recv()).await {
+        Err(_) => Err(format!("{name}: {waiting_for} within {} s", TIMEOUT.as_secs())),
+        Ok(None) => Err(format!("{name}: the runtime API closed")),
+        Ok(Some(Lifecycle::Ended { reason, .. })) => Err(format!("{name}: {waiting_for}: {reason}")),
+        Ok(Some(step)) => Ok(step),
+    }
+}
+
+async fn polled(seen: &mut mpsc::UnboundedReceiver<Lifecycle>, name: &str) -> Result<Instant, String> {
+    loop {
+        if let Lifecycle::Polled { at, .. } = next_step(seen, name, "no poll").await? {
+            return Ok(at);
+        }
+    }
+}
+
+/// Hands `event` to the polling environment; what it answered, and when.
+async fn answered(
+    function: &Arc<Function>,
+    seen: &mut mpsc::UnboundedReceiver<Lifecycle>,
+    name: &str,
+    event: Bytes,
+) -> Result<(Instant, Bytes), String> {
+    let body = match function.invoke(event).await {
+        InvokeResult::Ok(body) | InvokeResult::FunctionError(body) => body,
+        InvokeResult::Crashed(reason) => return Err(format!("{name}: no answer: {reason}")),
+        InvokeResult::TimedOut => return Err(format!("{name}: no answer within {} s", TIMEOUT.as_secs())),
+    };
+    loop {
+        if let Lifecycle::Answered { at, .. } = next_step(seen, name, "no answer").await? {
+            return Ok((at, body));
+        }
+    }
+}
 
 async fn measure(target: &Target, runs: usize, warm: usize) -> Result<Measured, String> {
     let mut inits = Vec::new();
@@ -414,60 +404,18 @@ async fn measure(target: &Target, runs: usize, warm: usize) -> Result<Measured, 
     };
     for run in 0..runs.max(1) {
         let last = run + 1 == runs.max(1);
-        let (events_tx, events_rx) = mpsc::channel(1);
-        let (polls_tx, mut polls) = mpsc::channel(4);
-        let (answers_tx, mut answers) = mpsc::channel(4);
-        let api = Arc::new(RuntimeApi {
-            events: Mutex::new(events_rx),
-            polls: polls_tx,
-            answers: answers_tx,
-        });
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?;
-        let server = tokio::spawn(serve(listener, api));
+        let (observer, mut seen) = mpsc::unbounded_channel();
+        let function = Function::observed(spec(target), observer);
+        function.start_environment();
+        let (started, pid) = match next_step(&mut seen, &target.name, "not started").await? {
+            Lifecycle::Started { at, pid, .. } => (at, pid),
+            other => return Err(format!("{}: {other:?} before its start", target.name)),
+        };
 
-        let mut command = tokio::process::Command::new(&target.program);
-        command
-            .args(&target.args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(&target.env)
-            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", &target.name)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("_HANDLER", "app.handler")
-            .env("LAMBDA_TASK_ROOT", target.cwd.clone().unwrap_or_default())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        // BENCH_LOGS=1 shows the functions' own log lines (their handler latency) on stderr.
-        if std::env::var_os("BENCH_LOGS").is_none() {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
-        } else {
-            command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
-        }
-        if let Some(cwd) = &target.cwd {
-            command.current_dir(cwd);
-        }
-        let started = Instant::now();
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("{}: {e}", target.program.display()))?;
-        let pid = child.id().unwrap_or_default();
-
-        let first_poll = tokio::time::timeout(TIMEOUT, polls.recv())
-            .await
-            .map_err(|_| format!("{}: never polled", target.name))?
-            .ok_or("poll channel closed")?;
+        let first_poll = polled(&mut seen, &target.name).await?;
         inits.push(ms(first_poll - started));
-        events_tx.send(target.io.clone()).await.map_err(|e| e.to_string())?;
-        let (answered, body) = tokio::time::timeout(TIMEOUT, answers.recv())
-            .await
-            .map_err(|_| format!("{}: no first response", target.name))?
-            .ok_or("answer channel closed")?;
-        firsts.push(ms(answered - started));
+        let (answered_at, body) = answered(&function, &mut seen, &target.name, target.io.clone()).await?;
+        firsts.push(ms(answered_at - started));
         if last {
             let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             measured.first_status = answer
@@ -478,24 +426,17 @@ async fn measure(target: &Target, runs: usize, warm: usize) -> Result<Measured, 
             let mut io = Vec::with_capacity(warm);
             for (event, samples) in [(&target.no_io, &mut no_io), (&target.io, &mut io)] {
                 for _ in 0..warm {
-                    tokio::time::timeout(TIMEOUT, polls.recv())
-                        .await
-                        .map_err(|_| "no poll".to_owned())?;
+                    polled(&mut seen, &target.name).await?;
                     let handed = Instant::now();
-                    events_tx.send(event.clone()).await.map_err(|e| e.to_string())?;
-                    let (answered, _) = tokio::time::timeout(TIMEOUT, answers.recv())
-                        .await
-                        .map_err(|_| "no answer".to_owned())?
-                        .ok_or("closed")?;
-                    samples.push(ms(answered - handed));
+                    let (answered_at, _) = answered(&function, &mut seen, &target.name, event.clone()).await?;
+                    samples.push(ms(answered_at - handed));
                 }
             }
             (measured.warm_no_io_p50_ms, measured.warm_no_io_p99_ms) = percentiles(&mut no_io);
             (measured.warm_io_p50_ms, measured.warm_io_p99_ms) = percentiles(&mut io);
-            measured.peak_rss_mb = peak_rss_kb(pid) as f64 / 1024.0;
+            measured.peak_rss_mb = pid.map(peak_rss_kb).unwrap_or(0) as f64 / 1024.0;
         }
-        let _ = child.kill().await;
-        server.abort();
+        function.stop().await;
     }
     measured.init_ms = median(&mut inits);
     measured.first_response_ms = median(&mut firsts);

@@ -10,7 +10,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -120,22 +119,7 @@ pub fn sort_routes(routes: &mut [Route]) {
 }
 
 pub async fn serve(listener: TcpListener, stack: Arc<Stack>) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        let stack = stack.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let stack = stack.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(stack, peer, request).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    crate::server::serve(listener, move |peer, request| handle(stack.clone(), peer, request)).await;
 }
 
 fn respond(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
@@ -359,12 +343,8 @@ mod tests {
 
     fn function() -> Arc<Function> {
         Function::new(FunctionSpec {
-            logical_id: "F".into(),
-            binary: "/bin/false".into(),
-            env: vec![],
             timeout: Duration::from_secs(1),
-            memory_mb: 128,
-            max_instances: 1,
+            ..FunctionSpec::new("F", "/bin/false")
         })
     }
 

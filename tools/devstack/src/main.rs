@@ -5,18 +5,10 @@
 //! Runtime API emulator, and feeds SQS queues to their functions like Lambda's event source
 //! mappings. `devstack invoke <Function> -e <event.json>` sends one event to a running stack.
 
-mod access_log;
-mod admin;
-mod gateway;
-mod moto;
-mod process;
-mod provision;
-mod runtime;
-mod sqs;
-mod template;
-
-use gateway::Route;
-use runtime::{Function, FunctionSpec};
+use devstack::gateway::{self, Route};
+use devstack::runtime::{Function, FunctionSpec};
+use devstack::template::{self, scalar_string, Template};
+use devstack::{moto, provision, sqs, Stack};
 use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
 use shared::aws::AwsConfig;
@@ -27,17 +19,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use template::{scalar_string, Template};
-
-pub struct Stack {
-    pub routes: Vec<Route>,
-    pub functions: HashMap<String, Arc<Function>>,
-    pub queues: Vec<provision::QueueInfo>,
-    pub resources: HashMap<String, String>,
-    pub moto: tokio::sync::Mutex<moto::Moto>,
-    pub moto_endpoint: String,
-    pub aws: AwsConfig,
-}
 
 const USAGE: &str = "usage:
   devstack up [--port 9000] [--stage local] [--param Name=Value]... [--template template.yaml]
@@ -422,12 +403,11 @@ fn function_spec(
         }
     }
     Ok(FunctionSpec {
-        logical_id: id.to_owned(),
-        binary: options.bin_dir.join(binary),
         env,
         timeout: Duration::from_secs(timeout),
         memory_mb,
         max_instances: options.max_instances,
+        ..FunctionSpec::new(id, options.bin_dir.join(binary))
     })
 }
 

@@ -1,0 +1,30 @@
+//! The local stack as a library: moto, the resources of template.yaml, a Lambda Runtime API
+//! emulator and an HTTP API gateway in front of the real function binaries. The `devstack`
+//! binary runs it; `make bench` times functions under its runtime API.
+
+mod access_log;
+mod admin;
+pub mod gateway;
+pub mod moto;
+pub mod process;
+pub mod provision;
+pub mod runtime;
+mod server;
+pub mod sqs;
+pub mod template;
+
+use gateway::Route;
+use runtime::Function;
+use shared::aws::AwsConfig;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub struct Stack {
+    pub routes: Vec<Route>,
+    pub functions: HashMap<String, Arc<Function>>,
+    pub queues: Vec<provision::QueueInfo>,
+    pub resources: HashMap<String, String>,
+    pub moto: tokio::sync::Mutex<moto::Moto>,
+    pub moto_endpoint: String,
+    pub aws: AwsConfig,
+}
