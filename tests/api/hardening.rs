@@ -335,3 +335,24 @@ fn updates_show_no_more_than_a_get_and_an_empty_one_changes_nothing() {
     let empty = with_token("PATCH", &url, &owner.token, Some(&json!({})));
     assert_eq!((empty.status, empty.header("etag")), (200, before.header("etag")));
 }
+
+#[test]
+fn the_local_admin_api_answers_local_tools_only_and_shows_no_secret() {
+    let stack = stack();
+    let from_a_page = request(
+        "GET",
+        &stack.admin("/emails"),
+        &[("origin", "https://evil.example")],
+        None,
+    );
+    assert_eq!(from_a_page.status, 403);
+    let rebound = request("GET", &stack.admin("/info"), &[("host", "evil.example")], None);
+    assert_eq!(rebound.status, 403);
+    let info = request("GET", &stack.admin("/info"), &[], None);
+    assert_eq!(info.status, 200);
+    assert!(
+        !info.text.contains(&api_tests::local_jwt_secret()),
+        "the JWT secret is shown"
+    );
+    assert!(info.text.contains("(hidden)"));
+}

@@ -18,6 +18,40 @@ fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     response
 }
 
+/// The admin API answers local tools only. A web page the developer visits could otherwise
+/// reach it through their browser: every browser request of a page carries `Origin` (tools and
+/// tests send none), and a DNS-rebinding page reaches it under its own `Host`.
+pub fn allowed(headers: &hyper::HeaderMap) -> Result<(), &'static str> {
+    if headers.contains_key(hyper::header::ORIGIN) {
+        return Err("the devstack admin API refuses browser requests (Origin)");
+    }
+    let host = headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    if matches!(name, "127.0.0.1" | "localhost" | "::1") {
+        Ok(())
+    } else {
+        Err("the devstack admin API answers loopback hosts only")
+    }
+}
+
+/// Settings shown by `/info` keep their names but not their values when they are secrets.
+fn shown(name: &str, value: &str) -> String {
+    let secret = ["SECRET", "PASSWORD", "TOKEN", "KEY"]
+        .iter()
+        .any(|word| name.contains(word));
+    if secret {
+        "(hidden)".to_owned()
+    } else {
+        value.to_owned()
+    }
+}
+
 pub async fn handle(stack: &Stack, method: &Method, path: &str, body: Bytes) -> Response<Full<Bytes>> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
@@ -41,7 +75,7 @@ fn info(stack: &Stack) -> Value {
         "functions": stack.functions.iter().map(|(id, f)| json!({
             "id": id,
             "binary": f.spec.binary,
-            "env": f.spec.env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "env": f.spec.env.iter().map(|(k, v)| (k.clone(), shown(k, v))).collect::<std::collections::BTreeMap<_, _>>(),
             "timeout_secs": f.spec.timeout.as_secs(),
             "memory_mb": f.spec.memory_mb,
             "cold_starts": f.cold_starts(),
@@ -220,5 +254,41 @@ async fn send_batch(stack: &Stack, queue: &str, body: Bytes) -> Response<Full<By
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"message": aws_sdk_sqs::error::DisplayErrorContext(&err).to_string()}),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> hyper::HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    hyper::header::HeaderName::from_static(k),
+                    hyper::header::HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_local_tools_reach_the_admin_api() {
+        for host in ["127.0.0.1:9000", "localhost:9000", "[::1]:9000", "localhost"] {
+            assert!(allowed(&headers(&[("host", host)])).is_ok(), "{host}");
+        }
+        for host in ["evil.example:9000", "127.0.0.1.evil.example", ""] {
+            assert!(allowed(&headers(&[("host", host)])).is_err(), "{host}");
+        }
+        let browser = headers(&[("host", "127.0.0.1:9000"), ("origin", "https://evil.example")]);
+        assert!(allowed(&browser).is_err());
+    }
+
+    #[test]
+    fn secrets_are_named_not_shown() {
+        assert_eq!(shown("JWT_SECRET", "s3cret"), "(hidden)");
+        assert_eq!(shown("FIRST_SUPERUSER_PASSWORD", "changethis"), "(hidden)");
+        assert_eq!(shown("TABLE_NAME", "app"), "app");
     }
 }

@@ -144,6 +144,9 @@ async fn handle(stack: Arc<Stack>, peer: SocketAddr, request: Request<hyper::bod
     };
     let path = parts.uri.path().to_owned();
     if let Some(admin) = path.strip_prefix("/_devstack/") {
+        if let Err(refused) = crate::admin::allowed(&parts.headers) {
+            return respond(StatusCode::FORBIDDEN, json!({ "message": refused }));
+        }
         return crate::admin::handle(&stack, &parts.method, admin, body).await;
     }
     let mut log = AccessLog::start(&parts, peer);
