@@ -119,10 +119,8 @@ impl AwsConfig {
 /// request needs, and lazily the ones a few routes need (emails, probes, cleanup jobs).
 pub struct Lazy<C> {
     client: std::sync::OnceLock<C>,
-    build: Option<(AwsConfig, Build<C>)>,
+    aws: Option<AwsConfig>,
 }
-
-type Build<C> = fn(&AwsConfig) -> C;
 
 impl<C> Lazy<C> {
     pub fn ready(client: C) -> Self {
@@ -130,20 +128,22 @@ impl<C> Lazy<C> {
         let _ = cell.set(client);
         Self {
             client: cell,
-            build: None,
+            aws: None,
         }
     }
 
-    pub fn on_first_use(aws: &AwsConfig, build: Build<C>) -> Self {
+    /// A client built by the first `get_with`. The constructor is named at the call that uses
+    /// the client, not here: a function that never calls, say, S3 never links S3's client.
+    pub fn on_first_use(aws: &AwsConfig) -> Self {
         Self {
             client: std::sync::OnceLock::new(),
-            build: Some((aws.clone(), build)),
+            aws: Some(aws.clone()),
         }
     }
 
-    pub fn get(&self) -> &C {
-        self.client.get_or_init(|| match &self.build {
-            Some((aws, build)) => build(aws),
+    pub fn get_with(&self, build: fn(&AwsConfig) -> C) -> &C {
+        self.client.get_or_init(|| match &self.aws {
+            Some(aws) => build(aws),
             None => unreachable!("a ready client is set at construction"),
         })
     }
@@ -203,10 +203,10 @@ mod tests {
     #[tokio::test]
     async fn lazy_clients_are_built_once_on_first_use() {
         let config = AwsConfig::from_env(&BASE).unwrap();
-        let lazy = Lazy::on_first_use(&config, AwsConfig::sqs);
+        let lazy = Lazy::on_first_use(&config);
         assert!(format!("{lazy:?}").contains("built: false"));
-        let first = lazy.get() as *const _;
-        assert_eq!(first, lazy.get() as *const _);
+        let first = lazy.get_with(AwsConfig::sqs) as *const _;
+        assert_eq!(first, lazy.get_with(AwsConfig::sqs) as *const _);
         assert!(format!("{lazy:?}").contains("built: true"));
     }
 

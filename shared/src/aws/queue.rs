@@ -14,7 +14,7 @@ impl SqsQueue {
     /// The client is built when the first job is sent: most requests send none.
     pub fn new(aws: &crate::aws::AwsConfig, url: impl Into<String>) -> Self {
         Self {
-            client: crate::aws::Lazy::on_first_use(aws, crate::aws::AwsConfig::sqs),
+            client: crate::aws::Lazy::on_first_use(aws),
             url: url.into(),
         }
     }
@@ -27,7 +27,7 @@ impl Probe for SqsQueue {
 
     async fn probe(&self) -> Result<(), String> {
         self.client
-            .get()
+            .get_with(crate::aws::AwsConfig::sqs)
             .get_queue_attributes()
             .queue_url(&self.url)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
@@ -47,7 +47,7 @@ impl JobQueue for SqsQueue {
             .build()
             .map_err(|e| QueueError(e.to_string()))?;
         self.client
-            .get()
+            .get_with(crate::aws::AwsConfig::sqs)
             .send_message()
             .queue_url(&self.url)
             .message_body(envelope.to_body())

@@ -12,7 +12,7 @@ impl Bucket {
     /// The client is built on first use.
     pub fn new(aws: &crate::aws::AwsConfig, name: impl Into<String>) -> Self {
         Self {
-            client: crate::aws::Lazy::on_first_use(aws, crate::aws::AwsConfig::s3),
+            client: crate::aws::Lazy::on_first_use(aws),
             name: name.into(),
         }
     }
@@ -25,7 +25,7 @@ impl Probe for Bucket {
 
     async fn probe(&self) -> Result<(), String> {
         self.client
-            .get()
+            .get_with(crate::aws::AwsConfig::s3)
             .head_bucket()
             .bucket(&self.name)
             .send()

@@ -16,7 +16,7 @@ impl Email {
     pub const MAX_LEN: usize = 254;
 
     /// Parses and normalises an address once, so one mailbox is one account: the local part in
-    /// NFC and lower case, the domain through IDNA (UTS #46) to its ASCII form — so a
+    /// lower case, the domain through IDNA (UTS #46, which includes NFC) to its ASCII form — so a
     /// soft hyphen, fullwidth or mathematical letters, NFD and punycode spellings of one domain
     /// are the same address. Domain literals and quoted or malformed local parts are refused.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
@@ -35,9 +35,9 @@ impl Email {
         if domain.starts_with('[') {
             return Err("A domain literal is not accepted.");
         }
-        let local = icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
-            .normalize(local)
-            .to_lowercase();
+        // Local parts are ASCII (the address syntax check below takes no other), so lower case
+        // is their whole normalisation.
+        let local = local.to_lowercase();
         if !is_dot_atom(&local) {
             return Err(INVALID);
         }

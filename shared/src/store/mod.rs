@@ -115,7 +115,7 @@ impl Table {
 
     /// For functions where only some work touches the table (the worker's cleanup jobs).
     pub fn on_first_use(aws: &crate::aws::AwsConfig, name: impl Into<String>) -> Self {
-        let client = crate::aws::Lazy::on_first_use(aws, crate::aws::AwsConfig::dynamodb);
+        let client = crate::aws::Lazy::on_first_use(aws);
         Self {
             client: std::sync::Arc::new(client),
             name: name.into(),
@@ -127,7 +127,7 @@ impl Table {
     }
 
     pub fn client(&self) -> &Client {
-        self.client.get()
+        self.client.get_with(crate::aws::AwsConfig::dynamodb)
     }
 
     pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Row>, StoreError> {
