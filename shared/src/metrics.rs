@@ -9,7 +9,6 @@ use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Every metric of the product is in this namespace; the `stage` dimension keeps dev from prod.
 pub const NAMESPACE: &str = "ServerlessBackend";
@@ -93,11 +92,7 @@ impl Emf {
         if self.metrics.is_empty() {
             return;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
-        let line = self.line(now);
+        let line = self.line(crate::domain::clock::now_millis());
         // A metric that cannot be written is dropped: it must never fail the request.
         let _ = writeln!(std::io::stdout().lock(), "{line}");
     }

@@ -6,9 +6,14 @@ use time::OffsetDateTime;
 
 /// Seconds since the Unix epoch (token times, TTLs, rate-limit windows).
 pub fn now_secs() -> u64 {
+    now_millis() / 1000
+}
+
+/// Milliseconds since the Unix epoch (metric timestamps).
+pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
