@@ -51,6 +51,7 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ("posts/delete-unknown.json", Status(404)),
         ("posts/list-bad-cursor.json", Status(422)),
         ("worker/send-email.json", Failed(&[])),
+        ("worker/sweep.json", Swept),
         (
             "worker/batch-with-poison.json",
             Failed(&[
@@ -65,6 +66,8 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
 enum Expect {
     Status(u64),
     Failed(&'static [&'static str]),
+    /// The deletion sweep's report.
+    Swept,
 }
 
 /// A function of template.yaml: its logical id, its binary, and `(event type, route key)` of its events.
@@ -140,6 +143,7 @@ fn every_template_route_has_an_event_file_and_every_file_a_route() {
             let covered = files.iter().any(|(_, e)| match kind.as_str() {
                 "HttpApi" => e["routeKey"] == key.as_str(),
                 "SQS" => e["Records"].is_array(),
+                "Schedule" => e["detail-type"] == "Scheduled Event",
                 _ => true,
             });
             if !covered {
@@ -249,6 +253,11 @@ fn every_event_file_is_answered_by_its_function() {
                         .collect();
                     if failed != *ids {
                         failures.push(format!("{name}: expected failures {ids:?}, got {result}"));
+                    }
+                }
+                Some(Expect::Swept) => {
+                    if !(result["finished"].is_u64() && result["failed"] == 0) {
+                        failures.push(format!("{name}: expected a sweep report, got {result}"));
                     }
                 }
                 None => failures.push(format!("{name}: no expectation")),

@@ -29,6 +29,11 @@ impl Stack {
     /// A new stack with its own emulator. Jobs reappear one second after a failed attempt, so a
     /// poison job reaches the dead-letter queue within seconds.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A new stack with template parameters of its own (`Name=Value`) besides the test defaults.
+    pub fn start_with(params: &[&str]) -> Self {
         let binary = target_dir().join("debug/devstack");
         assert!(
             binary.exists(),
@@ -44,6 +49,7 @@ impl Stack {
         let mut child = Command::new(binary)
             .current_dir(project_root())
             .args(["up", "--port", "0", "--param", "JobsVisibilityTimeoutSeconds=1"])
+            .args(params.iter().flat_map(|param| ["--param", param]))
             .args(["--exit-with-parent", &std::process::id().to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -172,13 +172,17 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + 'static, B: Send
     }
 
     /// Deletes the account now (its email is free at once, its tokens stop working) and leaves
-    /// what it owned to an idempotent background job.
+    /// what it owned to an idempotent background job. The delete itself records the cascade as
+    /// unfinished, so a job that cannot be enqueued now is run by the worker's sweep instead:
+    /// the answer is the same, and nothing the user owned is left behind.
     async fn remove(&self, user: &User) -> ApiResult<Response> {
         match self.store().delete(user).await {
             Ok(()) | Err(StoreError::NotFound) => {}
             Err(other) => return Err(other.into()),
         }
-        self.ctx.queue.enqueue(Job::DeleteUserData { user_id: user.id }).await?;
+        if let Err(err) = self.ctx.queue.enqueue(Job::DeleteUserData { user_id: user.id }).await {
+            tracing::warn!(user_id = %user.id, error = %err, "cascade not enqueued; the sweep will run it");
+        }
         http::message(StatusCode::OK, "User deleted successfully")
     }
 
@@ -424,6 +428,22 @@ mod handler_tests {
         assert!(matches!(memory.jobs().as_slice(), [Job::DeleteUserData { user_id }] if *user_id == me.id));
         let gone = event("users/read-me.json", &token, |_| {});
         assert_eq!(call(&users(&memory), gone).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_deletion_whose_job_cannot_be_enqueued_is_left_to_the_sweep() {
+        let memory = Memory::default();
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        memory.set_queue_down(true);
+        let (status, body) = call(&users(&memory), event("users/delete-me-superuser.json", &token, |_| {})).await;
+        assert_eq!(
+            (status, body["message"].clone()),
+            (StatusCode::OK, json!("User deleted successfully"))
+        );
+        assert_eq!(memory.get(me.id).await.unwrap(), None);
+        assert!(memory.jobs().is_empty());
+        let now = shared::domain::clock::now_secs();
+        assert_eq!(memory.unfinished_deletions(now, 10).await.unwrap(), vec![me.id]);
     }
 
     #[tokio::test]

@@ -6,14 +6,22 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use shared::aws::{AwsConfig, SesSender};
 use shared::config::{emails_from, ConfigError, Env};
 use shared::domain::accounts::delete_user_data;
+use shared::domain::clock::now_secs;
 use shared::domain::job::{Envelope, EnvelopeError, Job};
-use shared::domain::ports::{EmailSender, ItemStore, PostStore, SendError, SessionStore};
+use shared::domain::ports::{EmailSender, ItemStore, PostStore, SendError, SessionStore, UserStore};
 use shared::domain::StoreError;
 use shared::store::Table;
 
-/// What the worker needs of a store: the delete-user cascade's sessions, items and posts.
-pub trait UserData: SessionStore + ItemStore + PostStore {}
-impl<S: SessionStore + ItemStore + PostStore> UserData for S {}
+/// What the worker needs of a store: the delete-user cascade's sessions, items and posts, and
+/// the record of deletions whose cascade is unfinished.
+pub trait UserData: UserStore + SessionStore + ItemStore + PostStore {}
+impl<S: UserStore + SessionStore + ItemStore + PostStore> UserData for S {}
+
+/// How long a deletion's job has to run before the sweep runs the cascade itself (the job is
+/// then presumed lost: never enqueued, or dead-lettered).
+const SWEEP_AFTER_SECONDS: u64 = 600;
+/// Deletions one sweep finishes at most; the next sweep takes the rest.
+const SWEEP_BATCH: usize = 25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -23,24 +31,92 @@ pub enum JobError {
     Email(#[from] SendError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("unexpected event: {0}")]
+    Event(String),
 }
 
 pub struct Worker<E, D> {
     email: E,
     data: D,
+    sweep_after_secs: u64,
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Sweep {
+    pub finished: usize,
+    pub failed: usize,
 }
 
 impl Worker<SesSender, Table> {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let aws = AwsConfig::from_env(env)?;
         let table = Table::on_first_use(&aws, env.required("TABLE_NAME")?);
-        Ok(Self::new(SesSender::new(aws.ses(), emails_from(env)?), table))
+        let sweep_after = match env.get("DELETION_SWEEP_AFTER_SECONDS") {
+            Some(value) => value.trim().parse().map_err(|_| ConfigError::Invalid {
+                name: "DELETION_SWEEP_AFTER_SECONDS",
+                reason: format!("{value:?} is not a number of seconds"),
+            })?,
+            None => SWEEP_AFTER_SECONDS,
+        };
+        Ok(Self::new(SesSender::new(aws.ses(), emails_from(env)?), table).sweeping_after(sweep_after))
     }
 }
 
 impl<E: EmailSender, D: UserData> Worker<E, D> {
     pub fn new(email: E, data: D) -> Self {
-        Self { email, data }
+        Self {
+            email,
+            data,
+            sweep_after_secs: SWEEP_AFTER_SECONDS,
+        }
+    }
+
+    pub fn sweeping_after(self, seconds: u64) -> Self {
+        Self {
+            sweep_after_secs: seconds,
+            ..self
+        }
+    }
+
+    /// The scheduled sweep: runs the cascade of every deletion whose job has not finished it
+    /// within `sweep_after_secs` — the job was never enqueued, or it ended in the dead-letter
+    /// queue. The cascade is idempotent, so a job still under way does no harm.
+    pub async fn sweep(&self) -> Result<Sweep, StoreError> {
+        let before = now_secs().saturating_sub(self.sweep_after_secs);
+        let mut sweep = Sweep::default();
+        for user_id in self.data.unfinished_deletions(before, SWEEP_BATCH).await? {
+            match self.finish_deletion(user_id).await {
+                Ok(()) => sweep.finished += 1,
+                Err(err) => {
+                    sweep.failed += 1;
+                    tracing::error!(%user_id, error = %err, "sweep could not finish a deletion");
+                }
+            }
+        }
+        tracing::info!(finished = sweep.finished, failed = sweep.failed, "deletion sweep done");
+        Ok(sweep)
+    }
+
+    async fn finish_deletion(&self, user_id: uuid::Uuid) -> Result<(), StoreError> {
+        let (items, posts) = delete_user_data(&self.data, user_id).await?;
+        self.data.deletion_finished(user_id).await?;
+        tracing::info!(%user_id, items, posts, "user data deleted");
+        Ok(())
+    }
+
+    /// One invocation: a batch from the jobs queue, or the schedule's tick for the sweep.
+    pub async fn handle(&self, event: serde_json::Value) -> Result<serde_json::Value, JobError> {
+        if event.get("Records").is_some() {
+            let batch: SqsEvent = serde_json::from_value(event).map_err(|e| JobError::Event(e.to_string()))?;
+            return serde_json::to_value(self.handle_batch(batch).await).map_err(|e| JobError::Event(e.to_string()));
+        }
+        match event.get("detail-type").and_then(serde_json::Value::as_str) {
+            Some("Scheduled Event") => {
+                serde_json::to_value(self.sweep().await?).map_err(|e| JobError::Event(e.to_string()))
+            }
+            _ => Err(JobError::Event("neither an SQS batch nor a scheduled event".into())),
+        }
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
@@ -75,10 +151,7 @@ impl<E: EmailSender, D: UserData> Worker<E, D> {
             Job::SendEmail(message) => {
                 self.email.send(&message).await?;
             }
-            Job::DeleteUserData { user_id } => {
-                let (items, posts) = delete_user_data(&self.data, user_id).await?;
-                tracing::info!(%user_id, items, posts, "user data deleted");
-            }
+            Job::DeleteUserData { user_id } => self.finish_deletion(user_id).await?,
         }
         Ok(kind)
     }
@@ -178,6 +251,46 @@ mod tests {
         assert!(worker.handle_batch(event).await.batch_item_failures.is_empty());
         assert_eq!(Records::<Item>::get(&store, mine.id).await.unwrap(), None);
         assert_eq!(Records::<Item>::get(&store, theirs.id).await.unwrap(), Some(theirs));
+    }
+
+    #[tokio::test]
+    async fn the_sweep_finishes_deletions_whose_job_never_ran() {
+        let store = Memory::default();
+        let user = shared::domain::User::new(
+            Email::parse("gone@example.com").unwrap(),
+            shared::domain::passwords::PasswordHash::from_stored("$argon2id$v=19$x".into()),
+            None,
+            shared::domain::Role::User,
+        );
+        UserStore::create(&store, &user).await.unwrap();
+        let item = Item::new(
+            user.id,
+            NewItem {
+                title: Title::parse("t").unwrap(),
+                description: None,
+                price: None,
+                is_available: None,
+            },
+        );
+        store.insert(item.clone());
+        UserStore::delete(&store, &user).await.unwrap();
+
+        let patient = Worker::new(Outbox::default(), store.clone());
+        assert_eq!(
+            patient.sweep().await.unwrap(),
+            Sweep::default(),
+            "the job has time to run first"
+        );
+        assert!(Records::<Item>::get(&store, item.id).await.unwrap().is_some());
+
+        let worker = Worker::new(Outbox::default(), store.clone()).sweeping_after(0);
+        assert_eq!(worker.sweep().await.unwrap(), Sweep { finished: 1, failed: 0 });
+        assert_eq!(Records::<Item>::get(&store, item.id).await.unwrap(), None);
+        assert_eq!(
+            worker.sweep().await.unwrap(),
+            Sweep::default(),
+            "a finished deletion is not swept again"
+        );
     }
 
     #[tokio::test]

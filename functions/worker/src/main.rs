@@ -1,4 +1,3 @@
-use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use shared::config::ProcessEnv;
 use shared::logging;
@@ -9,8 +8,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let worker: &'static _ = Box::leak(Box::new(
         worker::Worker::from_env(&ProcessEnv).unwrap_or_else(|err| logging::fail_start(err)),
     ));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, std::convert::Infallible>(worker.handle_batch(event.payload).await)
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        worker.handle(event.payload).await.map_err(lambda_runtime::Error::from)
     }))
     .await
 }

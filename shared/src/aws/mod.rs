@@ -70,11 +70,13 @@ impl AwsConfig {
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .http_client(http_client(&endpoints))
             .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().ok_or(ConfigError::Missing("tokio sleep"))?)
+            // A call gives up within 8 s, retries included, so a hung service is answered with
+            // 503 + Retry-After before the function's 10 s timeout turns it into a gateway 500.
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(2))
-                    .operation_attempt_timeout(Duration::from_secs(5))
-                    .operation_timeout(Duration::from_secs(12))
+                    .operation_attempt_timeout(Duration::from_secs(3))
+                    .operation_timeout(Duration::from_secs(8))
                     .build(),
             )
             .retry_config(RetryConfig::standard().with_max_attempts(3))

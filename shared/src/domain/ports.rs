@@ -27,7 +27,18 @@ pub trait UserStore: Send + Sync {
     /// `Conflict` when another write came first, `NotFound` when the user is gone, `EmailTaken`
     /// when the new email belongs to someone else.
     fn update(&self, user: &User, previous_email: &Email) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes the user and, in the same write, records that what they owned is still to be
+    /// removed: the cascade cannot be lost between the delete and the job that runs it.
     fn delete(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deleted users whose cascade is not confirmed done and who were deleted at or before
+    /// `before` (epoch seconds): the sweep's work list, oldest first, at most `limit`.
+    fn unfinished_deletions(
+        &self,
+        before: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Uuid>, StoreError>> + Send;
+    /// Records that the deleted user's cascade ran to the end.
+    fn deletion_finished(&self, user: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Owned, versioned records (items, posts): created with the counts that include them, replaced

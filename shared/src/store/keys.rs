@@ -21,6 +21,8 @@ pub fn email(email: &str) -> String {
 pub const EMAIL_SK: &str = "EMAIL";
 pub const USERS_INDEX: &str = "USERS";
 pub const USERS_COUNTER: &str = "COUNTER#USERS";
+/// The partition of deleted users whose cascade has not finished (sort key: the user's id).
+pub const UNFINISHED_DELETIONS: &str = "DELETIONS#UNFINISHED";
 pub const COUNTER_SK: &str = "COUNTER";
 pub fn refresh(digest: &str) -> String {
     format!("REFRESH#{digest}")

@@ -46,6 +46,10 @@ pub struct State {
     rates: HashMap<(&'static str, String, u64), u64>,
     jobs: Vec<Job>,
     emails: Vec<EmailMessage>,
+    /// deleted user → when (epoch seconds), until their cascade has run.
+    unfinished_deletions: HashMap<Uuid, u64>,
+    /// When set, enqueueing fails (the queue alone is unreachable).
+    queue_down: bool,
     /// When set, every call fails as an unreachable service would.
     down: bool,
 }
@@ -71,6 +75,13 @@ impl Memory {
     pub fn set_down(&self, down: bool) {
         if let Ok(mut state) = self.0.lock() {
             state.down = down;
+        }
+    }
+
+    /// Makes enqueueing fail while the stores keep working (or work again).
+    pub fn set_queue_down(&self, down: bool) {
+        if let Ok(mut state) = self.0.lock() {
+            state.queue_down = down;
         }
     }
 
@@ -159,7 +170,28 @@ impl UserStore for Memory {
 
     async fn delete(&self, user: &User) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        state.users.remove(&user.id).map(|_| ()).ok_or(StoreError::NotFound)
+        state.users.remove(&user.id).ok_or(StoreError::NotFound)?;
+        state
+            .unfinished_deletions
+            .insert(user.id, crate::domain::clock::now_secs());
+        Ok(())
+    }
+
+    async fn unfinished_deletions(&self, before: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        let state = self.state()?;
+        let mut found: Vec<_> = state
+            .unfinished_deletions
+            .iter()
+            .filter(|(_, deleted_at)| **deleted_at <= before)
+            .map(|(user, deleted_at)| (*deleted_at, *user))
+            .collect();
+        found.sort_unstable();
+        Ok(found.into_iter().take(limit).map(|(_, user)| user).collect())
+    }
+
+    async fn deletion_finished(&self, user: Uuid) -> Result<(), StoreError> {
+        self.state()?.unfinished_deletions.remove(&user);
+        Ok(())
     }
 }
 
@@ -395,6 +427,9 @@ impl crate::domain::ports::Accounts for Memory {
 impl JobQueue for Memory {
     async fn enqueue(&self, job: Job) -> Result<Uuid, QueueError> {
         let mut state = self.state().map_err(|e| QueueError(e.to_string()))?;
+        if state.queue_down {
+            return Err(QueueError("memory queue is down".into()));
+        }
         state.jobs.push(job);
         Ok(Uuid::new_v4())
     }

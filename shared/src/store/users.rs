@@ -238,7 +238,8 @@ impl UserStore for Table {
                     TransactWriteItem::builder()
                         .update(self.counter_update(keys::USERS_COUNTER, -1)?)
                         .build(),
-                ),
+                )
+                .transact_items(TransactWriteItem::builder().put(self.deletion_marker(user.id)?).build()),
         )
         .await;
         match result {
@@ -246,6 +247,64 @@ impl UserStore for Table {
             Err(err) if cancelled_conditions(&err).is_some_and(|f| f.contains(&true)) => Err(StoreError::NotFound),
             Err(err) => Err(unavailable(err)),
         }
+    }
+
+    async fn unfinished_deletions(&self, before: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("deleted_at <= :before")
+                .expression_attribute_values(":pk", s(keys::UNFINISHED_DELETIONS))
+                .expression_attribute_values(":before", n(before))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for row in page.items.unwrap_or_default() {
+                found.push((get_n(&row, "deleted_at"), get_uuid(&row, "user_id")?));
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() && found.len() < limit => start = Some(key),
+                _ => break,
+            }
+        }
+        found.sort_unstable();
+        Ok(found.into_iter().take(limit).map(|(_, user)| user).collect())
+    }
+
+    async fn deletion_finished(&self, user: Uuid) -> Result<(), StoreError> {
+        self.client()
+            .delete_item()
+            .table_name(&self.name)
+            .key(keys::PK, s(keys::UNFINISHED_DELETIONS))
+            .key(keys::SK, s(user.to_string()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+impl Table {
+    /// The record of a deletion whose cascade is still to run; removed when it has run.
+    fn deletion_marker(&self, user: Uuid) -> Result<Put, StoreError> {
+        let marker = Row::from([
+            (keys::PK.to_owned(), s(keys::UNFINISHED_DELETIONS)),
+            (keys::SK.to_owned(), s(user.to_string())),
+            ("user_id".to_owned(), s(user.to_string())),
+            ("deleted_at".to_owned(), n(crate::domain::clock::now_secs())),
+        ]);
+        Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(marker))
+            .build()
+            .map_err(super::corrupt)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `/_devstack/…`: what a developer or a test needs from the local stack besides the API itself —
 //! invoke a function with an event file, read the emails SES was asked to send, look at and feed
-//! the queues, and stop the emulator to see how the API copes.
+//! the queues, and freeze, thaw or stop the emulator to see how the API copes.
 
 use crate::Stack;
 use bytes::Bytes;
@@ -60,6 +60,13 @@ pub async fn handle(stack: &Stack, method: &Method, path: &str, body: Bytes) -> 
         (&Method::GET, ["queues"]) => queues(stack).await,
         (&Method::POST, ["queues", queue, "messages"]) => send(stack, queue, body).await,
         (&Method::POST, ["queues", queue, "batch"]) => send_batch(stack, queue, body).await,
+        (&Method::POST, ["emulator", action @ ("freeze" | "thaw")]) => {
+            let frozen = *action == "freeze";
+            match stack.moto.lock().await.freeze(frozen) {
+                true => reply(StatusCode::OK, json!({"frozen": frozen})),
+                false => reply(StatusCode::CONFLICT, json!({"message": "the emulator is not running"})),
+            }
+        }
         (&Method::POST, ["emulator", "stop"]) => {
             stack.moto.lock().await.stop().await;
             reply(StatusCode::OK, json!({"stopped": true}))

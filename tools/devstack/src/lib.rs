@@ -9,6 +9,7 @@ pub mod moto;
 pub mod process;
 pub mod provision;
 pub mod runtime;
+pub mod schedule;
 mod server;
 pub mod sqs;
 pub mod template;

@@ -8,7 +8,7 @@
 use devstack::gateway::{self, Route};
 use devstack::runtime::{Function, FunctionSpec};
 use devstack::template::{self, scalar_string, Template};
-use devstack::{moto, provision, sqs, Stack};
+use devstack::{moto, provision, schedule, sqs, Stack};
 use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
 use shared::aws::AwsConfig;
@@ -220,6 +220,7 @@ async fn up(options: UpOptions) -> Result<(), String> {
     let mut functions = HashMap::new();
     let mut routes = Vec::new();
     let mut mappings = Vec::new();
+    let mut schedules = Vec::new();
     for (id, props) in template
         .resources("AWS::Serverless::Function")
         .map_err(|e| e.to_string())?
@@ -271,6 +272,14 @@ async fn up(options: UpOptions) -> Result<(), String> {
                         report_batch_item_failures: report,
                     });
                 }
+                Some("Schedule") => {
+                    let expression = event_props.get("Schedule").and_then(scalar_string).unwrap_or_default();
+                    let rule = format!("{id}-{}", event_id.as_str().unwrap_or("Schedule"));
+                    match schedule::rate(&expression) {
+                        Some(every) => schedules.push((rule, every, function.clone())),
+                        None => say(format!("{rule}: {expression} is not run locally (only rate(...) is)")),
+                    }
+                }
                 _ => {}
             }
         }
@@ -287,6 +296,14 @@ async fn up(options: UpOptions) -> Result<(), String> {
         moto: tokio::sync::Mutex::new(moto),
         aws: aws.clone(),
     });
+    for (rule, every, function) in schedules {
+        say(format!(
+            "invoking {} every {} s ({rule})",
+            function.spec.logical_id,
+            every.as_secs()
+        ));
+        tokio::spawn(schedule::run(rule, every, function));
+    }
     for mapping in mappings {
         say(format!(
             "feeding {} to {}",

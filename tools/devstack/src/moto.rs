@@ -71,6 +71,20 @@ impl Moto {
         .unwrap_or(false)
     }
 
+    /// Freezes the emulator (`true`) or lets it go on (`false`), as a hung service would be:
+    /// connections are accepted and nothing answers until it goes on; its data is kept.
+    pub fn freeze(&self, frozen: bool) -> bool {
+        let Some(pid) = self.child.as_ref().and_then(Child::id) else {
+            return false;
+        };
+        let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: kill(2) with the pid of our own live child and a stop/continue signal.
+        unsafe { libc::kill(pid, signal) == 0 }
+    }
+
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;

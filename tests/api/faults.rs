@@ -1,0 +1,165 @@
+//! Faults of the backing services, on stacks of their own: a hung emulator is answered with 503
+//! and `Retry-After` (never a gateway error), the API recovers when it comes back, and what was
+//! written in between is whole or absent; a deletion whose job cannot be enqueued is finished by
+//! the worker's sweep.
+
+use api_tests::{get_auth, post_json, request, unique_email, with_token, Answer, Stack};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn unavailable(answer: &Answer, what: &str) {
+    assert_eq!(answer.status, 503, "{what}: {}", answer.text);
+    assert!(answer.header("retry-after").is_some(), "{what}: no Retry-After");
+    assert!(answer.json()["detail"].is_string(), "{what}: {}", answer.text);
+}
+
+fn create_item(stack: &Stack, token: &str, key: &str, title: &str) -> Answer {
+    request(
+        "POST",
+        &stack.api("/items/"),
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("content-type", "application/json"),
+            ("idempotency-key", key),
+        ],
+        Some(&json!({ "title": title }).to_string()),
+    )
+}
+
+#[test]
+fn a_hung_backend_is_a_503_and_what_was_written_is_whole_after_it_returns() {
+    let stack = Stack::start();
+    let user = stack.signup();
+    let admin = stack.superuser_token();
+    let newcomer = unique_email("during-outage");
+    let title = format!("written during an outage {}", uuid::Uuid::new_v4().simple());
+
+    assert_eq!(
+        post_json(&stack.admin("/emulator/freeze"), &json!({}), None).status,
+        200
+    );
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let item = s.spawn(|| create_item(&stack, &user.token, "outage-key", &title));
+        let signup = s.spawn(|| {
+            post_json(
+                &stack.api("/users/signup"),
+                &json!({"email": newcomer, "password": "a-long-password"}),
+                None,
+            )
+        });
+        let read = s.spawn(|| get_auth(&stack.api("/items/"), &user.token));
+        unavailable(&item.join().unwrap(), "create item");
+        unavailable(&signup.join().unwrap(), "signup");
+        unavailable(&read.join().unwrap(), "list items");
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered within the function's timeout, not by it: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(post_json(&stack.admin("/emulator/thaw"), &json!({}), None).status, 200);
+
+    // Back: the retry with the same key creates the item exactly once.
+    let retried = create_item(&stack, &user.token, "outage-key", &title);
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    let again = create_item(&stack, &user.token, "outage-key", &title);
+    assert_eq!(
+        again.json()["id"],
+        retried.json()["id"],
+        "the key answers with the same item"
+    );
+    let mine = get_auth(&stack.api("/items/?limit=100"), &user.token).json();
+    let copies = mine["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["title"] == title.as_str())
+        .count();
+    assert_eq!((copies, mine["count"].clone()), (1, json!(1)), "{mine}");
+
+    // The signup either happened whole (the account logs in) or not at all (it can be made now).
+    let signup = post_json(
+        &stack.api("/users/signup"),
+        &json!({"email": newcomer, "password": "a-long-password"}),
+        None,
+    );
+    assert!(
+        signup.status == 200 || (signup.status == 400 && signup.text.contains("already exists")),
+        "{}",
+        signup.text
+    );
+    stack.token(&newcomer, "a-long-password");
+    let users = get_auth(&stack.api("/users/?limit=100"), &admin).json();
+    let listed = users["data"].as_array().unwrap();
+    assert_eq!(users["count"], listed.len(), "the count matches the rows: {users}");
+    assert_eq!(listed.iter().filter(|u| u["email"] == newcomer.as_str()).count(), 1);
+    assert_eq!(
+        get_auth(&stack.api("/utils/health-check/?deep=true"), &admin).status,
+        200
+    );
+}
+
+/// The jobs queue's URL on this stack.
+fn jobs_queue(stack: &Stack) -> (String, String) {
+    let info = api_tests::get(&stack.admin("/info")).json();
+    let url = info["queues"]
+        .as_array()
+        .and_then(|queues| queues.iter().find(|q| q["id"] == "JobsQueue"))
+        .and_then(|q| q["url"].as_str())
+        .expect("JobsQueue")
+        .to_owned();
+    (info["emulator"].as_str().expect("emulator").to_owned(), url)
+}
+
+fn sweep(stack: &Stack) -> Value {
+    let event = std::fs::read_to_string(api_tests::project_root().join("events/worker/sweep.json")).unwrap();
+    let event: Value = serde_json::from_str(&event).unwrap();
+    let answer = post_json(&stack.admin("/invoke/WorkerFunction"), &event, None);
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()
+}
+
+#[test]
+fn a_deletion_whose_job_is_lost_is_finished_by_the_sweep() {
+    let stack = Stack::start_with(&["DeletionSweepAfterSeconds=0"]);
+    let user = stack.signup();
+    let admin = stack.superuser_token();
+    let item = with_token(
+        "POST",
+        &stack.api("/items/"),
+        &user.token,
+        Some(&json!({"title": "left behind?"})),
+    );
+    assert_eq!(item.status, 200, "{}", item.text);
+    let item_url = stack.api(&format!("/items/{}", item.json()["id"].as_str().unwrap()));
+
+    // The queue goes away (in SQS's own terms: a DeleteQueue), so the cascade cannot be enqueued.
+    let (emulator, queue) = jobs_queue(&stack);
+    let deleted = api_tests::post_form(&emulator, &[("Action", "DeleteQueue"), ("QueueUrl", &queue)]);
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+
+    let answer = with_token("DELETE", &stack.api("/users/me"), &user.token, None);
+    assert_eq!(
+        answer.status, 200,
+        "the account is gone, the cascade recorded: {}",
+        answer.text
+    );
+    assert_eq!(
+        get_auth(&item_url, &admin).status,
+        200,
+        "no job ran: the item is still there"
+    );
+
+    assert_eq!(sweep(&stack), json!({"finished": 1, "failed": 0}));
+    assert_eq!(
+        get_auth(&item_url, &admin).status,
+        404,
+        "the sweep removed what the user owned"
+    );
+    assert_eq!(
+        sweep(&stack),
+        json!({"finished": 0, "failed": 0}),
+        "and is not repeated"
+    );
+}
