@@ -239,8 +239,19 @@ impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q,
         } = request.body()?;
         let rejected = ApiError::Unauthorized(AuthFailure::Invalid);
         match self.store().rotate_refresh(&presented, self.ctx.refresh_ttl).await? {
-            Refresh::Rotated { user_id, family, token } => {
-                let user = self.store().get(user_id).await?.filter(|u| u.is_active);
+            Refresh::Rotated {
+                user_id,
+                family,
+                token,
+                login_at,
+            } => {
+                // A login from before the last change of credentials is over, even if ending it
+                // failed half-way (the change landed, the revocation did not).
+                let user = self
+                    .store()
+                    .get(user_id)
+                    .await?
+                    .filter(|u| u.accepts_token_issued_at(login_at));
                 let Some(user) = user else {
                     self.store().revoke_family(family).await?;
                     return Err(rejected);
@@ -497,6 +508,22 @@ mod handler_tests {
         assert_eq!(revoked.0, StatusCode::UNAUTHORIZED);
         let invalid = event("login/refresh-token-invalid.json", "", |_| {});
         assert_eq!(call(&login(&memory), invalid).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_login_older_than_a_credential_change_cannot_refresh_even_if_not_revoked() {
+        use shared::domain::ports::UserStore;
+        let memory = Memory::default();
+        let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let tokens = log_in(&memory).await;
+        // The password change landed; the revocation of the logins that should follow did not.
+        let mut changed = memory.get(admin.id).await.unwrap().unwrap();
+        changed.tokens_valid_after = shared::domain::clock::now_secs() + 1;
+        memory.update(&changed, &changed.email).await.unwrap();
+        let refresh = event("login/refresh-token-invalid.json", "", |e| {
+            set_body(e, json!({ "refresh_token": tokens["refresh_token"] }))
+        });
+        assert_eq!(call(&login(&memory), refresh).await.0, StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]

@@ -11,6 +11,9 @@ pub enum Refresh {
         user_id: Uuid,
         family: Uuid,
         token: String,
+        /// When the login began (epoch seconds): a login older than the user's last credential
+        /// change must not mint tokens, even if its revocation never landed.
+        login_at: u64,
     },
     /// Unknown, expired, or of a revoked login.
     Rejected,

@@ -30,6 +30,7 @@ struct RefreshToken {
     family: Uuid,
     used: bool,
     expires: u64,
+    login_at: u64,
 }
 
 /// What [`Memory`] holds.
@@ -293,6 +294,7 @@ impl SessionStore for Memory {
             family,
             used: false,
             expires,
+            login_at: now_secs(),
         };
         state.refresh.insert(secrets::digest(&token), record);
         Ok((family, token))
@@ -327,6 +329,7 @@ impl SessionStore for Memory {
             user_id: record.user_id,
             family: record.family,
             token,
+            login_at: record.login_at,
         })
     }
 

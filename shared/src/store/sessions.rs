@@ -17,6 +17,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const USED: &str = "used";
+/// When the refresh token's login began (epoch seconds); carried from token to token.
+const LOGIN_AT: &str = "login_at";
 const REVOKED: &str = "revoked";
 const EXPIRES: &str = "expires_at";
 const USER_VERSION: &str = "user_version";
@@ -96,7 +98,13 @@ impl SessionStore for Table {
             .transact_items(TransactWriteItem::builder().put(build(put(family_item))?).build())
             .transact_items(
                 TransactWriteItem::builder()
-                    .put(build(put(self.refresh_item(&token, user_id, family, expires)))?)
+                    .put(build(put(self.refresh_item(
+                        &token,
+                        user_id,
+                        family,
+                        now_secs(),
+                        expires,
+                    )))?)
                     .build(),
             );
         send_transaction(transaction).await.map_err(unavailable)?;
@@ -113,6 +121,7 @@ impl SessionStore for Table {
         let now = now_secs();
         let user_id = get_uuid(&item, "user_id")?;
         let family = get_uuid(&item, "family_id")?;
+        let login_at = get_n(&item, LOGIN_AT);
         if get_n(&item, EXPIRES) <= now {
             return Ok(Refresh::Rejected);
         }
@@ -134,7 +143,7 @@ impl SessionStore for Table {
             .build();
         let put_new = Put::builder()
             .table_name(self.name())
-            .set_item(Some(self.refresh_item(&token, user_id, family, expires)))
+            .set_item(Some(self.refresh_item(&token, user_id, family, login_at, expires)))
             .condition_expression("attribute_not_exists(pk)")
             .build();
         let extend_family = Update::builder()
@@ -157,7 +166,12 @@ impl SessionStore for Table {
         )
         .await;
         match result {
-            Ok(_) => Ok(Refresh::Rotated { user_id, family, token }),
+            Ok(_) => Ok(Refresh::Rotated {
+                user_id,
+                family,
+                token,
+                login_at,
+            }),
             Err(err) => match cancelled_conditions(&err) {
                 // Another request used this token first: a replay, whichever came second.
                 Some(failed) if failed.first() == Some(&true) => {
@@ -321,8 +335,9 @@ impl SessionStore for Table {
 }
 
 impl Table {
-    fn refresh_item(&self, token: &str, user_id: Uuid, family: Uuid, expires: u64) -> Row {
+    fn refresh_item(&self, token: &str, user_id: Uuid, family: Uuid, login_at: u64, expires: u64) -> Row {
         Row::from([
+            (LOGIN_AT.to_owned(), n(login_at)),
             (keys::PK.to_owned(), s(keys::refresh(&secrets::digest(token)))),
             (keys::SK.to_owned(), s(keys::REFRESH_SK)),
             ("user_id".to_owned(), s(user_id.to_string())),
