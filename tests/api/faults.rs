@@ -98,6 +98,29 @@ fn a_hung_backend_is_a_503_and_what_was_written_is_whole_after_it_returns() {
         get_auth(&stack.api("/utils/health-check/?deep=true"), &admin).status,
         200
     );
+
+    // Gone for good (connections refused): every route answers 503 at once, none hangs or 500s.
+    assert_eq!(post_json(&stack.admin("/emulator/stop"), &json!({}), None).status, 200);
+    let started = Instant::now();
+    unavailable(&get_auth(&stack.api("/items/"), &user.token), "list items");
+    unavailable(&create_item(&stack, &user.token, "after-stop", "x"), "create item");
+    unavailable(&get_auth(&stack.api("/users/me"), &user.token), "read me");
+    unavailable(
+        &api_tests::post_form(
+            &stack.api("/login/access-token"),
+            &[("username", &user.email), ("password", &user.password)],
+        ),
+        "login",
+    );
+    unavailable(
+        &post_json(&stack.api("/password-recovery/a@example.com"), &json!({}), None),
+        "recovery",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "five answers took {:?}",
+        started.elapsed()
+    );
 }
 
 /// The jobs queue's URL on this stack.
