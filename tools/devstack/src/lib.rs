@@ -1,5 +1,5 @@
 //! The local stack as a library: moto, the resources of template.yaml, a Lambda Runtime API
-//! emulator and an HTTP API gateway in front of the real function binaries. The `devstack`
+//! emulator and an HTTP and WebSocket API gateway in front of the real function binaries. The `devstack`
 //! binary runs it; `make bench` times functions under its runtime API.
 
 mod access_log;
@@ -12,6 +12,7 @@ pub mod runtime;
 mod server;
 pub mod sqs;
 pub mod template;
+pub mod websocket;
 
 use gateway::Route;
 use runtime::Function;
@@ -27,4 +28,6 @@ pub struct Stack {
     pub moto: tokio::sync::Mutex<moto::Moto>,
     pub moto_endpoint: String,
     pub aws: AwsConfig,
+    /// The WebSocket API of the template, served at `/{stage}` beside the HTTP API.
+    pub websocket: Option<Arc<websocket::WebSocketApi>>,
 }
