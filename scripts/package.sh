@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-functions=(utils login users items posts private worker)
+functions=(utils login users items posts private worker realtime)
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=.venv/.requirements-package.txt
@@ -23,7 +23,7 @@ fi
 # cargo-lambda runs as `cargo lambda` and finds zig through the venv's python (ziglang).
 export PATH="$PWD/.venv/bin:$PATH"
 
-# One build for all seven shares the dependency build; `sam build` builds each function alone
+# One build for all of them shares the dependency build; `sam build` builds each function alone
 # (`--bin <name>`), so a dependency feature enabled by only some functions can differ.
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done

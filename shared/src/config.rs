@@ -194,6 +194,8 @@ pub struct Resources {
     pub table: String,
     pub bucket: String,
     pub jobs_queue_url: String,
+    /// Where server events for WebSocket clients are queued (`Notifier`).
+    pub notifications_queue_url: String,
 }
 
 impl Resources {
@@ -202,6 +204,7 @@ impl Resources {
             table: env.required("TABLE_NAME")?,
             bucket: env.required("BUCKET_NAME")?,
             jobs_queue_url: env.required("JOBS_QUEUE_URL")?,
+            notifications_queue_url: env.required("NOTIFICATIONS_QUEUE_URL")?,
         })
     }
 }

@@ -34,7 +34,7 @@ impl Context {
             cursors: CursorKey::derive(&auth.secret),
             refresh_ttl: auth.refresh_token_ttl,
             store: Table::new(aws.dynamodb(), resources.table),
-            queue: SqsQueue::new(&aws, resources.jobs_queue_url),
+            queue: SqsQueue::new(&aws, resources.jobs_queue_url).with_notifications(resources.notifications_queue_url),
             bucket: Bucket::new(&aws, resources.bucket),
             http,
         })

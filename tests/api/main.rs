@@ -8,6 +8,7 @@ mod items;
 mod jobs;
 mod login;
 mod posts;
+mod realtime;
 mod recovery;
 mod test_email;
 mod tokens;

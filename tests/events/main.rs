@@ -50,6 +50,18 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ("posts/patch-unknown.json", Status(404)),
         ("posts/delete-unknown.json", Status(404)),
         ("posts/list-bad-cursor.json", Status(422)),
+        ("realtime/connect.json", Status(200)),
+        ("realtime/disconnect.json", Status(200)),
+        ("realtime/default.json", Status(200)),
+        ("realtime/ping.json", Status(200)),
+        ("realtime/join.json", Status(200)),
+        ("realtime/leave.json", Status(200)),
+        ("realtime/send.json", Status(200)),
+        ("realtime/private.json", Status(200)),
+        (
+            "realtime/notifications.json",
+            Failed(&["5d0e5a4e-2222-4c59-9d0c-000000000002"]),
+        ),
         ("worker/send-email.json", Failed(&[])),
         ("worker/sweep.json", Swept),
         (
@@ -164,6 +176,36 @@ fn every_template_route_has_an_event_file_and_every_file_a_route() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+#[test]
+fn every_websocket_route_of_the_template_has_an_event_file() {
+    let text = std::fs::read_to_string(project_root().join("template.yaml")).expect("template.yaml");
+    let template: Yaml = serde_yaml::from_str(&text).expect("template.yaml is YAML");
+    let keys: Vec<String> = template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::ApiGatewayV2::Route"))
+        .filter_map(|r| r["Properties"]["RouteKey"].as_str().map(str::to_owned))
+        .collect();
+    assert!(keys.iter().any(|k| k == "$connect"), "the template has a WebSocket API");
+    let files: Vec<(String, Value)> = template_functions()
+        .iter()
+        .flat_map(|f| event_files(&f.binary))
+        .collect();
+    let missing: Vec<_> = keys
+        .iter()
+        .filter(|key| {
+            !files
+                .iter()
+                .any(|(_, e)| e["requestContext"]["routeKey"] == key.as_str())
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "WebSocket routes without an event file: {missing:?}"
+    );
+}
+
 /// The path pattern of a router route matches an event's raw path (`{name}` is one segment).
 fn matches(pattern: &str, path: &str) -> bool {
     let pattern: Vec<_> = pattern.trim_matches('/').split('/').collect();
@@ -218,6 +260,12 @@ fn every_event_file_is_answered_by_its_function() {
                 // A login of its own for each event: logout.json ends the login it is sent with.
                 let token = stack.superuser_token();
                 event["headers"]["authorization"] = Value::from(format!("Bearer {token}"));
+            }
+            if event["queryStringParameters"]["token"] == "REPLACE_WITH_ACCESS_TOKEN" {
+                // A WebSocket $connect carries its token as a query parameter.
+                let token = Value::from(stack.superuser_token());
+                event["queryStringParameters"]["token"] = token.clone();
+                event["multiValueQueryStringParameters"]["token"] = Value::Array(vec![token]);
             }
             let answer = api_tests::post_json(&stack.admin(&format!("/invoke/{id}")), &event, None);
             if answer.status != 200 {

@@ -359,3 +359,112 @@ pub fn with_token(method: &str, url: &str, token: &str, body: Option<&Value>) ->
     }
     request(method, url, &headers, text.as_deref())
 }
+
+/// A WebSocket client of the stack's WebSocket API, blocking, every read bounded by a timeout.
+pub struct Socket {
+    ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+}
+
+/// A frame the client got, or how the connection ended.
+#[derive(Debug)]
+pub enum Received {
+    Frame(Value),
+    Closed,
+    Nothing,
+}
+
+impl Stack {
+    /// The WebSocket API's URL (`make run` prints it): the HTTP API's host, the stage as path.
+    pub fn ws_url(&self) -> String {
+        format!("{}/local", self.url.replacen("http://", "ws://", 1))
+    }
+
+    /// Connects with `token` (none when `None`); the handshake's status when it is refused.
+    pub fn connect(&self, token: Option<&str>) -> Result<Socket, u16> {
+        let url = match token {
+            Some(token) => format!("{}?token={}", self.ws_url(), encode(token)),
+            None => self.ws_url(),
+        };
+        match tungstenite::connect(url.as_str()) {
+            Ok((ws, _)) => {
+                if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+                    tcp.set_read_timeout(Some(Duration::from_millis(200)))
+                        .expect("read timeout");
+                }
+                Ok(Socket { ws })
+            }
+            Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(other) => panic!("connecting to {url}: {other}"),
+        }
+    }
+}
+
+impl Socket {
+    pub fn send(&mut self, frame: &Value) {
+        self.send_text(&frame.to_string());
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(tungstenite::Message::Text(text.to_owned().into()))
+            .expect("send a frame");
+    }
+
+    /// The next text frame within `within`.
+    pub fn receive(&mut self, within: Duration) -> Received {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            match self.ws.read() {
+                Ok(tungstenite::Message::Text(text)) => {
+                    return Received::Frame(serde_json::from_str(text.as_str()).expect("frames are JSON"))
+                }
+                Ok(tungstenite::Message::Close(_)) => return Received::Closed,
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => return Received::Closed,
+            }
+        }
+        Received::Nothing
+    }
+
+    /// The next frame of `kind` within 10 s, skipping others; panics without one.
+    pub fn expect(&mut self, kind: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match self.receive(Duration::from_millis(500)) {
+                Received::Frame(frame) if frame["type"] == kind => return frame,
+                Received::Frame(_) | Received::Nothing => {}
+                Received::Closed => panic!("closed while waiting for a {kind} frame"),
+            }
+        }
+        panic!("no {kind} frame within 10 s")
+    }
+
+    /// Every frame that arrives within `within`.
+    pub fn drain(&mut self, within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        let mut frames = Vec::new();
+        while Instant::now() < deadline {
+            match self.receive(Duration::from_millis(100)) {
+                Received::Frame(frame) => frames.push(frame),
+                Received::Closed => break,
+                Received::Nothing => {}
+            }
+        }
+        frames
+    }
+
+    /// A clean close (close frame, then the server's).
+    pub fn close(mut self) {
+        let _ = self.ws.close(None);
+        let _ = self.receive(Duration::from_secs(2));
+    }
+
+    /// Gone without a close frame, as a client whose network dropped.
+    pub fn vanish(self) {
+        if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = self.ws.get_ref() {
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}

@@ -6,7 +6,8 @@ use shared::aws::{Bucket, SqsQueue};
 use shared::domain::email;
 use shared::domain::job::Job;
 use shared::domain::passwords;
-use shared::domain::ports::{Accounts, JobQueue, RateLimiter};
+use shared::domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
+use shared::domain::realtime::Event;
 use shared::domain::session::{Count, Limit, Refresh};
 use shared::domain::{Email, Password, User};
 use shared::http::auth::Authenticator;
@@ -131,7 +132,7 @@ pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
     ctx: Context<S, Q, B>,
 }
 
-impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q, B> {
+impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Login<S, Q, B> {
     pub fn new(ctx: Context<S, Q, B>) -> Self {
         Self {
             auth: ctx.authenticator(),
@@ -325,8 +326,12 @@ impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Login<S, Q,
         };
         self.succeeded(&limits).await?;
         request.set_user(user_id);
-        // Whoever knew the old password loses their sessions.
+        // Whoever knew the old password loses their sessions, WebSocket connections included.
         self.store().revoke_user_sessions(user_id).await?;
+        let data = serde_json::json!({ "reason": "password_reset" });
+        if let Err(err) = self.ctx.queue.notify(user_id, Event::SessionRevoked, data).await {
+            tracing::warn!(%user_id, error = %err, "session.revoked not queued");
+        }
         http::message(StatusCode::OK, "Password updated successfully")
     }
 
@@ -359,7 +364,7 @@ fn http_response(status: StatusCode, html: String) -> ApiResult<Response> {
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-impl<S: LoginStore, Q: JobQueue + 'static, B: Send + Sync + 'static> Api for Login<S, Q, B> {
+impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Api for Login<S, Q, B> {
     type Route = Route;
 
     fn routes() -> Vec<(Method, &'static str, Route)> {
@@ -575,6 +580,8 @@ mod handler_tests {
             })
         };
         assert_eq!(call(&login(&memory), reset(token.clone())).await.0, StatusCode::OK);
+        assert!(matches!(memory.notifications().as_slice(),
+            [n] if n.event == Event::SessionRevoked && n.data["reason"] == "password_reset"));
         assert_eq!(call(&login(&memory), reset(token)).await.0, StatusCode::BAD_REQUEST);
         assert_eq!(
             call(

@@ -6,7 +6,8 @@ use shared::domain::accounts::AccountError;
 use shared::domain::email;
 use shared::domain::job::Job;
 use shared::domain::passwords;
-use shared::domain::ports::{Accounts, JobQueue, RateLimiter};
+use shared::domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
+use shared::domain::realtime::Event;
 use shared::domain::session::Limit;
 use shared::domain::{Email, Permission, StoreError, User};
 use shared::http::accounts::{UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe};
@@ -51,7 +52,9 @@ pub struct Users<S = Table, Q = SqsQueue, B = Bucket> {
     ctx: Context<S, Q, B>,
 }
 
-impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + 'static, B: Send + Sync + 'static> Users<S, Q, B> {
+impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static>
+    Users<S, Q, B>
+{
     pub fn new(ctx: Context<S, Q, B>) -> Self {
         Self {
             auth: ctx.authenticator(),
@@ -61,6 +64,15 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + 'static, B: Send
 
     fn store(&self) -> &S {
         &self.ctx.store
+    }
+
+    /// Tells the user's WebSocket connections their sessions ended (they are then closed). The
+    /// sessions are over whatever happens here, so a queue failure is logged, not answered.
+    async fn sessions_ended(&self, user_id: uuid::Uuid, reason: &str) {
+        let data = serde_json::json!({ "reason": reason });
+        if let Err(err) = self.ctx.queue.notify(user_id, Event::SessionRevoked, data).await {
+            tracing::warn!(%user_id, error = %err, "session.revoked not queued");
+        }
     }
 
     async fn admin(&self, request: &ApiRequest) -> ApiResult<User> {
@@ -160,6 +172,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + 'static, B: Send
         self.save(&me, &email).await?;
         // Every login ends with the old password, this one included: a thief's token as well.
         self.store().revoke_user_sessions(me.id).await?;
+        self.sessions_ended(me.id, "password_changed").await;
         http::message(StatusCode::OK, "Password updated successfully")
     }
 
@@ -183,6 +196,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + 'static, B: Send
         if let Err(err) = self.ctx.queue.enqueue(Job::DeleteUserData { user_id: user.id }).await {
             tracing::warn!(user_id = %user.id, error = %err, "cascade not enqueued; the sweep will run it");
         }
+        self.sessions_ended(user.id, "user_deleted").await;
         http::message(StatusCode::OK, "User deleted successfully")
     }
 
@@ -216,6 +230,12 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + 'static, B: Send
         if user.tokens_valid_after != sessions_until {
             // A new password, role or active flag: the user's logins end with the old one.
             self.store().revoke_user_sessions(user.id).await?;
+            let reason = if user.is_active {
+                "account_changed"
+            } else {
+                "user_deactivated"
+            };
+            self.sessions_ended(user.id, reason).await;
         }
         Self::user_json(StatusCode::OK, &user)
     }
@@ -243,7 +263,7 @@ fn account_error(err: AccountError) -> ApiError {
     }
 }
 
-impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + 'static, B: Send + Sync + 'static> Api
+impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Api
     for Users<S, Q, B>
 {
     type Route = Route;
@@ -413,6 +433,15 @@ mod handler_tests {
         assert_eq!(call(&users(&memory), right).await.0, StatusCode::OK);
         let stored = memory.get(me.id).await.unwrap().unwrap();
         assert!(passwords::verify("a-new-password", &stored.password_hash));
+        let notified: Vec<_> = memory
+            .notifications()
+            .into_iter()
+            .map(|n| (n.user_id, n.event, n.data))
+            .collect();
+        assert_eq!(
+            notified,
+            [(me.id, Event::SessionRevoked, json!({"reason": "password_changed"}))]
+        );
     }
 
     #[tokio::test]
@@ -426,6 +455,9 @@ mod handler_tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(memory.get(me.id).await.unwrap(), None);
         assert!(matches!(memory.jobs().as_slice(), [Job::DeleteUserData { user_id }] if *user_id == me.id));
+        assert!(
+            matches!(memory.notifications().as_slice(), [n] if n.user_id == me.id && n.event == Event::SessionRevoked)
+        );
         let gone = event("users/read-me.json", &token, |_| {});
         assert_eq!(call(&users(&memory), gone).await.0, StatusCode::UNAUTHORIZED);
     }
@@ -474,6 +506,9 @@ mod handler_tests {
             call(&users(&memory), ended).await.0,
             StatusCode::UNAUTHORIZED,
             "a role change ends sessions"
+        );
+        assert!(
+            matches!(memory.notifications().as_slice(), [n] if n.user_id == other.id && n.data["reason"] == "account_changed")
         );
         let admin_user = memory
             .find_by_email(&Email::parse("admin@example.com").unwrap())

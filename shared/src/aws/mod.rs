@@ -6,10 +6,12 @@
 //! nothing. `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) point the same binary at an
 //! emulator such as moto.
 
+pub mod push;
 pub mod queue;
 pub mod s3;
 pub mod ses;
 
+pub use push::ManagementApi;
 pub use queue::SqsQueue;
 pub use s3::Bucket;
 pub use ses::SesSender;
@@ -40,6 +42,8 @@ struct ServiceEndpoints {
     s3: Option<String>,
     sqs: Option<String>,
     sesv2: Option<String>,
+    /// Only the specific variable: the global one points at an emulator without WebSockets.
+    management: Option<String>,
 }
 
 impl AwsConfig {
@@ -63,6 +67,7 @@ impl AwsConfig {
             s3: endpoint("AWS_ENDPOINT_URL_S3"),
             sqs: endpoint("AWS_ENDPOINT_URL_SQS"),
             sesv2: endpoint("AWS_ENDPOINT_URL_SESV2"),
+            management: endpoint("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"),
         };
         let sdk = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -113,6 +118,17 @@ impl AwsConfig {
         let mut builder = aws_sdk_sesv2::config::Builder::from(&self.sdk);
         builder.set_endpoint_url(self.endpoint(&self.endpoints.sesv2));
         aws_sdk_sesv2::Client::from_conf(builder.build())
+    }
+}
+
+impl AwsConfig {
+    /// The Management API of one WebSocket API stage (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`),
+    /// or of the emulator that `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI` names.
+    pub fn management_api(&self, deployed: &str) -> aws_sdk_apigatewaymanagement::Client {
+        let endpoint = self.endpoints.management.clone().unwrap_or_else(|| deployed.to_owned());
+        let mut builder = aws_sdk_apigatewaymanagement::config::Builder::from(&self.sdk);
+        builder.set_endpoint_url(Some(endpoint));
+        aws_sdk_apigatewaymanagement::Client::from_conf(builder.build())
     }
 }
 
@@ -167,6 +183,7 @@ fn http_client(endpoints: &ServiceEndpoints) -> SharedHttpClient {
         &endpoints.s3,
         &endpoints.sqs,
         &endpoints.sesv2,
+        &endpoints.management,
     ];
     let plain_http_only = endpoints.global.as_deref().is_some_and(is_plain_http)
         && all.iter().all(|e| e.as_deref().is_none_or(is_plain_http));

@@ -1,13 +1,15 @@
-//! The SQS job queue the worker consumes.
+//! The SQS queues: jobs the worker consumes, and notifications the realtime function fans out.
 
 use crate::domain::job::{Envelope, Job};
-use crate::domain::ports::{JobQueue, Probe, QueueError};
+use crate::domain::ports::{JobQueue, Notifier, Probe, QueueError};
+use crate::domain::realtime::{Event, Notification};
 use uuid::Uuid;
 
 #[derive(Debug)]
 pub struct SqsQueue {
     client: crate::aws::Lazy<aws_sdk_sqs::Client>,
     url: String,
+    notifications_url: Option<String>,
 }
 
 impl SqsQueue {
@@ -16,7 +18,32 @@ impl SqsQueue {
         Self {
             client: crate::aws::Lazy::on_first_use(aws),
             url: url.into(),
+            notifications_url: None,
         }
+    }
+
+    /// The same client also queues notifications, to the queue at `url`.
+    pub fn with_notifications(mut self, url: impl Into<String>) -> Self {
+        self.notifications_url = Some(url.into());
+        self
+    }
+}
+
+impl Notifier for SqsQueue {
+    async fn notify(&self, user_id: Uuid, event: Event, data: serde_json::Value) -> Result<(), QueueError> {
+        let url = self
+            .notifications_url
+            .as_deref()
+            .ok_or_else(|| QueueError("no notifications queue configured".into()))?;
+        self.client
+            .get_with(crate::aws::AwsConfig::sqs)
+            .send_message()
+            .queue_url(url)
+            .message_body(Notification::new(user_id, event, data).to_body())
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+        Ok(())
     }
 }
 

@@ -13,6 +13,7 @@ pub mod owned;
 pub mod passwords;
 pub mod ports;
 pub mod post;
+pub mod realtime;
 pub mod secrets;
 pub mod session;
 pub mod tokens;

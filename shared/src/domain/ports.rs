@@ -6,6 +6,7 @@ use super::email::EmailMessage;
 use super::job::Job;
 use super::owned::{Listing, Owned, Remembered};
 use super::passwords::PasswordHash;
+use super::realtime::{ChatMessage, Connection, ConnectionId, Event, Joined, Member, RoomName};
 use super::session::{Count, Limit, Refresh};
 use super::user::User;
 use super::values::Email;
@@ -162,4 +163,60 @@ pub trait Probe: Send + Sync {
     /// The service's name in the health answer ("table", "bucket", "queue").
     fn service(&self) -> &'static str;
     fn probe(&self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Open WebSocket connections, the rooms they are in and each room's recent messages.
+pub trait Connections: Send + Sync {
+    fn open(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The connection, unless it is closed or expired.
+    fn connection(&self, id: &ConnectionId) -> impl Future<Output = Result<Option<Connection>, StoreError>> + Send;
+    /// Removes a connection and its memberships, returning it and the rooms it was in; `None`
+    /// when it was gone already.
+    fn close(
+        &self,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<Option<(Connection, Vec<RoomName>)>, StoreError>> + Send;
+    /// Every open connection of a user.
+    fn of_user(&self, user_id: Uuid) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
+    /// Adds the connection to the room, unless it is gone or in `MAX_ROOMS_PER_CONNECTION` rooms.
+    fn join(&self, room: &RoomName, connection: &Connection)
+        -> impl Future<Output = Result<Joined, StoreError>> + Send;
+    /// Takes the connection out of the room; `false` when it was not in it.
+    fn leave(
+        &self,
+        room: &RoomName,
+        connection: &ConnectionId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn members(&self, room: &RoomName) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
+    /// Keeps a message for the room's history.
+    fn remember(&self, message: &ChatMessage) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The room's last `HISTORY_LEN` messages, oldest first.
+    fn history(&self, room: &RoomName) -> impl Future<Output = Result<Vec<ChatMessage>, StoreError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PushError {
+    /// The connection is gone (API Gateway's `GoneException`): forget it.
+    #[error("connection gone")]
+    Gone,
+    #[error("push unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Frames to connected clients (API Gateway's Management API).
+pub trait Push: Send + Sync {
+    fn send(&self, to: &ConnectionId, frame: &str) -> impl Future<Output = Result<(), PushError>> + Send;
+    /// Closes a connection from the server's side.
+    fn close(&self, connection: &ConnectionId) -> impl Future<Output = Result<(), PushError>> + Send;
+}
+
+/// Server events for a user's WebSocket connections (`file.ready`, `session.revoked`, …). The
+/// call only queues the event: whatever the fan-out costs, the caller does not wait for it.
+pub trait Notifier: Send + Sync {
+    fn notify(
+        &self,
+        user_id: Uuid,
+        event: Event,
+        data: serde_json::Value,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }

@@ -27,10 +27,18 @@ impl<S: Accounts> Authenticator<S> {
     /// The caller, who must hold a valid access token of an existing, active user, issued for
     /// a login that still stands and after the user's sessions last ended.
     pub async fn current_user(&self, request: &ApiRequest) -> ApiResult<User> {
-        let invalid = || ApiError::Unauthorized(AuthFailure::Invalid);
         let token = request
             .bearer_token()
             .ok_or(ApiError::Unauthorized(AuthFailure::Missing))?;
+        let user = self.user_of(token).await?;
+        request.set_user(user.id);
+        Ok(user)
+    }
+
+    /// The user an access token acts for, by the same rules as [`Self::current_user`] (the
+    /// WebSocket API's `token` query parameter).
+    pub async fn user_of(&self, token: &str) -> ApiResult<User> {
+        let invalid = || ApiError::Unauthorized(AuthFailure::Invalid);
         let access = self.keys.verify_access(token).map_err(|_| invalid())?;
         let login = access.login.ok_or_else(invalid)?;
         let (user, login_active) = self.users.caller(access.user_id, login).await?;
@@ -38,7 +46,6 @@ impl<S: Accounts> Authenticator<S> {
         if !login_active || !user.accepts_token_issued_at(access.issued_at) {
             return Err(invalid());
         }
-        request.set_user(user.id);
         Ok(user)
     }
 

@@ -84,3 +84,24 @@ pub fn author_posts_counter(author: Uuid, published: bool) -> String {
 pub fn idempotency(owner: Uuid, collection: &str, key: &str) -> String {
     format!("IDEMP#{owner}#{collection}#{key}")
 }
+
+/// A WebSocket connection; `gsi1` finds a user's connections.
+pub fn connection(id: &str) -> String {
+    format!("CONN#{id}")
+}
+pub const CONNECTION_SK: &str = "CONN";
+pub fn user_connections(user: Uuid) -> String {
+    format!("USER#{user}#CONNS")
+}
+/// A room: its members (`MEMBER#<connection>`) and its messages (`MSG#<time>#<id>`) share it.
+pub fn room(name: &str) -> String {
+    format!("ROOM#{name}")
+}
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+pub fn member(connection: &str) -> String {
+    format!("{MEMBER_PREFIX}{connection}")
+}
+pub const MESSAGE_PREFIX: &str = "MSG#";
+pub fn message(timestamp: &str, id: Uuid) -> String {
+    format!("{MESSAGE_PREFIX}{timestamp}#{id}")
+}

@@ -6,12 +6,17 @@ use crate::domain::email::EmailMessage;
 use crate::domain::job::Job;
 use crate::domain::passwords::PasswordHash;
 use crate::domain::ports::{
-    EmailSender, JobQueue, Probe, QueueError, RateLimiter, Records, SendError, SessionStore, UserStore,
+    Connections, EmailSender, JobQueue, Notifier, Probe, Push, PushError, QueueError, RateLimiter, Records, SendError,
+    SessionStore, UserStore,
+};
+use crate::domain::realtime::{
+    ChatMessage, Connection, ConnectionId, Event, Joined, Member, Notification, RoomName, HISTORY_LEN,
+    MAX_ROOMS_PER_CONNECTION,
 };
 use crate::domain::secrets;
 use crate::domain::session::{Count, Limit, Refresh};
 use crate::domain::{Email, Item, Listing, Owned, Post, Remembered, StoreError, User, WriteError};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use uuid::Uuid;
@@ -51,6 +56,14 @@ pub struct State {
     unfinished_deletions: HashMap<Uuid, u64>,
     /// When set, enqueueing fails (the queue alone is unreachable).
     queue_down: bool,
+    connections: HashMap<ConnectionId, (Connection, BTreeSet<RoomName>)>,
+    members: BTreeMap<RoomName, BTreeMap<ConnectionId, Uuid>>,
+    history: HashMap<RoomName, Vec<ChatMessage>>,
+    notifications: Vec<Notification>,
+    pushed: Vec<(ConnectionId, String)>,
+    closed: Vec<ConnectionId>,
+    /// Connections the push answers `Gone` for (clients that vanished).
+    gone: HashSet<ConnectionId>,
     /// When set, every call fails as an unreachable service would.
     down: bool,
 }
@@ -94,6 +107,28 @@ impl Memory {
     /// The emails sent so far.
     pub fn emails(&self) -> Vec<EmailMessage> {
         self.0.lock().map(|s| s.emails.clone()).unwrap_or_default()
+    }
+
+    /// The notifications queued so far.
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.0.lock().map(|s| s.notifications.clone()).unwrap_or_default()
+    }
+
+    /// The frames pushed so far, to whom, in order.
+    pub fn pushed(&self) -> Vec<(ConnectionId, String)> {
+        self.0.lock().map(|s| s.pushed.clone()).unwrap_or_default()
+    }
+
+    /// The connections closed from the server's side so far.
+    pub fn closed(&self) -> Vec<ConnectionId> {
+        self.0.lock().map(|s| s.closed.clone()).unwrap_or_default()
+    }
+
+    /// Makes the push answer `Gone` for `connection`, as for a client that vanished.
+    pub fn vanish(&self, connection: &ConnectionId) {
+        if let Ok(mut state) = self.0.lock() {
+            state.gone.insert(connection.clone());
+        }
     }
 
     /// Stores a record as it is (tests that need a record with a known id).
@@ -443,6 +478,127 @@ impl EmailSender for Memory {
         let mut state = self.state().map_err(|e| SendError::Unavailable(e.to_string()))?;
         state.emails.push(message.clone());
         Ok(Uuid::new_v4().to_string())
+    }
+}
+
+impl Connections for Memory {
+    async fn open(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        state
+            .connections
+            .insert(connection.id.clone(), (connection.clone(), BTreeSet::new()));
+        Ok(())
+    }
+
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        Ok(self.state()?.connections.get(id).map(|(c, _)| c.clone()))
+    }
+
+    async fn close(&self, id: &ConnectionId) -> Result<Option<(Connection, Vec<RoomName>)>, StoreError> {
+        let mut state = self.state()?;
+        let Some((connection, rooms)) = state.connections.remove(id) else {
+            return Ok(None);
+        };
+        for room in &rooms {
+            if let Some(members) = state.members.get_mut(room) {
+                members.remove(id);
+            }
+        }
+        Ok(Some((connection, rooms.into_iter().collect())))
+    }
+
+    async fn of_user(&self, user_id: Uuid) -> Result<Vec<ConnectionId>, StoreError> {
+        let state = self.state()?;
+        let mut ids: Vec<_> = state
+            .connections
+            .values()
+            .filter(|(c, _)| c.user_id == user_id)
+            .map(|(c, _)| c.id.clone())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn join(&self, room: &RoomName, connection: &Connection) -> Result<Joined, StoreError> {
+        let mut state = self.state()?;
+        let Some((_, rooms)) = state.connections.get_mut(&connection.id) else {
+            return Ok(Joined::ConnectionGone);
+        };
+        if rooms.len() >= MAX_ROOMS_PER_CONNECTION && !rooms.contains(room) {
+            return Ok(Joined::TooManyRooms);
+        }
+        rooms.insert(room.clone());
+        state
+            .members
+            .entry(room.clone())
+            .or_default()
+            .insert(connection.id.clone(), connection.user_id);
+        Ok(Joined::Joined)
+    }
+
+    async fn leave(&self, room: &RoomName, connection: &ConnectionId) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        if let Some((_, rooms)) = state.connections.get_mut(connection) {
+            rooms.remove(room);
+        }
+        Ok(state
+            .members
+            .get_mut(room)
+            .is_some_and(|members| members.remove(connection).is_some()))
+    }
+
+    async fn members(&self, room: &RoomName) -> Result<Vec<Member>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .members
+            .get(room)
+            .into_iter()
+            .flatten()
+            .map(|(connection, user_id)| Member {
+                connection: connection.clone(),
+                user_id: *user_id,
+            })
+            .collect())
+    }
+
+    async fn remember(&self, message: &ChatMessage) -> Result<(), StoreError> {
+        let room = RoomName::parse(&message.room).map_err(StoreError::Corrupt)?;
+        self.state()?.history.entry(room).or_default().push(message.clone());
+        Ok(())
+    }
+
+    async fn history(&self, room: &RoomName) -> Result<Vec<ChatMessage>, StoreError> {
+        let state = self.state()?;
+        let all = state.history.get(room).cloned().unwrap_or_default();
+        Ok(all[all.len().saturating_sub(HISTORY_LEN)..].to_vec())
+    }
+}
+
+impl Push for Memory {
+    async fn send(&self, to: &ConnectionId, frame: &str) -> Result<(), PushError> {
+        let mut state = self.state().map_err(|e| PushError::Unavailable(e.to_string()))?;
+        if state.gone.contains(to) {
+            return Err(PushError::Gone);
+        }
+        state.pushed.push((to.clone(), frame.to_owned()));
+        Ok(())
+    }
+
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        let mut state = self.state().map_err(|e| PushError::Unavailable(e.to_string()))?;
+        if state.gone.contains(connection) {
+            return Err(PushError::Gone);
+        }
+        state.closed.push(connection.clone());
+        Ok(())
+    }
+}
+
+impl Notifier for Memory {
+    async fn notify(&self, user_id: Uuid, event: Event, data: serde_json::Value) -> Result<(), QueueError> {
+        let mut state = self.state().map_err(|e| QueueError(e.to_string()))?;
+        state.notifications.push(Notification::new(user_id, event, data));
+        Ok(())
     }
 }
 

@@ -132,6 +132,11 @@ fn respond(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
 }
 
 async fn handle(stack: Arc<Stack>, peer: SocketAddr, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    if let Some(websocket) = &stack.websocket {
+        if crate::websocket::is_upgrade(&request) && websocket.is_stage_path(request.uri().path()) {
+            return websocket.handshake(peer, request).await;
+        }
+    }
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -148,6 +153,11 @@ async fn handle(stack: Arc<Stack>, peer: SocketAddr, request: Request<hyper::bod
             return respond(StatusCode::FORBIDDEN, json!({ "message": refused }));
         }
         return crate::admin::handle(&stack, &parts.method, admin, body).await;
+    }
+    if let Some(websocket) = &stack.websocket {
+        if let Some(id) = websocket.management_path(&path) {
+            return websocket.manage(&parts.method, &id, body).await;
+        }
     }
     let mut log = AccessLog::start(&parts, peer);
     let Some((route, params)) = stack

@@ -1,5 +1,5 @@
 //! The local stack as a library: moto, the resources of template.yaml, a Lambda Runtime API
-//! emulator and an HTTP API gateway in front of the real function binaries. The `devstack`
+//! emulator and an HTTP and WebSocket API gateway in front of the real function binaries. The `devstack`
 //! binary runs it; `make bench` times functions under its runtime API.
 
 mod access_log;
@@ -13,6 +13,7 @@ pub mod schedule;
 mod server;
 pub mod sqs;
 pub mod template;
+pub mod websocket;
 
 use gateway::Route;
 use runtime::Function;
@@ -28,4 +29,6 @@ pub struct Stack {
     pub moto: tokio::sync::Mutex<moto::Moto>,
     pub moto_endpoint: String,
     pub aws: AwsConfig,
+    /// The WebSocket API of the template, served at `/{stage}` beside the HTTP API.
+    pub websocket: Option<Arc<websocket::WebSocketApi>>,
 }

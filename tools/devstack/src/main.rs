@@ -204,17 +204,36 @@ async fn up(options: UpOptions) -> Result<(), String> {
     verify_sender(&template, &aws).await?;
     bootstrap_superuser(&template, &aws, &options.stage).await?;
 
-    // Local stand-ins for what CloudFormation would name: the API and the functions themselves.
-    for kind in ["AWS::Serverless::HttpApi", "AWS::Serverless::Function"] {
+    // Local stand-ins for what CloudFormation would name: the APIs and the functions themselves.
+    for kind in [
+        "AWS::Serverless::HttpApi",
+        "AWS::Serverless::Function",
+        "AWS::ApiGatewayV2::Api",
+        "AWS::ApiGatewayV2::Integration",
+    ] {
         for (id, _) in template.resources(kind).map_err(|e| e.to_string())? {
+            let arn = format!(
+                "arn:aws:lambda:{}:{}:function:{id}",
+                template::REGION,
+                template::ACCOUNT
+            );
             template.physical.insert(
                 id.clone(),
                 template::Physical {
                     reference: id,
-                    attributes: HashMap::new(),
+                    attributes: HashMap::from([("Arn".to_owned(), arn)]),
                 },
             );
         }
+    }
+    let websocket = websocket_api(&template)?;
+    let mut aws_env = aws_env.clone();
+    if let Some(ws) = &websocket {
+        // The functions' Management API clients reach this stack's WebSocket API.
+        aws_env.push((
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI".to_owned(),
+            format!("{api_url}/{}", ws.stage),
+        ));
     }
     let secrets_dir = root.join(".local/secrets");
     let mut functions = HashMap::new();
@@ -286,6 +305,10 @@ async fn up(options: UpOptions) -> Result<(), String> {
         functions.insert(id, function);
     }
     gateway::sort_routes(&mut routes);
+    let websocket = match websocket {
+        Some(spec) => Some(Arc::new(spec.build(&functions)?)),
+        None => None,
+    };
 
     let stack = Arc::new(Stack {
         routes,
@@ -295,6 +318,7 @@ async fn up(options: UpOptions) -> Result<(), String> {
         moto_endpoint: moto.endpoint.clone(),
         moto: tokio::sync::Mutex::new(moto),
         aws: aws.clone(),
+        websocket: websocket.clone(),
     });
     for (rule, every, function) in schedules {
         say(format!(
@@ -318,6 +342,17 @@ async fn up(options: UpOptions) -> Result<(), String> {
         ));
     }
     tokio::spawn(gateway::serve(listener, stack.clone()));
+    if let Some(ws) = &websocket {
+        let mut routes: Vec<_> = ws.routes.keys().map(String::as_str).collect();
+        routes.sort_unstable();
+        let ws_url = format!("{}/{}", api_url.replacen("http://", "ws://", 1), ws.stage);
+        say(format!(
+            "WebSocket API on {ws_url}?token=<access token> (routes {}), its Management API on {api_url}/{}/@connections",
+            routes.join(", "),
+            ws.stage
+        ));
+        println!("WEBSOCKET {ws_url}");
+    }
     say(format!(
         "API on {api_url} (try {api_url}/api/v1/utils/health-check/); emails sent: {api_url}/_devstack/emails"
     ));
@@ -355,6 +390,98 @@ async fn wait_for_shutdown(parent: Option<u32>) {
         _ = terminate => {}
         _ = parent_gone => {}
     }
+}
+
+/// The template's WebSocket API (one at most): its stage, route selection and routes, each
+/// route's function found through its integration's URI.
+struct WebSocketSpec {
+    api_id: String,
+    stage: String,
+    selection_field: String,
+    /// (route key, the function ARN its integration invokes)
+    routes: Vec<(String, String)>,
+}
+
+impl WebSocketSpec {
+    fn build(self, functions: &HashMap<String, Arc<Function>>) -> Result<devstack::websocket::WebSocketApi, String> {
+        let mut routes = HashMap::new();
+        for (key, uri) in self.routes {
+            let function = functions
+                .iter()
+                .find(|(id, _)| uri.contains(&format!(":function:{id}/")))
+                .map(|(_, f)| f.clone())
+                .ok_or_else(|| format!("WebSocket route {key}: no function of the template in {uri}"))?;
+            routes.insert(key, function);
+        }
+        Ok(devstack::websocket::WebSocketApi::new(
+            self.api_id,
+            self.stage,
+            self.selection_field,
+            routes,
+        ))
+    }
+}
+
+fn websocket_api(template: &Template) -> Result<Option<WebSocketSpec>, String> {
+    let text = |value: Option<&Yaml>| -> Result<String, String> {
+        value
+            .map(|v| template.resolve_string(v).map_err(|e| e.to_string()))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    let apis = template
+        .resources("AWS::ApiGatewayV2::Api")
+        .map_err(|e| e.to_string())?;
+    let Some((api_id, props)) = apis
+        .into_iter()
+        .find(|(_, p)| p.get("ProtocolType").and_then(Yaml::as_str) == Some("WEBSOCKET"))
+    else {
+        return Ok(None);
+    };
+    let selection = text(props.get("RouteSelectionExpression"))?;
+    let selection_field = selection
+        .strip_prefix("$request.body.")
+        .ok_or_else(|| format!("{api_id}: route selection {selection:?} is not $request.body.<field>"))?
+        .to_owned();
+    let of_api = |props: &Yaml| text(props.get("ApiId")).is_ok_and(|id| id == api_id);
+    let stage = template
+        .resources("AWS::ApiGatewayV2::Stage")
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|(_, p)| of_api(p))
+        .map(|(_, p)| text(p.get("StageName")))
+        .transpose()?
+        .ok_or_else(|| format!("{api_id}: no stage"))?;
+    let integrations = template
+        .resources("AWS::ApiGatewayV2::Integration")
+        .map_err(|e| e.to_string())?;
+    let mut routes = Vec::new();
+    for (id, props) in template
+        .resources("AWS::ApiGatewayV2::Route")
+        .map_err(|e| e.to_string())?
+    {
+        if !of_api(&props) {
+            continue;
+        }
+        let key = text(props.get("RouteKey"))?;
+        let target = text(props.get("Target"))?;
+        let integration = target
+            .strip_prefix("integrations/")
+            .ok_or_else(|| format!("{id}: target {target:?} is not integrations/<id>"))?;
+        let uri = integrations
+            .iter()
+            .find(|(integration_id, _)| integration_id == integration)
+            .map(|(_, p)| text(p.get("IntegrationUri")))
+            .transpose()?
+            .ok_or_else(|| format!("{id}: unknown integration {integration}"))?;
+        routes.push((key, uri));
+    }
+    Ok(Some(WebSocketSpec {
+        api_id,
+        stage,
+        selection_field,
+        routes,
+    }))
 }
 
 struct EnvList<'a>(&'a [(&'a str, &'a str)]);

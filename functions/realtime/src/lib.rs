@@ -1,0 +1,614 @@
+//! `realtime`: the WebSocket API's function — `$connect` (the access token of the `token` query
+//! parameter), `$disconnect`, and the frames of the contract's "Realtime" section — and the
+//! consumer of the notifications queue. Frames reach clients through the Management API,
+//! concurrently and bounded; a connection that is gone (410) is forgotten with its memberships.
+
+use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
+use shared::aws::{AwsConfig, ManagementApi};
+use shared::config::{AuthConfig, ConfigError, Env};
+use shared::domain::ports::{Accounts, Connections, Push, PushError, RateLimiter};
+use shared::domain::realtime::{
+    Action, ChatMessage, Connection, ConnectionId, Event, Joined, MessageText, Notification, RoomName, ServerFrame,
+    FRAME_RATE,
+};
+use shared::domain::tokens::TokenKeys;
+use shared::domain::StoreError;
+use shared::http::auth::Authenticator;
+use shared::store::Table;
+use shared::ApiError;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// How many frames one invocation pushes at once.
+pub const FAN_OUT_CONCURRENCY: usize = 32;
+
+/// What the realtime function needs of a store.
+pub trait Store: Accounts + Connections + RateLimiter + Clone {}
+impl<S: Accounts + Connections + RateLimiter + Clone> Store for S {}
+
+pub struct Realtime<S = Table, P = ManagementApi> {
+    auth: Authenticator<S>,
+    store: S,
+    push: P,
+}
+
+impl Realtime {
+    /// `TABLE_NAME`, `JWT_SECRET` and `WEBSOCKET_MANAGEMENT_URL` (the stage's
+    /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`; locally
+    /// `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI` overrides it).
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let aws = AwsConfig::from_env(env)?;
+        let auth = AuthConfig::from_env(env)?;
+        let table = Table::new(aws.dynamodb(), env.required("TABLE_NAME")?);
+        let push = ManagementApi::new(aws.management_api(&env.required("WEBSOCKET_MANAGEMENT_URL")?));
+        Ok(Self::new(TokenKeys::new(&auth), table, push))
+    }
+}
+
+/// An API Gateway answer to a WebSocket route. Only `$connect`'s status reaches the client (it
+/// accepts or refuses the handshake); frames go back through the Management API.
+fn answer(status: u16, request_id: &str, message: &str) -> Value {
+    json!({
+        "statusCode": status,
+        "headers": {"content-type": "application/json", "x-request-id": request_id},
+        "body": json!({"message": message}).to_string(),
+    })
+}
+
+/// Why a frame could not be handled: the sender gets `detail` as an `error` frame.
+struct Refused {
+    status: u16,
+    detail: String,
+}
+
+impl From<StoreError> for Refused {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "store failed");
+        Self {
+            status: 503,
+            detail: "Service temporarily unavailable, try again".into(),
+        }
+    }
+}
+
+fn refused(detail: impl Into<String>) -> Refused {
+    Refused {
+        status: 200,
+        detail: detail.into(),
+    }
+}
+
+impl<S: Store, P: Push> Realtime<S, P> {
+    pub fn new(keys: TokenKeys, store: S, push: P) -> Self {
+        Self {
+            auth: Authenticator::new(keys, store.clone()),
+            store,
+            push,
+        }
+    }
+
+    /// One invocation: a WebSocket route's event, or a batch of the notifications queue.
+    pub async fn handle(&self, event: Value) -> Result<Value, lambda_runtime::Error> {
+        shared::metrics::invocation_started();
+        if event.get("Records").is_some() {
+            let batch: SqsEvent = serde_json::from_value(event)?;
+            return Ok(serde_json::to_value(self.notifications(batch).await)?);
+        }
+        let request: ApiGatewayWebsocketProxyRequest = serde_json::from_value(event)?;
+        Ok(self.websocket(request).await)
+    }
+
+    pub async fn websocket(&self, request: ApiGatewayWebsocketProxyRequest) -> Value {
+        let context = &request.request_context;
+        let request_id = context.request_id.clone().unwrap_or_default();
+        let route = context.route_key.clone().unwrap_or_default();
+        let Some(id) = context
+            .connection_id
+            .as_deref()
+            .and_then(|c| ConnectionId::parse(c).ok())
+        else {
+            return answer(400, &request_id, "No connection id");
+        };
+        let started = std::time::Instant::now();
+        let (status, user) = match context.event_type.as_deref() {
+            Some("CONNECT") => self.connect(&id, request.query_string_parameters.first("token")).await,
+            Some("DISCONNECT") => (self.disconnect(&id).await, None),
+            _ => {
+                let body = request.body.as_deref().unwrap_or_default();
+                let frame = if request.is_base64_encoded { None } else { Some(body) };
+                self.frame(&id, frame).await
+            }
+        };
+        tracing::info!(
+            request_id,
+            route,
+            connection_id = %id,
+            status,
+            user_id = user.map(|u| u.to_string()),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "websocket request"
+        );
+        let message = match status {
+            200 => "OK",
+            401 => "Unauthorized",
+            _ => "Service Unavailable",
+        };
+        answer(status, &request_id, message)
+    }
+
+    /// The handshake: an access token by the HTTP API's rules, then the connection's record.
+    async fn connect(&self, id: &ConnectionId, token: Option<&str>) -> (u16, Option<Uuid>) {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return (401, None);
+        };
+        let user = match self.auth.user_of(token).await {
+            Ok(user) => user,
+            Err(ApiError::Unauthorized(_)) => return (401, None),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot check the token");
+                return (503, None);
+            }
+        };
+        match self.store.open(&Connection::open(id.clone(), user.id)).await {
+            Ok(()) => (200, Some(user.id)),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot keep the connection");
+                (503, Some(user.id))
+            }
+        }
+    }
+
+    /// Forgets the connection; the rooms it was in see it leave.
+    async fn disconnect(&self, id: &ConnectionId) -> u16 {
+        match self.close_record(id).await {
+            Ok(()) => 200,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot forget the connection");
+                503
+            }
+        }
+    }
+
+    async fn close_record(&self, id: &ConnectionId) -> Result<(), StoreError> {
+        let mut work = Vec::new();
+        if let Some((connection, rooms)) = self.store.close(id).await? {
+            for room in rooms {
+                let members = self.store.members(&room).await?;
+                let frame = ServerFrame::user_leave(&room, connection.user_id);
+                work.push((members.into_iter().map(|m| m.connection).collect(), frame.to_text()));
+            }
+        }
+        self.deliver_all(work, HashSet::from([id.clone()])).await;
+        Ok(())
+    }
+
+    /// A client frame: rate limit, the sender's connection, the action. Every refusal is an
+    /// `error` frame to the sender; the connection stays.
+    async fn frame(&self, id: &ConnectionId, frame: Option<&str>) -> (u16, Option<Uuid>) {
+        let mut user = None;
+        let outcome = self.act(id, frame, &mut user).await;
+        match outcome {
+            Ok(()) => (200, user),
+            Err(Refused { status, detail }) => {
+                self.reply(id, &ServerFrame::error(detail)).await;
+                (status, user)
+            }
+        }
+    }
+
+    async fn act(&self, id: &ConnectionId, frame: Option<&str>, user: &mut Option<Uuid>) -> Result<(), Refused> {
+        let count = self.store.hit(&FRAME_RATE, id.as_str()).await?;
+        if count.count > FRAME_RATE.max {
+            return Err(refused(format!(
+                "Too many frames, slow down (retry in {} s)",
+                count.retry_after_secs
+            )));
+        }
+        let connection = self
+            .store
+            .connection(id)
+            .await?
+            .ok_or_else(|| refused("This connection is not open any more; reconnect"))?;
+        *user = Some(connection.user_id);
+        let frame = frame.ok_or_else(|| refused("Frames are JSON text"))?;
+        match Action::parse(frame).map_err(refused)? {
+            Action::Ping => {
+                self.reply(id, &ServerFrame::pong()).await;
+            }
+            Action::Join(room) => self.join(&connection, room).await?,
+            Action::Leave(room) => self.leave(&connection, room).await?,
+            Action::Send(room, message) => self.send(&connection, room, message).await?,
+            Action::Private(to, message) => {
+                let targets = self.store.of_user(to).await?;
+                if targets.is_empty() {
+                    return Err(refused(format!("User {to} is not connected")));
+                }
+                self.deliver(targets, &ServerFrame::private(connection.user_id, message))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn join(&self, connection: &Connection, room: RoomName) -> Result<(), Refused> {
+        match self.store.join(&room, connection).await? {
+            Joined::Joined => {}
+            Joined::ConnectionGone => return Err(refused("This connection is not open any more; reconnect")),
+            Joined::TooManyRooms => {
+                return Err(refused(format!(
+                    "A connection may be in at most {} rooms",
+                    shared::domain::realtime::MAX_ROOMS_PER_CONNECTION
+                )))
+            }
+        }
+        let (messages, members) = futures_util::try_join!(self.store.history(&room), self.store.members(&room))?;
+        let history = ServerFrame::History {
+            room: room.as_str().to_owned(),
+            messages,
+        };
+        self.reply(&connection.id, &history).await;
+        let others = members
+            .into_iter()
+            .map(|m| m.connection)
+            .filter(|c| *c != connection.id)
+            .collect();
+        self.deliver(others, &ServerFrame::user_join(&room, connection.user_id))
+            .await;
+        Ok(())
+    }
+
+    async fn leave(&self, connection: &Connection, room: RoomName) -> Result<(), Refused> {
+        if !self.store.leave(&room, &connection.id).await? {
+            return Err(refused(format!("Not in room {room}")));
+        }
+        let members = self.store.members(&room).await?;
+        let mut targets: Vec<_> = members.into_iter().map(|m| m.connection).collect();
+        targets.push(connection.id.clone());
+        self.deliver(targets, &ServerFrame::user_leave(&room, connection.user_id))
+            .await;
+        Ok(())
+    }
+
+    async fn send(&self, connection: &Connection, room: RoomName, text: MessageText) -> Result<(), Refused> {
+        let members = self.store.members(&room).await?;
+        if !members.iter().any(|m| m.connection == connection.id) {
+            return Err(refused(format!("Join room {room} before sending to it")));
+        }
+        let message = ChatMessage::new(&room, connection.user_id, text);
+        self.store.remember(&message).await?;
+        self.deliver(
+            members.into_iter().map(|m| m.connection).collect(),
+            &ServerFrame::Message(message),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// A frame to the sender alone.
+    async fn reply(&self, to: &ConnectionId, frame: &ServerFrame) {
+        self.deliver(vec![to.clone()], frame).await;
+    }
+
+    /// One frame to many connections.
+    async fn deliver(&self, targets: Vec<ConnectionId>, frame: &ServerFrame) {
+        self.deliver_all(vec![(targets, frame.to_text())], HashSet::new()).await;
+    }
+
+    /// Pushes each frame to its connections, `FAN_OUT_CONCURRENCY` at a time. A connection that
+    /// is gone is forgotten with its memberships, and the rooms it was in see it leave — which
+    /// may find more gone connections, each handled once.
+    async fn deliver_all(&self, mut work: Vec<(Vec<ConnectionId>, String)>, mut closed: HashSet<ConnectionId>) {
+        while let Some((targets, text)) = work.pop() {
+            let targets: Vec<_> = targets.into_iter().filter(|t| !closed.contains(t)).collect();
+            let text = &text;
+            let gone: Vec<ConnectionId> = stream::iter(targets)
+                .map(|to| async move {
+                    match self.push.send(&to, text).await {
+                        Ok(()) => None,
+                        Err(PushError::Gone) => Some(to),
+                        Err(PushError::Unavailable(err)) => {
+                            tracing::warn!(connection_id = %to, error = %err, "push failed");
+                            None
+                        }
+                    }
+                })
+                .buffer_unordered(FAN_OUT_CONCURRENCY)
+                .filter_map(|gone| async move { gone })
+                .collect()
+                .await;
+            for id in gone {
+                closed.insert(id.clone());
+                tracing::info!(connection_id = %id, "connection gone: forgotten");
+                match self.store.close(&id).await {
+                    Ok(Some((connection, rooms))) => {
+                        for room in rooms {
+                            match self.store.members(&room).await {
+                                Ok(members) => work.push((
+                                    members.into_iter().map(|m| m.connection).collect(),
+                                    ServerFrame::user_leave(&room, connection.user_id).to_text(),
+                                )),
+                                Err(err) => tracing::warn!(error = %err, "cannot tell the room"),
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(connection_id = %id, error = %err, "cannot forget a gone connection"),
+                }
+            }
+        }
+    }
+
+    /// A batch of the notifications queue: each record to every connection of its user; a
+    /// `session.revoked` then closes those connections. A record fails alone (partial batch
+    /// failure) when the store cannot be read.
+    pub async fn notifications(&self, batch: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for record in &batch.records {
+            let message_id = record.message_id.clone().unwrap_or_default();
+            let outcome = match Notification::parse(record.body.as_deref().unwrap_or_default()) {
+                Ok(notification) => self.notify(notification).await.map_err(|e| e.to_string()),
+                Err(err) => Err(err),
+            };
+            match outcome {
+                Ok(delivered) => tracing::info!(message_id, delivered, "notification delivered"),
+                Err(err) => {
+                    tracing::error!(message_id, error = %err, "notification failed");
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = message_id;
+                    response.batch_item_failures.push(failure);
+                }
+            }
+        }
+        response
+    }
+
+    /// Returns to how many connections the notification went.
+    async fn notify(&self, notification: Notification) -> Result<usize, StoreError> {
+        let targets = self.store.of_user(notification.user_id).await?;
+        let frame = ServerFrame::Notification {
+            event: notification.event,
+            data: notification.data,
+            timestamp: notification.timestamp,
+        };
+        self.deliver(targets.clone(), &frame).await;
+        if notification.event == Event::SessionRevoked {
+            for id in &targets {
+                match self.push.close(id).await {
+                    Ok(()) | Err(PushError::Gone) => {}
+                    Err(PushError::Unavailable(err)) => {
+                        tracing::warn!(connection_id = %id, error = %err, "close failed")
+                    }
+                }
+                // API Gateway calls $disconnect too, but only on a best-effort basis.
+                self.close_record(id).await?;
+            }
+        }
+        Ok(targets.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::ports::Notifier;
+    use shared::domain::Role;
+    use shared::store::memory::Memory;
+    use shared::testing;
+
+    fn event(name: &str, token: &str, edit: impl FnOnce(&mut Value)) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events/realtime")
+            .join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut json: Value = serde_json::from_str(&text.replace("REPLACE_WITH_ACCESS_TOKEN", token)).unwrap();
+        edit(&mut json);
+        json
+    }
+
+    fn on(connection: &str) -> impl FnOnce(&mut Value) + '_ {
+        move |json| json["requestContext"]["connectionId"] = json!(connection)
+    }
+
+    fn with_body(connection: &'static str, body: Value) -> impl FnOnce(&mut Value) {
+        move |json| {
+            json["requestContext"]["connectionId"] = json!(connection);
+            json["body"] = json!(body.to_string());
+        }
+    }
+
+    fn realtime(memory: &Memory) -> Realtime<Memory, Memory> {
+        Realtime::new(testing::context(memory).keys, memory.clone(), memory.clone())
+    }
+
+    async fn status(realtime: &Realtime<Memory, Memory>, event: Value) -> u64 {
+        realtime.handle(event).await.unwrap()["statusCode"].as_u64().unwrap()
+    }
+
+    /// The frames pushed to `connection`, as JSON.
+    fn frames(memory: &Memory, connection: &str) -> Vec<Value> {
+        memory
+            .pushed()
+            .into_iter()
+            .filter(|(to, _)| to.as_str() == connection)
+            .map(|(_, text)| serde_json::from_str(&text).unwrap())
+            .collect()
+    }
+
+    async fn connected(memory: &Memory, realtime: &Realtime<Memory, Memory>, email: &str, ids: &[&str]) -> Uuid {
+        let (user, token) = testing::caller(memory, email, Role::User).await;
+        for id in ids {
+            assert_eq!(status(realtime, event("connect.json", &token, on(id))).await, 200);
+        }
+        user.id
+    }
+
+    #[tokio::test]
+    async fn connect_needs_a_valid_access_token() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        let (user, token) = testing::caller(&memory, "a@example.com", Role::User).await;
+        assert_eq!(
+            status(&realtime, event("connect.json", "not-a-token", on("c1"))).await,
+            401
+        );
+        let no_token = event("connect.json", "", |json| json["queryStringParameters"] = json!({}));
+        assert_eq!(status(&realtime, no_token).await, 401);
+        assert_eq!(status(&realtime, event("connect.json", &token, on("c1"))).await, 200);
+        assert_eq!(memory.of_user(user.id).await.unwrap().len(), 1);
+        memory.set_down(true);
+        assert_eq!(status(&realtime, event("connect.json", &token, on("c2"))).await, 503);
+    }
+
+    #[tokio::test]
+    async fn room_messages_reach_every_member_and_history_reaches_joiners() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        let alice = connected(&memory, &realtime, "a@example.com", &["a"]).await;
+        let bob = connected(&memory, &realtime, "b@example.com", &["b"]).await;
+        assert_eq!(status(&realtime, event("join.json", "", on("a"))).await, 200);
+        assert_eq!(status(&realtime, event("join.json", "", on("b"))).await, 200);
+        assert_eq!(frames(&memory, "a")[1]["type"], "user_join");
+        assert_eq!(frames(&memory, "a")[1]["user_id"], bob.to_string());
+        assert_eq!(status(&realtime, event("send.json", "", on("a"))).await, 200);
+        for member in ["a", "b"] {
+            let last = frames(&memory, member).pop().unwrap();
+            assert_eq!(last["type"], "message");
+            assert_eq!(last["user_id"], alice.to_string());
+        }
+        connected(&memory, &realtime, "c@example.com", &["c"]).await;
+        status(&realtime, event("join.json", "", on("c"))).await;
+        let history = &frames(&memory, "c")[0];
+        assert_eq!(history["type"], "history");
+        assert_eq!(history["messages"].as_array().unwrap().len(), 1);
+        assert_eq!(status(&realtime, event("leave.json", "", on("c"))).await, 200);
+        assert_eq!(frames(&memory, "a").pop().unwrap()["type"], "user_leave");
+    }
+
+    #[tokio::test]
+    async fn bad_frames_get_an_error_frame() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        connected(&memory, &realtime, "a@example.com", &["a"]).await;
+        for body in [
+            json!({"action": "join", "room": "bad room"}),
+            json!({"action": "dance"}),
+            json!({"action": "send", "room": "general", "message": "not joined"}),
+            json!({"action": "private", "to": Uuid::new_v4(), "message": "nobody there"}),
+        ] {
+            assert_eq!(
+                status(&realtime, event("default.json", "", with_body("a", body))).await,
+                200
+            );
+            assert_eq!(frames(&memory, "a").pop().unwrap()["type"], "error");
+        }
+        assert_eq!(status(&realtime, event("ping.json", "", on("a"))).await, 200);
+        assert_eq!(frames(&memory, "a").pop().unwrap()["type"], "pong");
+    }
+
+    #[tokio::test]
+    async fn a_fast_sender_is_limited() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        connected(&memory, &realtime, "a@example.com", &["a"]).await;
+        for _ in 0..FRAME_RATE.max {
+            status(&realtime, event("ping.json", "", on("a"))).await;
+        }
+        assert_eq!(frames(&memory, "a").pop().unwrap()["type"], "pong");
+        status(&realtime, event("ping.json", "", on("a"))).await;
+        let last = frames(&memory, "a").pop().unwrap();
+        assert_eq!(last["type"], "error");
+        assert!(last["detail"].as_str().unwrap().contains("Too many frames"));
+    }
+
+    #[tokio::test]
+    async fn private_messages_reach_every_connection_of_the_user_only() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        let alice = connected(&memory, &realtime, "a@example.com", &["a"]).await;
+        let bob = connected(&memory, &realtime, "b@example.com", &["b1", "b2"]).await;
+        connected(&memory, &realtime, "c@example.com", &["c"]).await;
+        let body = json!({"action": "private", "to": bob, "message": "psst"});
+        assert_eq!(
+            status(&realtime, event("private.json", "", with_body("a", body))).await,
+            200
+        );
+        for b in ["b1", "b2"] {
+            let frame = frames(&memory, b).pop().unwrap();
+            assert_eq!(frame["type"], "private");
+            assert_eq!(frame["from_user"], alice.to_string());
+            assert_eq!(frame["message"], "psst");
+        }
+        assert!(frames(&memory, "a").is_empty());
+        assert!(frames(&memory, "c").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_vanished_connection_is_forgotten_at_the_next_fan_out() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        connected(&memory, &realtime, "a@example.com", &["a"]).await;
+        let bob = connected(&memory, &realtime, "b@example.com", &["b"]).await;
+        status(&realtime, event("join.json", "", on("a"))).await;
+        status(&realtime, event("join.json", "", on("b"))).await;
+        memory.vanish(&ConnectionId::parse("b").unwrap());
+        status(&realtime, event("send.json", "", on("a"))).await;
+        assert!(memory.of_user(bob).await.unwrap().is_empty());
+        let leave = frames(&memory, "a").pop().unwrap();
+        assert_eq!(leave["type"], "user_leave");
+        assert_eq!(leave["user_id"], bob.to_string());
+    }
+
+    #[tokio::test]
+    async fn disconnect_tells_the_rooms() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        connected(&memory, &realtime, "a@example.com", &["a"]).await;
+        let bob = connected(&memory, &realtime, "b@example.com", &["b"]).await;
+        status(&realtime, event("join.json", "", on("a"))).await;
+        status(&realtime, event("join.json", "", on("b"))).await;
+        assert_eq!(status(&realtime, event("disconnect.json", "", on("b"))).await, 200);
+        assert!(memory.of_user(bob).await.unwrap().is_empty());
+        assert_eq!(frames(&memory, "a").pop().unwrap()["type"], "user_leave");
+    }
+
+    #[tokio::test]
+    async fn session_revoked_is_delivered_then_closes_the_connections() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        let bob = connected(&memory, &realtime, "b@example.com", &["b1", "b2"]).await;
+        memory
+            .notify(bob, Event::SessionRevoked, json!({"reason": "password_changed"}))
+            .await
+            .unwrap();
+        let mut batch = event("notifications.json", "", |_| {});
+        batch["Records"][0]["body"] = json!(memory.notifications()[0].to_body());
+        batch["Records"] = json!([batch["Records"][0].clone()]);
+        let answer = realtime.handle(batch).await.unwrap();
+        assert_eq!(answer["batchItemFailures"], json!([]));
+        for b in ["b1", "b2"] {
+            let frame = frames(&memory, b).pop().unwrap();
+            assert_eq!(frame["type"], "notification");
+            assert_eq!(frame["event"], "session.revoked");
+            assert_eq!(frame["data"]["reason"], "password_changed");
+        }
+        assert_eq!(memory.closed().len(), 2);
+        assert!(memory.of_user(bob).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_malformed_notification_fails_alone() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        let answer = realtime.handle(event("notifications.json", "", |_| {})).await.unwrap();
+        let failed: Vec<_> = answer["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(failed, ["5d0e5a4e-2222-4c59-9d0c-000000000002"]);
+    }
+}

@@ -1,0 +1,427 @@
+//! Realtime: WebSocket connections, chat rooms with history, private messages and server
+//! notifications — the frames of the contract's "Realtime" section, parsed once, and the limits.
+
+use super::clock::{now_micros, now_secs, timestamp};
+use super::session::Limit;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Frames are JSON text of at most 32 KiB.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+/// How many messages of a room a joiner gets as history.
+pub const HISTORY_LEN: usize = 50;
+/// API Gateway closes a WebSocket connection after two hours; its records expire with it.
+pub const CONNECTION_TTL: Duration = Duration::from_secs(2 * 3600);
+/// How long a room's messages are kept for history.
+pub const HISTORY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How many rooms one connection may be in at once (its record lists them).
+pub const MAX_ROOMS_PER_CONNECTION: usize = 50;
+/// Frames one connection may send: more in the window get an `error` frame and do nothing.
+pub const FRAME_RATE: Limit = Limit {
+    scope: "ws-frames",
+    max: 30,
+    window: Duration::from_secs(10),
+};
+
+/// A connection id as API Gateway assigns it (`L0SM9cOFvHcCIhw=`): short printable ASCII.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectionId(String);
+
+impl ConnectionId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() || raw.len() > Self::MAX_LEN || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!("{raw:?} is not a connection id"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A room name: `[A-Za-z0-9_-]{1,64}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RoomName(String);
+
+impl RoomName {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let valid = !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("room must be 1-64 characters of A-Z, a-z, 0-9, _ and -".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The text of a chat or private message: 1–4000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageText(String);
+
+impl MessageText {
+    pub const MAX_LEN: usize = 4000;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.chars().count() {
+            0 => Err("message must not be empty".into()),
+            n if n > Self::MAX_LEN => Err(format!("message must be at most {} characters", Self::MAX_LEN)),
+            _ => Ok(Self(raw.to_owned())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One open WebSocket connection of an authenticated user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub user_id: Uuid,
+    /// RFC 3339, µs.
+    pub connected_at: String,
+    /// Epoch seconds after which the record is stale (API Gateway's two-hour limit).
+    pub expires_at: u64,
+}
+
+impl Connection {
+    pub fn open(id: ConnectionId, user_id: Uuid) -> Self {
+        Self {
+            id,
+            user_id,
+            connected_at: timestamp(now_micros()),
+            expires_at: now_secs() + CONNECTION_TTL.as_secs(),
+        }
+    }
+}
+
+/// What asking to join a room led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    Joined,
+    /// The connection closed or expired meanwhile.
+    ConnectionGone,
+    /// The connection is in `MAX_ROOMS_PER_CONNECTION` rooms already.
+    TooManyRooms,
+}
+
+/// A connection in a room, and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub connection: ConnectionId,
+    pub user_id: Uuid,
+}
+
+/// A message sent to a room, as everyone in it receives it and as history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: Uuid,
+    pub room: String,
+    pub user_id: Uuid,
+    pub message: MessageText,
+    pub timestamp: String,
+}
+
+impl ChatMessage {
+    pub fn new(room: &RoomName, user_id: Uuid, message: MessageText) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            room: room.as_str().to_owned(),
+            user_id,
+            message,
+            timestamp: timestamp(now_micros()),
+        }
+    }
+}
+
+/// What a client asks for, parsed from one frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Ping,
+    Join(RoomName),
+    Leave(RoomName),
+    Send(RoomName, MessageText),
+    Private(Uuid, MessageText),
+}
+
+impl Action {
+    /// Parses a client frame; the error is the `detail` of the `error` frame it gets back.
+    pub fn parse(frame: &str) -> Result<Self, String> {
+        if frame.len() > MAX_FRAME_BYTES {
+            return Err(format!("frame is larger than {MAX_FRAME_BYTES} bytes"));
+        }
+        let json: Value = serde_json::from_str(frame).map_err(|_| "frame is not JSON".to_owned())?;
+        let object = json.as_object().ok_or("frame is not a JSON object")?;
+        let text = |name: &str| -> Result<&str, String> {
+            match object.get(name) {
+                Some(Value::String(s)) => Ok(s.as_str()),
+                Some(_) => Err(format!("{name} must be a string")),
+                None => Err(format!("{name} is required")),
+            }
+        };
+        let room = || text("room").and_then(RoomName::parse);
+        let message = || text("message").and_then(MessageText::parse);
+        match text("action")? {
+            "ping" => Ok(Self::Ping),
+            "join" => Ok(Self::Join(room()?)),
+            "leave" => Ok(Self::Leave(room()?)),
+            "send" => Ok(Self::Send(room()?, message()?)),
+            "private" => {
+                let to =
+                    text("to").and_then(|to| Uuid::parse_str(to).map_err(|_| "to must be a user id".to_owned()))?;
+                Ok(Self::Private(to, message()?))
+            }
+            other => Err(format!(
+                "unknown action {:?}",
+                other.chars().take(64).collect::<String>()
+            )),
+        }
+    }
+}
+
+/// A server event a user's connections receive as a `notification` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// An uploaded file was processed and can be used.
+    #[serde(rename = "file.ready")]
+    FileReady,
+    /// An uploaded file was refused by its processing.
+    #[serde(rename = "file.rejected")]
+    FileRejected,
+    /// The user's sessions ended (password changed or reset, deactivated, deleted): their
+    /// connections are closed after this frame.
+    #[serde(rename = "session.revoked")]
+    SessionRevoked,
+}
+
+/// A notification on its way to a user, as the notifications queue carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub version: u32,
+    pub user_id: Uuid,
+    pub event: Event,
+    pub data: Value,
+    pub timestamp: String,
+}
+
+impl Notification {
+    pub const VERSION: u32 = 1;
+
+    pub fn new(user_id: Uuid, event: Event, data: Value) -> Self {
+        Self {
+            version: Self::VERSION,
+            user_id,
+            event,
+            data,
+            timestamp: timestamp(now_micros()),
+        }
+    }
+
+    pub fn parse(body: &str) -> Result<Self, String> {
+        let notification: Self = serde_json::from_str(body).map_err(|e| format!("not a notification: {e}"))?;
+        if notification.version != Self::VERSION {
+            return Err(format!("unsupported notification version {}", notification.version));
+        }
+        Ok(notification)
+    }
+
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Every frame the server sends, as the contract spells it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Pong {
+        timestamp: String,
+    },
+    History {
+        room: String,
+        messages: Vec<ChatMessage>,
+    },
+    UserJoin {
+        room: String,
+        user_id: Uuid,
+        timestamp: String,
+    },
+    UserLeave {
+        room: String,
+        user_id: Uuid,
+        timestamp: String,
+    },
+    Message(ChatMessage),
+    Private {
+        from_user: Uuid,
+        message: MessageText,
+        timestamp: String,
+    },
+    Notification {
+        event: Event,
+        data: Value,
+        timestamp: String,
+    },
+    Error {
+        detail: String,
+    },
+}
+
+impl ServerFrame {
+    pub fn pong() -> Self {
+        Self::Pong {
+            timestamp: timestamp(now_micros()),
+        }
+    }
+
+    pub fn user_join(room: &RoomName, user_id: Uuid) -> Self {
+        Self::UserJoin {
+            room: room.as_str().to_owned(),
+            user_id,
+            timestamp: timestamp(now_micros()),
+        }
+    }
+
+    pub fn user_leave(room: &RoomName, user_id: Uuid) -> Self {
+        Self::UserLeave {
+            room: room.as_str().to_owned(),
+            user_id,
+            timestamp: timestamp(now_micros()),
+        }
+    }
+
+    pub fn private(from_user: Uuid, message: MessageText) -> Self {
+        Self::Private {
+            from_user,
+            message,
+            timestamp: timestamp(now_micros()),
+        }
+    }
+
+    pub fn error(detail: impl Into<String>) -> Self {
+        Self::Error { detail: detail.into() }
+    }
+
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn room_names_follow_the_contract() {
+        assert!(RoomName::parse("general_1-a").is_ok());
+        assert!(RoomName::parse(&"r".repeat(64)).is_ok());
+        for bad in ["", "has space", "ümlaut", "a/b", &"r".repeat(65)] {
+            assert!(RoomName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_are_1_to_4000_characters() {
+        assert!(MessageText::parse("").is_err());
+        assert!(MessageText::parse(&"é".repeat(4000)).is_ok());
+        assert!(MessageText::parse(&"é".repeat(4001)).is_err());
+    }
+
+    #[test]
+    fn frames_parse_into_actions() {
+        let to = Uuid::new_v4();
+        assert_eq!(Action::parse(r#"{"action":"ping"}"#), Ok(Action::Ping));
+        assert!(matches!(
+            Action::parse(r#"{"action":"join","room":"a"}"#),
+            Ok(Action::Join(_))
+        ));
+        assert!(matches!(
+            Action::parse(&json!({"action": "private", "to": to, "message": "hi"}).to_string()),
+            Ok(Action::Private(id, _)) if id == to
+        ));
+        for (bad, detail) in [
+            ("nope", "frame is not JSON"),
+            ("[]", "frame is not a JSON object"),
+            (r#"{"action":1}"#, "action must be a string"),
+            (r#"{"room":"a"}"#, "action is required"),
+            (r#"{"action":"dance"}"#, "unknown action \"dance\""),
+            (r#"{"action":"join","room":"no way"}"#, "room must be"),
+            (
+                r#"{"action":"send","room":"a","message":""}"#,
+                "message must not be empty",
+            ),
+            (r#"{"action":"private","to":"x","message":"m"}"#, "to must be a user id"),
+        ] {
+            let err = Action::parse(bad).unwrap_err();
+            assert!(err.starts_with(detail), "{bad}: {err}");
+        }
+        let huge = format!(r#"{{"action":"ping","pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
+        assert!(Action::parse(&huge).unwrap_err().contains("larger than"));
+    }
+
+    #[test]
+    fn server_frames_have_the_contract_shapes() {
+        let room = RoomName::parse("r").unwrap();
+        let user = Uuid::new_v4();
+        let message = ChatMessage::new(&room, user, MessageText::parse("hi").unwrap());
+        let frame: Value = serde_json::from_str(&ServerFrame::Message(message.clone()).to_text()).unwrap();
+        assert_eq!(frame["type"], "message");
+        assert_eq!(frame["id"], message.id.to_string());
+        assert_eq!(frame["room"], "r");
+        assert_eq!(frame["message"], "hi");
+        let join: Value = serde_json::from_str(&ServerFrame::user_join(&room, user).to_text()).unwrap();
+        assert_eq!(join["type"], "user_join");
+        assert_eq!(join["user_id"], user.to_string());
+        let note = ServerFrame::Notification {
+            event: Event::SessionRevoked,
+            data: json!({}),
+            timestamp: "t".into(),
+        };
+        assert_eq!(serde_json::to_value(&note).unwrap()["event"], "session.revoked");
+        assert_eq!(
+            serde_json::to_value(ServerFrame::error("x")).unwrap(),
+            json!({"type": "error", "detail": "x"})
+        );
+    }
+
+    #[test]
+    fn notifications_round_trip_and_check_their_version() {
+        let n = Notification::new(Uuid::new_v4(), Event::FileReady, json!({"file_id": "f"}));
+        assert_eq!(Notification::parse(&n.to_body()).unwrap(), n);
+        let mut newer: Value = serde_json::from_str(&n.to_body()).unwrap();
+        newer["version"] = json!(2);
+        assert!(Notification::parse(&newer.to_string()).is_err());
+        assert!(Notification::parse(r#"{"event":"file.exploded"}"#).is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! The WebSocket API with real WebSocket clients: rooms, history, private messages, bad frames,
+//! handshakes, vanished clients and session.revoked.
+
+use api_tests::{local_jwt_secret, with_token, Received, Socket, Stack, TestUser};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn room() -> String {
+    format!("room-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn connect(stack: &Stack, user: &TestUser) -> Socket {
+    stack
+        .connect(Some(&user.token))
+        .unwrap_or_else(|status| panic!("handshake refused with {status}"))
+}
+
+/// Joins `room` and returns the history the joiner got.
+fn join(socket: &mut Socket, room: &str) -> Value {
+    socket.send(&json!({"action": "join", "room": room}));
+    let history = socket.expect("history");
+    assert_eq!(history["room"], room);
+    history
+}
+
+/// Sends a message to `room` and waits for its own copy (the sender is included).
+fn say(socket: &mut Socket, room: &str, text: &str) {
+    socket.send(&json!({"action": "send", "room": room, "message": text}));
+    loop {
+        let frame = socket.expect("message");
+        if frame["message"] == text {
+            return;
+        }
+    }
+}
+
+/// A ping answered by a pong, and nothing else on the way: the connection is open and idle.
+fn only_pong(socket: &mut Socket) {
+    socket.send(&json!({"action": "ping"}));
+    match socket.receive(Duration::from_secs(10)) {
+        Received::Frame(frame) => assert_eq!(frame["type"], "pong", "unexpected frame {frame}"),
+        other => panic!("no pong: {other:?}"),
+    }
+}
+
+#[test]
+fn three_clients_in_a_room_see_each_others_messages_in_order() {
+    let stack = Stack::shared();
+    let room = room();
+    let users: Vec<TestUser> = (0..3).map(|_| stack.signup()).collect();
+    let mut sockets: Vec<Socket> = users.iter().map(|u| connect(stack, u)).collect();
+    for socket in &mut sockets {
+        join(socket, &room);
+    }
+    for round in 0..3 {
+        for (i, socket) in sockets.iter_mut().enumerate() {
+            socket.send(&json!({"action": "send", "room": room, "message": format!("{i}:{round}")}));
+        }
+    }
+    for (reader, socket) in sockets.iter_mut().enumerate() {
+        let messages: Vec<Value> = (0..9).map(|_| socket.expect("message")).collect();
+        for (sender, user) in users.iter().enumerate() {
+            let from: Vec<&str> = messages
+                .iter()
+                .filter(|m| m["user_id"] == user.id.as_str())
+                .map(|m| m["message"].as_str().unwrap_or_default())
+                .collect();
+            let expected: Vec<String> = (0..3).map(|round| format!("{sender}:{round}")).collect();
+            assert_eq!(from, expected, "client {reader} saw {sender}'s messages");
+        }
+        for message in &messages {
+            assert_eq!(message["room"], room);
+            assert!(message["id"]
+                .as_str()
+                .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
+            assert!(message["timestamp"].as_str().is_some());
+        }
+    }
+}
+
+#[test]
+fn a_late_joiner_gets_the_last_50_messages_and_the_room_sees_it_join() {
+    let stack = Stack::shared();
+    let room = room();
+    let (alice, bob, carol) = (stack.signup(), stack.signup(), stack.signup());
+    let (mut a, mut b) = (connect(stack, &alice), connect(stack, &bob));
+    join(&mut a, &room);
+    join(&mut b, &room);
+    // Two senders stay under the per-connection frame rate.
+    for n in 0..52 {
+        let sender = if n < 26 { &mut a } else { &mut b };
+        say(sender, &room, &format!("message {n}"));
+    }
+    let mut c = connect(stack, &carol);
+    let history = join(&mut c, &room);
+    let texts: Vec<&str> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["message"].as_str().unwrap_or_default())
+        .collect();
+    let expected: Vec<String> = (2..52).map(|n| format!("message {n}")).collect();
+    assert_eq!(texts, expected);
+    let joined = a.expect("user_join");
+    assert_eq!(
+        (joined["room"].as_str(), joined["user_id"].as_str()),
+        (Some(room.as_str()), Some(carol.id.as_str()))
+    );
+}
+
+#[test]
+fn a_private_message_reaches_both_connections_of_the_target_and_no_one_else() {
+    let stack = Stack::shared();
+    let (alice, bob, carol) = (stack.signup(), stack.signup(), stack.signup());
+    let mut a = connect(stack, &alice);
+    let (mut b1, mut b2) = (connect(stack, &bob), connect(stack, &bob));
+    let mut c = connect(stack, &carol);
+    a.send(&json!({"action": "private", "to": bob.id, "message": "for bob only"}));
+    for b in [&mut b1, &mut b2] {
+        let frame = b.expect("private");
+        assert_eq!(frame["from_user"], alice.id.as_str());
+        assert_eq!(frame["message"], "for bob only");
+        assert!(frame["timestamp"].as_str().is_some());
+    }
+    only_pong(&mut a);
+    only_pong(&mut c);
+}
+
+#[test]
+fn no_or_bad_token_refuses_the_handshake() {
+    let stack = Stack::shared();
+    let user = stack.signup();
+    assert_eq!(stack.connect(None).err(), Some(401));
+    assert_eq!(stack.connect(Some("not-a-token")).err(), Some(401));
+    let secret = local_jwt_secret();
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    let claims = decode::<Value>(&user.token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
+        .expect("the API's token")
+        .claims;
+    let forge = |edit: &dyn Fn(&mut Value)| {
+        let mut claims = claims.clone();
+        edit(&mut claims);
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("sign")
+    };
+    let expired = forge(&|c| c["exp"] = json!(1_000_000));
+    let refresh_type = forge(&|c| c["type"] = json!("refresh"));
+    assert_eq!(stack.connect(Some(&expired)).err(), Some(401), "expired");
+    assert_eq!(stack.connect(Some(&refresh_type)).err(), Some(401), "wrong type");
+    assert!(
+        stack.connect(Some(&forge(&|_| {}))).is_ok(),
+        "the same claims, re-signed, pass"
+    );
+    let inactive = stack.signup();
+    let answer = with_token(
+        "PATCH",
+        &stack.api(&format!("/users/{}", inactive.id)),
+        &stack.superuser_token(),
+        Some(&json!({"is_active": false})),
+    );
+    assert_eq!(answer.status, 200);
+    assert_eq!(stack.connect(Some(&inactive.token)).err(), Some(401), "inactive user");
+}
+
+#[test]
+fn bad_frames_get_an_error_frame_and_the_connection_stays() {
+    let stack = Stack::shared();
+    let mut socket = connect(stack, &stack.signup());
+    for (frame, detail) in [
+        (
+            json!({"action": "join", "room": "no spaces!"}).to_string(),
+            "room must be",
+        ),
+        (
+            json!({"action": "join", "room": "r".repeat(65)}).to_string(),
+            "room must be",
+        ),
+        (
+            json!({"action": "send", "room": room(), "message": ""}).to_string(),
+            "message must not be empty",
+        ),
+        (
+            json!({"action": "send", "room": room(), "message": "x".repeat(4001)}).to_string(),
+            "at most 4000",
+        ),
+        (
+            json!({"action": "send", "room": room(), "message": "hi"}).to_string(),
+            "Join room",
+        ),
+        (json!({"action": "leave", "room": room()}).to_string(), "Not in room"),
+        (
+            json!({"action": "private", "to": "someone", "message": "hi"}).to_string(),
+            "to must be a user id",
+        ),
+        (json!({"action": "dance"}).to_string(), "unknown action"),
+        ("not json".to_owned(), "frame is not JSON"),
+        (
+            json!({"action": "ping", "pad": "x".repeat(40 * 1024)}).to_string(),
+            "larger than",
+        ),
+    ] {
+        socket.send_text(&frame);
+        let error = socket.expect("error");
+        assert!(
+            error["detail"].as_str().is_some_and(|d| d.contains(detail)),
+            "{detail}: {error}"
+        );
+    }
+    only_pong(&mut socket);
+}
+
+#[test]
+fn a_client_that_vanishes_is_removed_at_the_next_fan_out() {
+    let stack = Stack::shared();
+    let room = room();
+    let (alice, bob) = (stack.signup(), stack.signup());
+    let (mut a, mut b) = (connect(stack, &alice), connect(stack, &bob));
+    join(&mut a, &room);
+    join(&mut b, &room);
+    a.expect("user_join");
+    b.vanish();
+    std::thread::sleep(Duration::from_millis(500));
+    say(&mut a, &room, "anyone there?");
+    let left = a.expect("user_leave");
+    assert_eq!(
+        (left["room"].as_str(), left["user_id"].as_str()),
+        (Some(room.as_str()), Some(bob.id.as_str()))
+    );
+    // Forgotten: the next message goes to the sender alone, and nobody leaves again.
+    say(&mut a, &room, "just me");
+    only_pong(&mut a);
+}
+
+#[test]
+fn a_password_change_sends_session_revoked_and_closes_that_users_connections() {
+    let stack = Stack::shared();
+    let (user, other) = (stack.signup(), stack.signup());
+    let (mut first, mut second) = (connect(stack, &user), connect(stack, &user));
+    let mut bystander = connect(stack, &other);
+    let answer = with_token(
+        "PATCH",
+        &stack.api("/users/me/password"),
+        &user.token,
+        Some(&json!({"current_password": user.password, "new_password": "a-brand-new-password"})),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    for socket in [&mut first, &mut second] {
+        let notification = socket.expect("notification");
+        assert_eq!(notification["event"], "session.revoked");
+        assert_eq!(notification["data"]["reason"], "password_changed");
+        assert!(
+            matches!(socket.receive(Duration::from_secs(10)), Received::Closed),
+            "the connection is closed after session.revoked"
+        );
+    }
+    only_pong(&mut bystander);
+    assert_eq!(
+        stack.connect(Some(&user.token)).err(),
+        Some(401),
+        "the old token is void"
+    );
+}
