@@ -2,7 +2,7 @@
 # Installs the project's local tooling at pinned versions: moto, cfn-lint and the SAM CLI into
 # .venv (requirements-dev.txt); the API docs' assets and playwright-core into tools/docs
 # (package-lock.json; functions/docs builds the assets in, so this comes before any cargo build);
-# and, as root, Debian's chromium for the browser test when it is missing.
+# and Debian's chromium for the browser test when it is missing (as root, or through sudo -n).
 # Safe to run again: each part does nothing when it already matches its pins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +26,11 @@ fi
 
 # The browser test drives Debian's chromium (playwright-core downloads no browser).
 if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+  if command -v apt-get >/dev/null && "${sudo[@]}" true 2>/dev/null; then
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
     echo "setup: chromium installed"
   else
     echo "setup: /usr/bin/chromium is missing; the browser test needs it (apt-get install chromium, as root)" >&2

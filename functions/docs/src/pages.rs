@@ -20,7 +20,8 @@ const SWAGGER_UI_JS: &str = npm!("swagger-ui-dist/swagger-ui-bundle.js");
 const SWAGGER_UI_CSS: &str = npm!("swagger-ui-dist/swagger-ui.css");
 const OAUTH2_REDIRECT: &str = npm!("swagger-ui-dist/oauth2-redirect.html");
 const OAUTH2_REDIRECT_JS: &str = npm!("swagger-ui-dist/oauth2-redirect.js");
-const REDOC_JS: &str = npm!("redoc/bundles/redoc.standalone.js");
+/// Redoc's bundle without its one image from the web (see build.rs).
+const REDOC_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/redoc.standalone.js"));
 
 /// An asset under `/docs/`: its content type and bytes.
 pub fn asset(name: &str) -> Option<(&'static str, &'static str)> {
