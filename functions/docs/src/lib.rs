@@ -182,6 +182,32 @@ mod tests {
         assert!(ids.len() >= 30, "{}", ids.len());
     }
 
+    #[tokio::test]
+    async fn every_page_and_asset_from_the_event_fixtures() {
+        use shared::store::memory::Memory;
+        use shared::testing::{context, event, service};
+        let memory = Memory::default();
+        let docs = service(&memory, Docs::new(&context(&memory).http));
+        for (name, status, content_type) in [
+            ("docs/openapi.json", 200, "application/json"),
+            ("docs/swagger-ui.json", 200, "text/html"),
+            ("docs/asset.json", 200, "text/css"),
+            ("docs/redoc.json", 200, "text/html"),
+            ("docs/asset-unknown.json", 404, "application/json"),
+        ] {
+            let response = docs.call(event(name, "", |_| {})).await;
+            assert_eq!(response.status().as_u16(), status, "{name}");
+            let kind = response.headers()["content-type"].to_str().unwrap_or_default();
+            assert!(kind.starts_with(content_type), "{name}: {kind}");
+        }
+        let served = docs.call(event("docs/openapi.json", "", |_| {})).await;
+        let lambda_http::Body::Text(text) = served.body() else {
+            panic!("a text body")
+        };
+        let served: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(served["paths"], json(Stage::Local)["paths"]);
+    }
+
     #[test]
     fn prod_has_no_private_routes() {
         let doc = json(Stage::Prod);
