@@ -28,6 +28,10 @@ export PATH="$PWD/.venv/bin:$PATH"
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda "${packages[@]}"
+# The docs function alone: built with the seven, shared's `openapi` feature (utoipa) would be
+# compiled into theirs too. Its UI assets (tools/docs, scripts/setup.sh) are built into it.
+cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda -p docs
+functions+=(docs)
 
 # The zip limit is the bench's: 3 MB (MiB) per function.
 limit=$((3 * 1024 * 1024))

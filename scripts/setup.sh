@@ -1,16 +1,38 @@
 #!/usr/bin/env bash
-# Installs the project's local tooling (moto, cfn-lint, SAM CLI) into .venv at pinned versions.
-# Safe to run again: it does nothing when .venv already matches requirements-dev.txt.
+# Installs the project's local tooling at pinned versions: moto, cfn-lint and the SAM CLI into
+# .venv (requirements-dev.txt); the API docs' assets and playwright-core into tools/docs
+# (package-lock.json; functions/docs builds the assets in, so this comes before any cargo build);
+# and Debian's chromium for the browser test when it is missing (as root, or through sudo -n).
+# Safe to run again: each part does nothing when it already matches its pins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=.venv
 stamp="$venv/.requirements-dev.txt"
-if [ -x "$venv/bin/moto_server" ] && [ -f "$stamp" ] && cmp -s requirements-dev.txt "$stamp"; then
-  exit 0
+if ! { [ -x "$venv/bin/moto_server" ] && [ -f "$stamp" ] && cmp -s requirements-dev.txt "$stamp"; }; then
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet -r requirements-dev.txt
+  cp requirements-dev.txt "$stamp"
+  echo "setup: tools installed in $venv"
 fi
-python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -r requirements-dev.txt
-cp requirements-dev.txt "$stamp"
-echo "setup: tools installed in $venv"
+
+npm_stamp=tools/docs/node_modules/.package-lock.json
+if ! { [ -f "$npm_stamp" ] && cmp -s tools/docs/package-lock.json "$npm_stamp.src"; }; then
+  npm ci --prefix tools/docs --no-audit --no-fund --loglevel=error
+  cp tools/docs/package-lock.json "$npm_stamp.src"
+  echo "setup: docs assets installed in tools/docs/node_modules"
+fi
+
+# The browser test drives Debian's chromium (playwright-core downloads no browser).
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+  if command -v apt-get >/dev/null && "${sudo[@]}" true 2>/dev/null; then
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+    echo "setup: chromium installed"
+  else
+    echo "setup: /usr/bin/chromium is missing; the browser test needs it (apt-get install chromium, as root)" >&2
+  fi
+fi

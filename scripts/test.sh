@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check and test: formatting, lints, the SAM template, unit tests, every events/ file
 # through its function, black-box HTTP tests against local stacks this command starts and
-# stops itself, and the benchmark in smoke mode so it keeps working.
+# stops itself, the browser test of /docs, schemathesis over the OpenAPI document, and the
+# benchmark in smoke mode so it keeps working.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +33,15 @@ step "tests: unit, events/, black-box HTTP"
 log=target/test-output.log
 cargo test --workspace --all-targets 2>&1 | tee "$log"
 
+step "browser: /docs and /redoc in chromium (tests/browser/docs.mjs)"
+node tests/browser/docs.mjs | tee target/browser-output.log
+
+step "schemathesis: every check, as a user and as the superuser (scripts/fuzz.sh)"
+scripts/fuzz.sh
+
 step "benchmark, smoke mode (one run of each; figures are never asserted)"
 scripts/bench.sh smoke
 
-awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d passed, %d failed\n", passed, failed }' "$log"
+cat target/browser-output.log >>"$log"
+awk '/^test result:/ { passed += $4; failed += $6 }
+     /^browser: [0-9]+ passed, [0-9]+ failed$/ { passed += $2; failed += $4 } END { printf "\ntests: %d passed, %d failed\n", passed, failed }' "$log"

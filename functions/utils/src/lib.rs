@@ -1,7 +1,6 @@
 //! `utils`: health checks and the test email.
 
 use lambda_http::http::{Method, StatusCode};
-use serde::Serialize;
 use shared::aws::{Bucket, SqsQueue};
 use shared::domain::email;
 use shared::domain::job::Job;
@@ -9,6 +8,7 @@ use shared::domain::ports::{Accounts, JobQueue, Probe};
 use shared::domain::Email;
 use shared::http::auth::Authenticator;
 use shared::http::error::UNAVAILABLE_RETRY_AFTER_SECS;
+use shared::http::public::Health;
 use shared::http::validation::{scalar, Echo, Fields, FromFields, Read};
 use shared::http::{self, Api, ApiRequest, Response};
 use shared::store::Table;
@@ -45,15 +45,6 @@ impl FromFields for TestEmailQuery {
         let to = fields.required("email_to", Echo::Yes, |v| scalar::string(v).and_then(Email::parse))?;
         Ok(Self { email_to: to })
     }
-}
-
-/// The deep health check's answer.
-#[derive(Debug, Serialize)]
-struct Health {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
-    status: &'static str,
-    checks: BTreeMap<&'static str, &'static str>,
 }
 
 pub struct Utils<S = Table, Q = SqsQueue, B = Bucket> {

@@ -58,9 +58,9 @@ fn new_account(fields: &mut Fields<'_>, full_name_required: bool, roles: bool) -
     };
     let (is_active, role, is_superuser) = if roles {
         (
-            fields.optional("is_active", Echo::Yes, scalar::boolean)?,
+            fields.defaulted("is_active", Echo::Yes, scalar::json_boolean)?,
             fields.optional("role", Echo::Yes, role)?,
-            fields.optional("is_superuser", Echo::Yes, scalar::boolean)?,
+            fields.defaulted("is_superuser", Echo::Yes, scalar::json_boolean)?,
         )
     } else {
         (None, None, None)
@@ -88,7 +88,12 @@ impl FromFields for UserRegister {
 
 impl FromFields for PrivateUserCreate {
     fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
-        new_account(fields, true, false).map(Self)
+        let account = new_account(fields, true, false);
+        // Read for the reference client's sake (and refused when not a boolean): accounts need
+        // no verification here.
+        let is_verified = fields.defaulted("is_verified", Echo::Yes, scalar::json_boolean);
+        is_verified?;
+        account.map(Self)
     }
 }
 
@@ -98,9 +103,9 @@ fn account_changes(fields: &mut Fields<'_>, admin: bool) -> Read<AccountChanges>
     let mut changes = AccountChanges::default();
     if admin {
         let password = fields.optional("password", Echo::Redact, password);
-        let is_active = fields.optional("is_active", Echo::Yes, scalar::boolean);
+        let is_active = fields.optional("is_active", Echo::Yes, scalar::json_boolean);
         let role = fields.optional("role", Echo::Yes, role);
-        let is_superuser = fields.optional("is_superuser", Echo::Yes, scalar::boolean);
+        let is_superuser = fields.optional("is_superuser", Echo::Yes, scalar::json_boolean);
         changes.password = password?;
         changes.is_active = is_active?;
         changes.role = role?;

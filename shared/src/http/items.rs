@@ -45,7 +45,7 @@ impl FromFields for NewItem {
         let title = fields.required("title", Echo::Yes, title);
         let description = fields.optional("description", Echo::Yes, description);
         let price = fields.optional("price", Echo::Yes, price);
-        let is_available = fields.optional("is_available", Echo::Yes, scalar::boolean);
+        let is_available = fields.defaulted("is_available", Echo::Yes, scalar::json_boolean);
         Ok(Self {
             title: title?,
             description: description?,
@@ -60,7 +60,7 @@ impl FromFields for ItemChanges {
         let title = fields.optional("title", Echo::Yes, title);
         let description = fields.patch("description", Echo::Yes, description);
         let price = fields.patch("price", Echo::Yes, price);
-        let is_available = fields.optional("is_available", Echo::Yes, scalar::boolean);
+        let is_available = fields.optional("is_available", Echo::Yes, scalar::json_boolean);
         Ok(Self {
             title: title?,
             description: description?,

@@ -6,6 +6,8 @@ pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod items;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod paging;
 pub mod posts;
 pub mod public;

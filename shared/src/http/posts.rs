@@ -20,7 +20,7 @@ impl FromFields for NewPost {
     fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
         let title = fields.required("title", Echo::Yes, title);
         let content = fields.required("content", Echo::Yes, content);
-        let published = fields.optional("published", Echo::Yes, scalar::boolean);
+        let published = fields.defaulted("published", Echo::Yes, scalar::json_boolean);
         Ok(Self {
             title: title?,
             content: content?,
@@ -33,7 +33,7 @@ impl FromFields for PostChanges {
     fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
         let title = fields.optional("title", Echo::Yes, title);
         let content = fields.optional("content", Echo::Yes, content);
-        let published = fields.optional("published", Echo::Yes, scalar::boolean);
+        let published = fields.optional("published", Echo::Yes, scalar::json_boolean);
         Ok(Self {
             title: title?,
             content: content?,

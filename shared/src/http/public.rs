@@ -8,14 +8,18 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// `UserPublic`: what any response may show of a user.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UserPublic {
     pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Email))]
     pub email: Email,
     pub is_active: bool,
     pub is_superuser: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, max_length = 255))]
     pub full_name: Option<FullName>,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
     pub role: Role,
 }
@@ -35,15 +39,19 @@ impl From<&User> for UserPublic {
 }
 
 /// `ItemPublic`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ItemPublic {
     pub id: Uuid,
     pub title: String,
     pub description: Option<String>,
     pub owner_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
     pub price: Option<Number>,
     pub is_available: bool,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub updated_at: String,
 }
 
@@ -63,6 +71,7 @@ impl From<&Item> for ItemPublic {
 }
 
 /// `PostPublic`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PostPublic {
     pub id: Uuid,
@@ -70,7 +79,9 @@ pub struct PostPublic {
     pub content: String,
     pub published: bool,
     pub author_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub updated_at: String,
 }
 
@@ -97,6 +108,13 @@ pub struct Page<T> {
     pub next_cursor: Skip<String>,
 }
 
+/// `UsersPublic`: a page of users (no cursor).
+pub type UsersPublic = Page<UserPublic>;
+/// `ItemsPublic`.
+pub type ItemsPublic = Page<ItemPublic>;
+/// `PostsPublic`.
+pub type PostsPublic = Page<PostPublic>;
+
 /// A field present as a value or `null`, or left out of the body altogether.
 #[derive(Debug)]
 pub enum Skip<T> {
@@ -119,13 +137,28 @@ impl<T: Serialize> Serialize for Skip<T> {
     }
 }
 
+/// The deep health check's answer (`GET /utils/health-check/?deep=true`): 200 when every backing
+/// service answers, else 503 with `detail` naming the failing ones.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// `ok`, or `error` when a check failed.
+    pub status: &'static str,
+    /// Each backing service (`table`, `bucket`, `queue`) and whether it answered: `ok` or `unavailable`.
+    pub checks: std::collections::BTreeMap<&'static str, &'static str>,
+}
+
 /// FastAPI's `Message`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct Message<'a> {
     pub message: &'a str,
 }
 
 /// FastAPI's `Token`, plus the refresh token and how long the access token lives.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct Token {
     pub access_token: String,

@@ -154,6 +154,20 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A value with a default: absent is `None` (the default applies), but a value sent must
+    /// parse, `null` included — pydantic's `is_active: bool = True` refuses `null` too.
+    pub fn defaulted<T>(
+        &mut self,
+        name: &str,
+        echo: Echo,
+        parse: impl FnOnce(&Value) -> Result<T, Invalid>,
+    ) -> Read<Option<T>> {
+        match self.values.get(name) {
+            None => Ok(None),
+            Some(value) => self.parse(name, value, echo, parse).map(Some),
+        }
+    }
+
     /// A value of a partial update: absent (leave as is), null (clear), or a new value.
     pub fn patch<T>(
         &mut self,
@@ -268,6 +282,15 @@ pub mod scalar {
         })
     }
 
+    /// A JSON `true` or `false`, and nothing else: a body's booleans are what its schema says
+    /// (pydantic's lax `0`, `"yes"` and the like are refused, as in its strict mode).
+    pub fn json_boolean(value: &Value) -> Result<bool, Invalid> {
+        value
+            .as_bool()
+            .ok_or_else(|| Invalid::new("bool_type", "Input should be a valid boolean"))
+    }
+
+    /// A boolean of a query string (or lax JSON): `true`, `1`, `yes`, `on`… as pydantic reads them.
     pub fn boolean(value: &Value) -> Result<bool, Invalid> {
         match value {
             Value::Bool(b) => Ok(*b),
@@ -348,6 +371,16 @@ mod tests {
     }
 
     #[test]
+    fn a_defaulted_value_may_be_absent_but_not_null() {
+        let body = object(json!({"a": null, "b": true}));
+        let mut fields = Fields::new(Source::Body, &body);
+        assert_eq!(fields.defaulted("b", Echo::Yes, scalar::json_boolean), Ok(Some(true)));
+        assert_eq!(fields.defaulted("c", Echo::Yes, scalar::json_boolean), Ok(None));
+        let null = fields.defaulted("a", Echo::Yes, scalar::json_boolean);
+        assert_eq!(fields.finish(null).unwrap_err()[0].kind, "bool_type");
+    }
+
+    #[test]
     fn patch_tells_absent_from_null() {
         let body = object(json!({"a": null, "b": "x"}));
         let mut fields = Fields::new(Source::Body, &body);
@@ -355,6 +388,14 @@ mod tests {
         assert_eq!(fields.patch("a", Echo::Yes, string), Ok(Patch::Null));
         assert_eq!(fields.patch("b", Echo::Yes, string), Ok(Patch::Value("x".to_owned())));
         assert_eq!(fields.patch("c", Echo::Yes, string), Ok(Patch::Absent));
+    }
+
+    #[test]
+    fn body_booleans_are_json_booleans() {
+        assert_eq!(scalar::json_boolean(&json!(true)), Ok(true));
+        for lax in [json!(0), json!("yes"), json!(null), json!({})] {
+            assert_eq!(scalar::json_boolean(&lax).unwrap_err().kind, "bool_type", "{lax}");
+        }
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! The OpenAPI document against the code and the template: every route of every API function
+//! is documented, every documented operation is a route, and `template.yaml` sends each path to
+//! the function that has it. Then the docs function itself, through the local stack.
+
+use api_tests::{get, project_root, Stack};
+use serde_json::Value;
+use shared::config::Stage;
+use shared::http::Api;
+use std::collections::BTreeSet;
+
+type Routes = BTreeSet<(String, String)>;
+
+fn routes<A: Api>() -> Routes {
+    A::routes()
+        .into_iter()
+        .map(|(method, path, _)| (method.to_string(), path.to_owned()))
+        .collect()
+}
+
+/// Each function binary of the template and its routes (the `Binary` of its build metadata).
+fn function_routes(binary: &str) -> Routes {
+    match binary {
+        "utils" => routes::<utils::Utils>(),
+        "login" => routes::<login::Login>(),
+        "users" => routes::<users::Users>(),
+        "private" => routes::<private::Private>(),
+        "items" => routes::<items::Items>(),
+        "posts" => routes::<posts::Posts>(),
+        "docs" => routes::<docs::Docs>(),
+        other => panic!("template.yaml has a function with HttpApi routes this test does not know: {other}"),
+    }
+}
+
+fn document() -> Value {
+    serde_json::to_value(docs::document(Stage::Local, "Serverless Backend")).expect("document")
+}
+
+fn documented(doc: &Value) -> Routes {
+    let mut found = Routes::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            found.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    found
+}
+
+/// `(binary, route path, method)` of every HttpApi event in the template.
+fn template_routes() -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(project_root().join("template.yaml")).expect("template.yaml");
+    let template: serde_yaml::Value = serde_yaml::from_str(&text).expect("template.yaml parses");
+    let mut found = Vec::new();
+    for (_, resource) in template["Resources"].as_mapping().expect("Resources") {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_default();
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let properties = &event["Properties"];
+                found.push((
+                    binary.to_owned(),
+                    properties["Path"].as_str().expect("Path").to_owned(),
+                    properties["Method"].as_str().expect("Method").to_owned(),
+                ));
+            }
+        }
+    }
+    found
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_end_matches('/').split('/').skip(1).collect()
+}
+
+/// Whether an HTTP API route (`/a/{id}`, `/a/{proxy+}`; `/x/` reaches `/x`) takes `path`.
+fn routed(route: &str, method: &str, path: &str, path_method: &str) -> bool {
+    if method != "ANY" && !method.eq_ignore_ascii_case(path_method) {
+        return false;
+    }
+    let (route, path) = (segments(route), segments(path));
+    for (i, part) in route.iter().enumerate() {
+        if part.ends_with("+}") {
+            return path.len() > i;
+        }
+        match path.get(i) {
+            Some(segment) if part.starts_with('{') || part == segment => {}
+            _ => return false,
+        }
+    }
+    route.len() == path.len()
+}
+
+#[test]
+fn every_route_of_every_api_function_is_documented_and_nothing_else() {
+    let mut code = Routes::new();
+    for binary in ["utils", "login", "users", "private", "items", "posts"] {
+        code.extend(function_routes(binary));
+    }
+    let doc = documented(&document());
+    let undocumented: Vec<_> = code.difference(&doc).collect();
+    let unknown: Vec<_> = doc.difference(&code).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the document: {undocumented:?}"
+    );
+    assert!(unknown.is_empty(), "documented operations no function has: {unknown:?}");
+}
+
+#[test]
+fn the_template_routes_every_documented_path_to_the_function_that_has_it() {
+    let template = template_routes();
+    let mut documented_and_docs = documented(&document());
+    documented_and_docs.extend(function_routes("docs"));
+    for (method, path) in &documented_and_docs {
+        let owners: BTreeSet<&str> = template
+            .iter()
+            .filter(|(_, route, route_method)| routed(route, route_method, path, method))
+            .map(|(binary, _, _)| binary.as_str())
+            .collect();
+        assert_eq!(owners.len(), 1, "{method} {path} is routed to {owners:?}");
+        let owner = owners.into_iter().next().unwrap_or_default();
+        assert!(
+            function_routes(owner).contains(&(method.clone(), path.clone())),
+            "{method} {path} is routed to {owner}, which has no such route"
+        );
+    }
+}
+
+#[test]
+fn every_httpapi_route_of_the_template_is_in_the_document() {
+    let doc = documented(&document());
+    let docs_function = function_routes("docs");
+    for (binary, route, method) in template_routes() {
+        // The docs function's own pages are not operations of the API, as in FastAPI.
+        let within = if binary == "docs" { &docs_function } else { &doc };
+        assert!(
+            within.iter().any(|(m, path)| routed(&route, &method, path, m)),
+            "{method} {route} ({binary}) routes nothing that is documented"
+        );
+    }
+}
+
+#[test]
+fn route_matching_follows_http_apis() {
+    assert!(routed(
+        "/api/v1/users/{proxy+}",
+        "ANY",
+        "/api/v1/users/{user_id}",
+        "GET"
+    ));
+    assert!(routed(
+        "/api/v1/reset-password",
+        "ANY",
+        "/api/v1/reset-password/",
+        "POST"
+    ));
+    assert!(!routed("/api/v1/users/{proxy+}", "ANY", "/api/v1/users/", "GET"));
+    assert!(routed("/api/v1/users", "ANY", "/api/v1/users/", "GET"));
+    assert!(!routed("/api/v1/items/{id}", "GET", "/api/v1/items/{id}", "DELETE"));
+    assert!(!routed("/api/v1/items/{id}", "ANY", "/api/v1/items/{id}/x", "GET"));
+}
+
+#[test]
+fn the_stack_serves_the_document_and_both_pages() {
+    let stack = Stack::shared();
+    let served = get(&format!("{}/api/v1/openapi.json", stack.url));
+    assert_eq!(served.status, 200, "{}", served.text);
+    assert!(served
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/json")));
+    let served = served.json();
+    let mut expected = document();
+    // The local stage names the project the same way; compare all but the title.
+    expected["info"]["title"] = served["info"]["title"].clone();
+    assert_eq!(served, expected);
+
+    let swagger = get(&format!("{}/docs", stack.url));
+    assert_eq!(swagger.status, 200);
+    assert!(swagger.text.contains("/docs/swagger-ui-bundle.js") && swagger.text.contains("/api/v1/openapi.json"));
+    let redoc = get(&format!("{}/redoc/", stack.url));
+    assert_eq!(redoc.status, 200);
+    assert!(redoc.text.contains("/docs/redoc.standalone.js"));
+    for (asset, kind) in [
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("redoc.standalone.js", "text/javascript"),
+        ("oauth2-redirect.js", "text/javascript"),
+    ] {
+        let answer = get(&format!("{}/docs/{asset}", stack.url));
+        assert_eq!(answer.status, 200, "{asset}");
+        assert!(
+            answer.header("content-type").is_some_and(|t| t.starts_with(kind)),
+            "{asset}"
+        );
+        assert!(answer.text.len() > 1000, "{asset}");
+    }
+    let redirect = get(&format!("{}/docs/oauth2-redirect", stack.url));
+    assert!(redirect.status == 200 && redirect.text.contains("oauth2-redirect.js"));
+    assert_eq!(get(&format!("{}/docs/secrets.txt", stack.url)).status, 404);
+}
