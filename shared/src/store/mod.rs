@@ -2,6 +2,7 @@
 //! port on it; `memory` holds the in-memory ones for unit tests.
 
 pub mod attrs;
+mod files;
 mod items;
 pub mod keys;
 #[cfg(any(test, feature = "memory"))]
