@@ -1,6 +1,7 @@
 //! Black-box tests: HTTP against a local stack, the way a client talks to the API.
 
 mod edge;
+mod files;
 mod hardening;
 mod health;
 mod items;

@@ -177,7 +177,10 @@ impl<S: FileStore, B: ObjectStore> Processor<S, B> {
                     self.bucket.put_object(&file.thumbnail_key(), png, "image/png").await?;
                     true
                 }
-                Err(err) => return self.reject(&file, err.to_string()).await,
+                Err(err) => {
+                    tracing::warn!(file_id = %file.id, error = ?err, "image refused");
+                    return self.reject(&file, err.to_string()).await;
+                }
             }
         } else {
             false

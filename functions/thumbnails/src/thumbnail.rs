@@ -34,7 +34,8 @@ impl Default for DecodeLimits {
 pub enum ThumbnailError {
     #[error("The image is {width}×{height} pixels, more than the {max} pixels allowed")]
     TooManyPixels { width: u64, height: u64, max: u64 },
-    #[error("The image cannot be decoded: {0}")]
+    /// Not a well-formed image (the decoder's words are logged, not shown).
+    #[error("The image cannot be decoded")]
     Undecodable(String),
     #[error("{0} is not an image type")]
     NotAnImage(&'static str),
