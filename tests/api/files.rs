@@ -92,7 +92,9 @@ fn object_url(created: &Value, key: &str) -> String {
 fn uploads_of_each_type_become_ready_and_images_get_thumbnails_that_fit_200() {
     let stack = Stack::shared();
     let user = stack.signup();
-    let cases: Vec<(&str, &str, Vec<u8>, Option<(u32, u32)>)> = vec![
+    // (filename, type, bytes, the thumbnail's size)
+    type Case = (&'static str, &'static str, Vec<u8>, Option<(u32, u32)>);
+    let cases: Vec<Case> = vec![
         (
             "photo.jpg",
             "image/jpeg",
