@@ -209,6 +209,30 @@ impl Resources {
     }
 }
 
+/// The upload limits: `FILES_MAX_SIZE` (bytes, default 10 MiB), `FILES_QUOTA_COUNT` (files a
+/// user may keep, default 100) and `FILES_QUOTA_BYTES` (default 1 GiB).
+pub fn upload_limits(env: &impl Env) -> Result<crate::domain::file::UploadLimits, ConfigError> {
+    let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+        match env.get(name).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: format!("{raw:?} is not a positive whole number"),
+                }),
+        }
+    };
+    Ok(crate::domain::file::UploadLimits {
+        max_size: number("FILES_MAX_SIZE", crate::domain::file::UploadLimits::DEFAULT_MAX_SIZE)?,
+        quota_files: number("FILES_QUOTA_COUNT", 100)?,
+        quota_bytes: number("FILES_QUOTA_BYTES", 1024 * 1024 * 1024)?,
+    })
+}
+
 /// The sender address of every email (an identity verified in SES).
 pub fn emails_from(env: &impl Env) -> Result<String, ConfigError> {
     env.required("EMAILS_FROM_EMAIL")

@@ -3,6 +3,7 @@
 mod docs;
 mod edge;
 mod faults;
+mod files;
 mod hardening;
 mod health;
 mod items;

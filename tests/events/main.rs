@@ -67,6 +67,20 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             "realtime/notifications.json",
             Failed(&["5d0e5a4e-2222-4c59-9d0c-000000000002"]),
         ),
+        ("files/create.json", Status(201)),
+        ("files/create-type-not-allowed.json", Status(400)),
+        ("files/create-too-large.json", Status(413)),
+        ("files/upload.json", Status(201)),
+        ("files/list.json", Status(200)),
+        ("files/read-unknown.json", Status(404)),
+        ("files/download-unknown.json", Status(404)),
+        ("files/thumbnail-unknown.json", Status(404)),
+        ("files/delete-unknown.json", Status(404)),
+        ("thumbnails/s3-object-created.json", Failed(&[])),
+        (
+            "thumbnails/batch-with-poison.json",
+            Failed(&["5a1e0c3e-2222-4c59-9d0c-000000000003"]),
+        ),
         ("worker/send-email.json", Failed(&[])),
         ("worker/sweep.json", Swept),
         (
@@ -234,6 +248,7 @@ fn every_route_of_every_function_router_has_an_event_file() {
         ("private", table::<private::Private>()),
         ("items", table::<items::Items>()),
         ("posts", table::<posts::Posts>()),
+        ("files", table::<files::Files>()),
     ];
     let mut missing = Vec::new();
     for (binary, routes) in routers {

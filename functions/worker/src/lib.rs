@@ -3,19 +3,21 @@
 //! `maxReceiveCount` receives, to the dead-letter queue).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::aws::{AwsConfig, SesSender};
+use shared::aws::{AwsConfig, Bucket, SesSender};
 use shared::config::{emails_from, ConfigError, Env};
-use shared::domain::accounts::delete_user_data;
+use shared::domain::accounts::{delete_user_data, CascadeError};
 use shared::domain::clock::now_secs;
 use shared::domain::job::{Envelope, EnvelopeError, Job};
-use shared::domain::ports::{EmailSender, ItemStore, PostStore, SendError, SessionStore, UserStore};
+use shared::domain::ports::{
+    EmailSender, FileStore, ItemStore, ObjectStore, PostStore, SendError, SessionStore, UserStore,
+};
 use shared::domain::StoreError;
 use shared::store::Table;
 
-/// What the worker needs of a store: the delete-user cascade's sessions, items and posts, and
-/// the record of deletions whose cascade is unfinished.
-pub trait UserData: UserStore + SessionStore + ItemStore + PostStore {}
-impl<S: UserStore + SessionStore + ItemStore + PostStore> UserData for S {}
+/// What the worker needs of a store: the delete-user cascade's sessions, items, posts and files,
+/// and the record of deletions whose cascade is unfinished.
+pub trait UserData: UserStore + SessionStore + ItemStore + PostStore + FileStore {}
+impl<S: UserStore + SessionStore + ItemStore + PostStore + FileStore> UserData for S {}
 
 /// How long a deletion's job has to run before the sweep runs the cascade itself (the job is
 /// then presumed lost: never enqueued, or dead-lettered).
@@ -31,13 +33,16 @@ pub enum JobError {
     Email(#[from] SendError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Cascade(#[from] CascadeError),
     #[error("unexpected event: {0}")]
     Event(String),
 }
 
-pub struct Worker<E, D> {
+pub struct Worker<E, D, B> {
     email: E,
     data: D,
+    bucket: B,
     sweep_after_secs: u64,
 }
 
@@ -48,7 +53,7 @@ pub struct Sweep {
     pub failed: usize,
 }
 
-impl Worker<SesSender, Table> {
+impl Worker<SesSender, Table, Bucket> {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let aws = AwsConfig::from_env(env)?;
         let table = Table::on_first_use(&aws, env.required("TABLE_NAME")?);
@@ -59,15 +64,17 @@ impl Worker<SesSender, Table> {
             })?,
             None => SWEEP_AFTER_SECONDS,
         };
-        Ok(Self::new(SesSender::new(aws.ses(), emails_from(env)?), table).sweeping_after(sweep_after))
+        let bucket = Bucket::new(&aws, env.required("BUCKET_NAME")?);
+        Ok(Self::new(SesSender::new(aws.ses(), emails_from(env)?), table, bucket).sweeping_after(sweep_after))
     }
 }
 
-impl<E: EmailSender, D: UserData> Worker<E, D> {
-    pub fn new(email: E, data: D) -> Self {
+impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
+    pub fn new(email: E, data: D, bucket: B) -> Self {
         Self {
             email,
             data,
+            bucket,
             sweep_after_secs: SWEEP_AFTER_SECONDS,
         }
     }
@@ -82,7 +89,7 @@ impl<E: EmailSender, D: UserData> Worker<E, D> {
     /// The scheduled sweep: runs the cascade of every deletion whose job has not finished it
     /// within `sweep_after_secs` — the job was never enqueued, or it ended in the dead-letter
     /// queue. The cascade is idempotent, so a job still under way does no harm.
-    pub async fn sweep(&self) -> Result<Sweep, StoreError> {
+    pub async fn sweep(&self) -> Result<Sweep, JobError> {
         let before = now_secs().saturating_sub(self.sweep_after_secs);
         let mut sweep = Sweep::default();
         for user_id in self.data.unfinished_deletions(before, SWEEP_BATCH).await? {
@@ -98,10 +105,16 @@ impl<E: EmailSender, D: UserData> Worker<E, D> {
         Ok(sweep)
     }
 
-    async fn finish_deletion(&self, user_id: uuid::Uuid) -> Result<(), StoreError> {
-        let (items, posts) = delete_user_data(&self.data, user_id).await?;
+    async fn finish_deletion(&self, user_id: uuid::Uuid) -> Result<(), JobError> {
+        let removed = delete_user_data(&self.data, &self.bucket, user_id).await?;
         self.data.deletion_finished(user_id).await?;
-        tracing::info!(%user_id, items, posts, "user data deleted");
+        tracing::info!(
+            %user_id,
+            items = removed.items,
+            posts = removed.posts,
+            files = removed.files,
+            "user data deleted"
+        );
         Ok(())
     }
 
@@ -165,11 +178,13 @@ fn receive_count(record: &SqsMessage) -> Option<&str> {
 mod tests {
     use super::*;
     use shared::domain::email::EmailMessage;
+    use shared::domain::file::{File, Filename, NewUpload, UploadLimits};
     use shared::domain::item::NewItem;
     use shared::domain::ports::Records;
     use shared::domain::{Email, Item, Title};
     use shared::store::memory::Memory;
     use std::sync::Mutex;
+    use std::time::Duration;
     use uuid::Uuid;
 
     /// An outbox whose sends fail for the subject "fail", as an unreachable SES would.
@@ -208,7 +223,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_failed_records_are_reported() {
-        let worker = Worker::new(Outbox::default(), Memory::default());
+        let worker = Worker::new(Outbox::default(), Memory::default(), Memory::default());
         let mut event = SqsEvent::default();
         event.records = vec![
             record("good", &email_body("hello")),
@@ -244,13 +259,39 @@ mod tests {
         let (mine, theirs) = (item(user_id), item(other));
         store.insert(mine.clone());
         store.insert(theirs.clone());
-        let worker = Worker::new(Outbox::default(), store.clone());
+        let limits = UploadLimits {
+            max_size: 100,
+            quota_files: 10,
+            quota_bytes: 1000,
+        };
+        let upload = |owner| {
+            let new = NewUpload {
+                filename: Filename::parse("a.txt").unwrap(),
+                content_type: "text/plain".into(),
+                size: 1,
+                description: None,
+            };
+            File::announce(owner, new, &limits).unwrap()
+        };
+        let (my_file, their_file) = (upload(user_id), upload(other));
+        for file in [&my_file, &their_file] {
+            store.create_file(file, &limits, Duration::from_secs(60)).await.unwrap();
+            store
+                .put_object(&file.stored_key(), b"x".to_vec(), "text/plain")
+                .await
+                .unwrap();
+        }
+        let worker = Worker::new(Outbox::default(), store.clone(), store.clone());
         let body = Envelope::new(Job::DeleteUserData { user_id }).to_body();
         let mut event = SqsEvent::default();
         event.records = vec![record("del", &body), record("again", &body)];
         assert!(worker.handle_batch(event).await.batch_item_failures.is_empty());
         assert_eq!(Records::<Item>::get(&store, mine.id).await.unwrap(), None);
         assert_eq!(Records::<Item>::get(&store, theirs.id).await.unwrap(), Some(theirs));
+        assert_eq!(store.get_file(my_file.id).await.unwrap(), None);
+        assert!(store.object(&my_file.stored_key()).is_none());
+        assert!(store.get_file(their_file.id).await.unwrap().is_some());
+        assert!(store.object(&their_file.stored_key()).is_some());
     }
 
     #[tokio::test]
@@ -275,7 +316,7 @@ mod tests {
         store.insert(item.clone());
         UserStore::delete(&store, &user).await.unwrap();
 
-        let patient = Worker::new(Outbox::default(), store.clone());
+        let patient = Worker::new(Outbox::default(), store.clone(), store.clone());
         assert_eq!(
             patient.sweep().await.unwrap(),
             Sweep::default(),
@@ -283,7 +324,7 @@ mod tests {
         );
         assert!(Records::<Item>::get(&store, item.id).await.unwrap().is_some());
 
-        let worker = Worker::new(Outbox::default(), store.clone()).sweeping_after(0);
+        let worker = Worker::new(Outbox::default(), store.clone(), store.clone()).sweeping_after(0);
         assert_eq!(worker.sweep().await.unwrap(), Sweep { finished: 1, failed: 0 });
         assert_eq!(Records::<Item>::get(&store, item.id).await.unwrap(), None);
         assert_eq!(
@@ -297,7 +338,7 @@ mod tests {
     async fn a_store_outage_fails_the_job_for_a_retry() {
         let store = Memory::default();
         store.set_down(true);
-        let worker = Worker::new(Outbox::default(), store);
+        let worker = Worker::new(Outbox::default(), store.clone(), store);
         let body = Envelope::new(Job::DeleteUserData {
             user_id: Uuid::new_v4(),
         })

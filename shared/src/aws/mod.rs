@@ -89,6 +89,21 @@ impl AwsConfig {
         Ok(Self { sdk, endpoints })
     }
 
+    /// The region every client talks to.
+    pub fn region(&self) -> String {
+        self.sdk.region().map(|r| r.to_string()).unwrap_or_default()
+    }
+
+    /// The credentials every client signs with (what presigned POST forms are signed with).
+    pub fn credentials(&self) -> Option<SharedCredentialsProvider> {
+        self.sdk.credentials_provider()
+    }
+
+    /// The S3 endpoint override (an emulator), if any.
+    pub fn s3_endpoint(&self) -> Option<String> {
+        self.endpoint(&self.endpoints.s3)
+    }
+
     fn endpoint(&self, specific: &Option<String>) -> Option<String> {
         specific.clone().or_else(|| self.endpoints.global.clone())
     }

@@ -1,9 +1,10 @@
 //! Account rules that need the stores: creating an account, the first superuser, and the
 //! delete-user cascade.
 
+use super::file::{objects, FileScope};
 use super::owned::Owned;
 use super::passwords;
-use super::ports::{ItemStore, PostStore, Records, SessionStore, UserStore};
+use super::ports::{FileStore, ItemStore, ObjectError, ObjectStore, PostStore, Records, SessionStore, UserStore};
 use super::user::{NewAccount, User};
 use super::values::{Email, Password, Role};
 use super::{Item, Listing, Post, StoreError, WriteError};
@@ -77,16 +78,57 @@ pub async fn ensure_first_superuser(
     }
 }
 
-/// Removes what a deleted user left behind: their logins, items and posts. Idempotent: the job
-/// may run more than once, or after a partial run.
+/// Why the delete-user cascade stopped (to be retried).
+#[derive(Debug, thiserror::Error)]
+pub enum CascadeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bucket(#[from] ObjectError),
+}
+
+/// What the delete-user cascade removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub items: usize,
+    pub posts: usize,
+    pub files: usize,
+}
+
+/// Removes what a deleted user left behind: their logins, items, posts, and files with their
+/// objects. Idempotent: the job may run more than once, or after a partial run.
 pub async fn delete_user_data(
-    store: &(impl SessionStore + ItemStore + PostStore),
+    store: &(impl SessionStore + ItemStore + PostStore + FileStore),
+    bucket: &impl ObjectStore,
     user_id: Uuid,
-) -> Result<(usize, usize), StoreError> {
+) -> Result<Removed, CascadeError> {
     store.revoke_user_sessions(user_id).await?;
     let items = delete_all_owned::<Item>(store, user_id).await?;
     let posts = delete_all_owned::<Post>(store, user_id).await?;
-    Ok((items, posts))
+    let files = delete_all_files(store, bucket, user_id).await?;
+    Ok(Removed { items, posts, files })
+}
+
+/// Deletes every file of `owner`: its objects first, then its record (a failure leaves the
+/// record for the retry to find).
+pub async fn delete_all_files(
+    store: &impl FileStore,
+    bucket: &impl ObjectStore,
+    owner: Uuid,
+) -> Result<usize, CascadeError> {
+    let mut deleted = 0;
+    loop {
+        let files = store.list_files(&FileScope::Owner(owner), None, 100).await?;
+        if files.is_empty() {
+            return Ok(deleted);
+        }
+        for file in &files {
+            bucket.delete_objects(&objects::all(file.owner_id, file.id)).await?;
+            if store.delete_file(file).await? {
+                deleted += 1;
+            }
+        }
+    }
 }
 
 /// Deletes every record `owner` has (the delete-user cascade). Safe to rerun: what is already

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod clock;
 pub mod email;
 pub mod error;
+pub mod file;
 pub mod invalid;
 pub mod item;
 pub mod job;

@@ -3,6 +3,7 @@
 //! email sender.
 
 use super::email::EmailMessage;
+use super::file::{File, FileScope, FileStatus, UploadLimits};
 use super::job::Job;
 use super::owned::{Listing, Owned, Remembered};
 use super::passwords::PasswordHash;
@@ -219,4 +220,99 @@ pub trait Notifier: Send + Sync {
         event: Event,
         data: serde_json::Value,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// Why a new file was not stored.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FileCreateError {
+    /// The owner's files would pass the count or bytes quota.
+    #[error("upload quota exceeded")]
+    QuotaExceeded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where file records are kept. A pending file that never got its upload expires after the
+/// `pending_ttl` given at its creation: it is no longer listed, counted or read.
+pub trait FileStore: Send + Sync {
+    fn get_file(&self, id: Uuid) -> impl Future<Output = Result<Option<File>, StoreError>> + Send;
+    /// Stores a new pending file if its owner's files, it included, stay within `limits` —
+    /// however many creates of one owner race.
+    fn create_file(
+        &self,
+        file: &File,
+        limits: &UploadLimits,
+        pending_ttl: Duration,
+    ) -> impl Future<Output = Result<(), FileCreateError>> + Send;
+    /// Up to `wanted` files of `scope`, newest first, before the sort key `before`.
+    fn list_files(
+        &self,
+        scope: &FileScope,
+        before: Option<&str>,
+        wanted: usize,
+    ) -> impl Future<Output = Result<Vec<File>, StoreError>> + Send;
+    fn count_files(&self, scope: &FileScope) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Writes `next` (a new status of the same file) if the stored file is still in `from`:
+    /// `false` when it is not (another delivery of the same upload moved it first, or it is gone).
+    fn transition_file(&self, next: &File, from: FileStatus) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Deletes the record; `false` when it was gone already.
+    fn delete_file(&self, file: &File) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A bucket failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ObjectError {
+    /// Not reachable or throttling: retrying may work.
+    #[error("bucket unavailable: {0}")]
+    Unavailable(String),
+    /// Refused a request we should not have sent.
+    #[error("bucket refused the request: {0}")]
+    Refused(String),
+}
+
+/// A browser upload form: POST `fields` and then the file (as the last part) to `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadForm {
+    pub url: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// One object to upload through a form: exactly `size` bytes of `content_type` at `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadTicket<'a> {
+    pub key: &'a str,
+    pub content_type: &'a str,
+    pub size: u64,
+    pub expires_in: Duration,
+}
+
+/// The uploads bucket: objects by key, and short-lived signed links a client uses directly.
+pub trait ObjectStore: Send + Sync {
+    /// A signed POST form that accepts exactly the ticket's object, until it expires.
+    fn upload_form(&self, ticket: &UploadTicket<'_>) -> impl Future<Output = Result<UploadForm, ObjectError>> + Send;
+    /// A signed GET of `key`, answered with these `Content-Type` and `Content-Disposition`.
+    fn download_link(
+        &self,
+        key: &str,
+        content_type: &str,
+        disposition: Option<&str>,
+        expires_in: Duration,
+    ) -> impl Future<Output = Result<String, ObjectError>> + Send;
+    fn put_object(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), ObjectError>> + Send;
+    /// The object's bytes; `None` when there is no such object. Objects larger than `max_bytes`
+    /// are read only to `max_bytes + 1` bytes, enough to tell they are too large.
+    fn get_object(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, ObjectError>> + Send;
+    /// Copies `from` to `to` within the bucket.
+    fn copy_object(&self, from: &str, to: &str) -> impl Future<Output = Result<(), ObjectError>> + Send;
+    /// Deletes the objects; absent ones are no error.
+    fn delete_objects(&self, keys: &[String]) -> impl Future<Output = Result<(), ObjectError>> + Send;
 }

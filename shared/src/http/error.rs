@@ -2,7 +2,8 @@
 //! conversion from the errors of the layers below.
 
 use super::validation::FieldError;
-use crate::domain::ports::QueueError;
+use crate::domain::file::UploadRefused;
+use crate::domain::ports::{FileCreateError, ObjectError, QueueError};
 use crate::domain::{passwords::HashError, StoreError, WriteError};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -36,6 +37,9 @@ pub enum ApiError {
     PreconditionFailed(String),
     #[error("request body too large")]
     PayloadTooLarge { limit: usize },
+    /// 413 with its own detail (an upload over a size limit).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{detail}")]
     TooManyRequests { detail: String, retry_after_secs: u64 },
     /// A backing service (DynamoDB, S3, SQS, SES) failed or throttled; the cause is logged, not sent.
@@ -73,7 +77,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,7 +92,7 @@ impl ApiError {
             Self::BadRequest(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::Conflict(m) => {
                 json!(m)
             }
-            Self::PreconditionFailed(m) => json!(m),
+            Self::PreconditionFailed(m) | Self::TooLarge(m) => json!(m),
             Self::Unauthorized(reason) => {
                 headers.push(("www-authenticate", "Bearer".to_owned()));
                 json!(match reason {
@@ -147,6 +151,33 @@ impl From<WriteError> for ApiError {
 impl From<QueueError> for ApiError {
     fn from(err: QueueError) -> Self {
         Self::unavailable("queue", err.0)
+    }
+}
+
+impl From<UploadRefused> for ApiError {
+    fn from(err: UploadRefused) -> Self {
+        match err {
+            UploadRefused::TooLarge => Self::TooLarge(err.to_string()),
+            UploadRefused::TypeNotAllowed | UploadRefused::QuotaExceeded => Self::BadRequest(err.to_string()),
+        }
+    }
+}
+
+impl From<FileCreateError> for ApiError {
+    fn from(err: FileCreateError) -> Self {
+        match err {
+            FileCreateError::QuotaExceeded => UploadRefused::QuotaExceeded.into(),
+            FileCreateError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<ObjectError> for ApiError {
+    fn from(err: ObjectError) -> Self {
+        match err {
+            ObjectError::Unavailable(cause) => Self::unavailable("bucket", cause),
+            ObjectError::Refused(cause) => Self::Internal(cause),
+        }
     }
 }
 

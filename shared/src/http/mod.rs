@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod error;
+pub mod files;
 pub mod items;
 #[cfg(feature = "openapi")]
 pub mod openapi;

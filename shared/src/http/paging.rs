@@ -124,12 +124,23 @@ impl Paging {
     }
 
     /// The page out of `rows` (fetched with `wanted()`), and the cursor after it when more follow.
-    pub fn page<T: Owned>(&self, mut rows: Vec<T>, key: &CursorKey, scope: &str) -> (Vec<T>, Option<String>) {
+    pub fn page<T: Owned>(&self, rows: Vec<T>, key: &CursorKey, scope: &str) -> (Vec<T>, Option<String>) {
+        self.page_by(rows, key, scope, T::sort_key)
+    }
+
+    /// [`Self::page`] of rows whose position is `sort_key`.
+    pub fn page_by<T>(
+        &self,
+        mut rows: Vec<T>,
+        key: &CursorKey,
+        scope: &str,
+        sort_key: impl Fn(&T) -> String,
+    ) -> (Vec<T>, Option<String>) {
         let more = rows.len() > self.skip + self.limit;
         rows.truncate(self.skip + self.limit);
         let page: Vec<T> = rows.into_iter().skip(self.skip).collect();
         let next = if more {
-            page.last().map(|last| key.sign(scope, &last.sort_key()))
+            page.last().map(|last| key.sign(scope, &sort_key(last)))
         } else {
             None
         };

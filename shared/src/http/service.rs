@@ -30,6 +30,16 @@ pub trait Api: Send + Sync + 'static {
     /// a trailing slash.
     fn routes() -> Vec<(Method, &'static str, Self::Route)>;
 
+    /// The largest request body this function reads; larger ones are refused before any parsing.
+    const MAX_BODY_BYTES: usize = MAX_BODY_BYTES;
+
+    /// The answer to a body over [`Self::MAX_BODY_BYTES`].
+    fn body_too_large() -> ApiError {
+        ApiError::PayloadTooLarge {
+            limit: Self::MAX_BODY_BYTES,
+        }
+    }
+
     fn handle(&self, route: Self::Route, request: ApiRequest) -> impl Future<Output = ApiResult<Response>> + Send;
 }
 
@@ -163,8 +173,8 @@ impl<A: Api> Service<A> {
         };
         let (parts, body) = request.into_parts();
         let body = body.to_vec();
-        if body.len() > MAX_BODY_BYTES {
-            return (pattern, Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES }));
+        if body.len() > A::MAX_BODY_BYTES {
+            return (pattern, Err(A::body_too_large()));
         }
         let request = ApiRequest::new(
             parts.method,

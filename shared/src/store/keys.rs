@@ -105,3 +105,17 @@ pub const MESSAGE_PREFIX: &str = "MSG#";
 pub fn message(timestamp: &str, id: Uuid) -> String {
     format!("{MESSAGE_PREFIX}{timestamp}#{id}")
 }
+pub fn file(id: Uuid) -> String {
+    format!("FILE#{id}")
+}
+pub const FILE_SK: &str = "FILE";
+pub fn owner_files(owner: Uuid) -> String {
+    format!("OWNER#{owner}#FILES")
+}
+pub const ALL_FILES: &str = "FILES";
+/// One owner's upload guard: every create of the owner's files bumps its version, so two
+/// creates that both read the same usage cannot both commit.
+pub fn file_quota(owner: Uuid) -> String {
+    format!("FILEQUOTA#{owner}")
+}
+pub const FILE_QUOTA_SK: &str = "QUOTA";

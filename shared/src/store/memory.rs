@@ -3,11 +3,12 @@
 
 use crate::domain::clock::now_secs;
 use crate::domain::email::EmailMessage;
+use crate::domain::file::{File, FileScope, FileStatus, UploadLimits, Usage};
 use crate::domain::job::Job;
 use crate::domain::passwords::PasswordHash;
 use crate::domain::ports::{
-    Connections, EmailSender, JobQueue, Notifier, Probe, Push, PushError, QueueError, RateLimiter, Records, SendError,
-    SessionStore, UserStore,
+    Connections, EmailSender, FileCreateError, FileStore, JobQueue, Notifier, ObjectError, ObjectStore, Probe, Push,
+    PushError, QueueError, RateLimiter, Records, SendError, SessionStore, UploadForm, UploadTicket, UserStore,
 };
 use crate::domain::realtime::{
     ChatMessage, Connection, ConnectionId, Event, Joined, Member, Notification, RoomName, HISTORY_LEN,
@@ -50,6 +51,12 @@ pub struct State {
     refresh: HashMap<String, RefreshToken>,
     resets: HashMap<String, ResetLink>,
     rates: HashMap<(&'static str, String, u64), u64>,
+    /// file → (file, expires at)
+    files: HashMap<Uuid, (File, Option<u64>)>,
+    /// key → (bytes, content type)
+    objects: HashMap<String, (Vec<u8>, String)>,
+    /// How many objects were ever written, by key.
+    writes: HashMap<String, usize>,
     jobs: Vec<Job>,
     emails: Vec<EmailMessage>,
     /// deleted user → when (epoch seconds), until their cascade has run.
@@ -129,6 +136,19 @@ impl Memory {
         if let Ok(mut state) = self.0.lock() {
             state.gone.insert(connection.clone());
         }
+    }
+
+    /// The bytes and content type of an object of the bucket.
+    pub fn object(&self, key: &str) -> Option<(Vec<u8>, String)> {
+        self.0.lock().ok().and_then(|s| s.objects.get(key).cloned())
+    }
+
+    /// How many times an object was written at `key`.
+    pub fn writes(&self, key: &str) -> usize {
+        self.0
+            .lock()
+            .map(|s| s.writes.get(key).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     /// Stores a record as it is (tests that need a record with a known id).
@@ -451,6 +471,156 @@ impl RateLimiter for Memory {
             .get_mut(&(limit.scope, key.to_owned(), limit.window_start(now_secs())))
         {
             *count = count.saturating_sub(1);
+        }
+        Ok(())
+    }
+}
+
+fn file_live(expires: Option<u64>, now: u64) -> bool {
+    expires.is_none_or(|at| at > now)
+}
+
+impl FileStore for Memory {
+    async fn get_file(&self, id: Uuid) -> Result<Option<File>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .files
+            .get(&id)
+            .filter(|(_, expires)| file_live(*expires, now_secs()))
+            .map(|(file, _)| file.clone()))
+    }
+
+    async fn create_file(
+        &self,
+        file: &File,
+        limits: &UploadLimits,
+        pending_ttl: Duration,
+    ) -> Result<(), FileCreateError> {
+        let mut state = self.state()?;
+        let now = now_secs();
+        let mut usage = Usage::default();
+        for (existing, expires) in state.files.values() {
+            if existing.owner_id == file.owner_id && file_live(*expires, now) {
+                usage.add(existing);
+            }
+        }
+        if !usage.admits(limits, file.size) {
+            return Err(FileCreateError::QuotaExceeded);
+        }
+        state
+            .files
+            .insert(file.id, (file.clone(), Some(now + pending_ttl.as_secs())));
+        Ok(())
+    }
+
+    async fn list_files(
+        &self,
+        scope: &FileScope,
+        before: Option<&str>,
+        wanted: usize,
+    ) -> Result<Vec<File>, StoreError> {
+        let state = self.state()?;
+        let now = now_secs();
+        let mut files: Vec<File> = state
+            .files
+            .values()
+            .filter(|(file, expires)| {
+                file_live(*expires, now)
+                    && match scope {
+                        FileScope::All => true,
+                        FileScope::Owner(owner) => file.owner_id == *owner,
+                    }
+                    && before.is_none_or(|before| file.sort_key().as_str() < before)
+            })
+            .map(|(file, _)| file.clone())
+            .collect();
+        files.sort_by_key(|f| std::cmp::Reverse(f.sort_key()));
+        files.truncate(wanted);
+        Ok(files)
+    }
+
+    async fn count_files(&self, scope: &FileScope) -> Result<u64, StoreError> {
+        Ok(self.list_files(scope, None, usize::MAX).await?.len() as u64)
+    }
+
+    async fn transition_file(&self, next: &File, from: FileStatus) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        match state.files.get_mut(&next.id) {
+            Some((stored, expires)) if stored.status == from => {
+                *stored = next.clone();
+                if next.status.is_final() {
+                    *expires = None;
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_file(&self, file: &File) -> Result<bool, StoreError> {
+        Ok(self.state()?.files.remove(&file.id).is_some())
+    }
+}
+
+fn bucket_down(err: StoreError) -> ObjectError {
+    ObjectError::Unavailable(err.to_string())
+}
+
+impl ObjectStore for Memory {
+    async fn upload_form(&self, ticket: &UploadTicket<'_>) -> Result<UploadForm, ObjectError> {
+        drop(self.state().map_err(bucket_down)?);
+        Ok(UploadForm {
+            url: "memory://bucket".into(),
+            fields: vec![
+                ("key".into(), ticket.key.to_owned()),
+                ("Content-Type".into(), ticket.content_type.to_owned()),
+            ],
+        })
+    }
+
+    async fn download_link(
+        &self,
+        key: &str,
+        _content_type: &str,
+        _disposition: Option<&str>,
+        expires_in: Duration,
+    ) -> Result<String, ObjectError> {
+        drop(self.state().map_err(bucket_down)?);
+        Ok(format!("memory://bucket/{key}?expires={}", expires_in.as_secs()))
+    }
+
+    async fn put_object(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ObjectError> {
+        let mut state = self.state().map_err(bucket_down)?;
+        state.objects.insert(key.to_owned(), (bytes, content_type.to_owned()));
+        *state.writes.entry(key.to_owned()).or_insert(0) += 1;
+        Ok(())
+    }
+
+    async fn get_object(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ObjectError> {
+        let state = self.state().map_err(bucket_down)?;
+        let limit = usize::try_from(max_bytes.saturating_add(1)).unwrap_or(usize::MAX);
+        Ok(state
+            .objects
+            .get(key)
+            .map(|(bytes, _)| bytes.iter().take(limit).copied().collect()))
+    }
+
+    async fn copy_object(&self, from: &str, to: &str) -> Result<(), ObjectError> {
+        let mut state = self.state().map_err(bucket_down)?;
+        let object = state
+            .objects
+            .get(from)
+            .cloned()
+            .ok_or_else(|| ObjectError::Refused(format!("no object {from}")))?;
+        state.objects.insert(to.to_owned(), object);
+        *state.writes.entry(to.to_owned()).or_insert(0) += 1;
+        Ok(())
+    }
+
+    async fn delete_objects(&self, keys: &[String]) -> Result<(), ObjectError> {
+        let mut state = self.state().map_err(bucket_down)?;
+        for key in keys {
+            state.objects.remove(key);
         }
         Ok(())
     }

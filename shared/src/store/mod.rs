@@ -3,6 +3,7 @@
 
 pub mod attrs;
 mod connections;
+mod files;
 mod items;
 pub mod keys;
 #[cfg(any(test, feature = "memory"))]

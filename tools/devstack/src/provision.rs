@@ -242,12 +242,34 @@ async fn create_buckets(template: &mut Template, aws: &AwsConfig) -> Result<(), 
                     .is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
             Err(err) => return Err(failed(&id, aws_sdk_s3::error::DisplayErrorContext(&err))),
         }
+        if props
+            .get("VersioningConfiguration")
+            .and_then(|v| v.get("Status"))
+            .and_then(Value::as_str)
+            == Some("Enabled")
+        {
+            use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+            client
+                .put_bucket_versioning()
+                .bucket(&name)
+                .versioning_configuration(
+                    VersioningConfiguration::builder()
+                        .status(BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| failed(&id, aws_sdk_s3::error::DisplayErrorContext(&e)))?;
+        }
         if let Some(queues) = props
             .get("NotificationConfiguration")
             .and_then(|n| n.get("QueueConfigurations"))
             .and_then(Value::as_sequence)
         {
-            use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+            use aws_sdk_s3::types::{
+                Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+                QueueConfiguration, S3KeyFilter,
+            };
             let mut configuration = NotificationConfiguration::builder();
             for queue in queues {
                 let arn = queue.get("Queue").and_then(scalar_string).unwrap_or_default();
@@ -255,11 +277,32 @@ async fn create_buckets(template: &mut Template, aws: &AwsConfig) -> Result<(), 
                     .get("Event")
                     .and_then(Value::as_str)
                     .unwrap_or("s3:ObjectCreated:*");
-                let entry = QueueConfiguration::builder()
-                    .queue_arn(arn)
-                    .events(Event::from(event))
-                    .build()
-                    .map_err(|e| failed(&id, e))?;
+                // Key filters (`prefix`, `suffix`), so moto notifies exactly what S3 would.
+                let rules: Vec<FilterRule> = queue
+                    .get("Filter")
+                    .and_then(|f| f.get("S3Key"))
+                    .and_then(|k| k.get("Rules"))
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                    .map(|rule| {
+                        FilterRule::builder()
+                            .name(FilterRuleName::from(
+                                rule.get("Name").and_then(Value::as_str).unwrap_or_default(),
+                            ))
+                            .value(rule.get("Value").and_then(scalar_string).unwrap_or_default())
+                            .build()
+                    })
+                    .collect();
+                let mut entry = QueueConfiguration::builder().queue_arn(arn).events(Event::from(event));
+                if !rules.is_empty() {
+                    entry = entry.filter(
+                        NotificationConfigurationFilter::builder()
+                            .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                            .build(),
+                    );
+                }
+                let entry = entry.build().map_err(|e| failed(&id, e))?;
                 configuration = configuration.queue_configurations(entry);
             }
             client
