@@ -1,7 +1,10 @@
 //! `make bench`: for every function, the floor (an empty `lambda_runtime` function) and the
 //! FastAPI + Mangum peer, start the process under devstack's Lambda Runtime API and measure
 //! init (process start → first poll of `/next`), first response (process start → response to
-//! the route's event, I/O included), warm p50/p99 with and without I/O, peak RSS, and sizes.
+//! the route's event, I/O included), warm p50/p99 with and without I/O, peak RSS, and sizes;
+//! then the realtime fan-out of one message to 100 WebSocket connections in one room.
+
+mod fanout;
 
 use bytes::Bytes;
 use devstack::runtime::{Function, FunctionSpec, InvokeResult, Lifecycle, Output};
@@ -19,6 +22,8 @@ struct Options {
     runs: usize,
     warm: usize,
     out_dir: PathBuf,
+    /// Only these targets (by name), when given: a quick comparison.
+    only: Vec<String>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -30,6 +35,7 @@ fn parse() -> Result<Options, String> {
         runs: 5,
         warm: 1000,
         out_dir: PathBuf::from("bench"),
+        only: Vec::new(),
     };
     let mut i = 0;
     while i < args.len() {
@@ -44,12 +50,16 @@ fn parse() -> Result<Options, String> {
             "--runs" => options.runs = value.parse().map_err(|_| "--runs takes a number")?,
             "--warm" => options.warm = value.parse().map_err(|_| "--warm takes a number")?,
             "--out" => options.out_dir = value.into(),
+            "--only" => options.only = value.split(',').map(str::to_owned).collect(),
             other => return Err(format!("unknown option {other}")),
         }
         i += 2;
     }
     if options.stack.is_empty() {
-        return Err("usage: bench --stack http://127.0.0.1:PORT [--runs 5] [--warm 1000] [--out bench]".into());
+        return Err(
+            "usage: bench --stack http://127.0.0.1:PORT [--runs 5] [--warm 1000] [--out bench] [--only items,floor]"
+                .into(),
+        );
     }
     Ok(options)
 }
@@ -104,7 +114,10 @@ async fn main() {
 
 async fn run(options: Options) -> Result<(), String> {
     let root = std::env::current_dir().map_err(|e| e.to_string())?;
-    let targets = targets(&options, &root)?;
+    let mut targets = targets(&options, &root)?;
+    if !options.only.is_empty() {
+        targets.retain(|t| options.only.contains(&t.name));
+    }
     let mut results = Vec::new();
     for target in &targets {
         eprintln!(
@@ -122,16 +135,51 @@ async fn run(options: Options) -> Result<(), String> {
         );
         results.push(measured);
     }
+    let messages = (options.warm / 10).clamp(3, 100);
+    eprintln!("bench: realtime fan-out, {messages} messages to {FAN_OUT_CONNECTIONS} connections in one room");
+    let fan_out = fanout::measure(
+        &ws_url(&options.stack),
+        &admin_token(&options.stack)?,
+        FAN_OUT_CONNECTIONS,
+        messages,
+    )
+    .await?;
+    eprintln!(
+        "bench:   send → last delivery p50 {:.1} ms, p99 {:.1} ms",
+        fan_out.p50_ms, fan_out.p99_ms
+    );
     std::fs::create_dir_all(&options.out_dir).map_err(|e| e.to_string())?;
-    let report = report(&results);
+    let report = report(&results, &fan_out);
     std::fs::write(
         options.out_dir.join("results.json"),
-        serde_json::to_string_pretty(&json!({"results": results, "machine": machine()})).unwrap_or_default(),
+        serde_json::to_string_pretty(&json!({"results": results, "fan_out": fan_out, "machine": machine()}))
+            .unwrap_or_default(),
     )
     .map_err(|e| e.to_string())?;
     std::fs::write(options.out_dir.join("results.md"), &report).map_err(|e| e.to_string())?;
     println!("{report}");
     Ok(())
+}
+
+/// How many WebSocket clients share the room of the fan-out measure.
+const FAN_OUT_CONNECTIONS: usize = 100;
+
+/// The stack's WebSocket API: the HTTP API's host, the stage (`local`) as path.
+fn ws_url(stack: &str) -> String {
+    format!("{}/local", stack.replacen("http://", "ws://", 1))
+}
+
+fn admin_token(stack: &str) -> Result<String, String> {
+    let login: Value = ureq::post(&format!("{stack}/api/v1/login/access-token"))
+        .send_form([("username", "admin@example.com"), ("password", "changethis")])
+        .map_err(|e| format!("login: {e}"))?
+        .body_mut()
+        .read_json()
+        .map_err(|e| e.to_string())?;
+    login["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "no access token".to_owned())
 }
 
 fn get_json(url: &str, token: Option<&str>) -> Result<Value, String> {
@@ -208,6 +256,14 @@ fn targets(options: &Options, root: &Path) -> Result<Vec<Target>, String> {
         item["id"].as_str().unwrap_or_default(),
         post["id"].as_str().unwrap_or_default(),
     );
+    let mut connect_anonymous = event(root, "realtime/connect.json")?;
+    if let Some(fields) = connect_anonymous.as_object_mut() {
+        fields.remove("queryStringParameters");
+        fields.remove("multiValueQueryStringParameters");
+    }
+    let connect = event(root, "realtime/connect.json")?
+        .to_string()
+        .replace("REPLACE_WITH_ACCESS_TOKEN", &token);
     let token = Some(token.as_str());
 
     let mut private_bad = event(root, "private/create-user.json")?;
@@ -264,6 +320,12 @@ fn targets(options: &Options, root: &Path) -> Result<Vec<Target>, String> {
             Bytes::from(poison_only.to_string()),
             Bytes::from(event(root, "worker/send-email.json")?.to_string()),
             "SQS batch of one send_email job (SES SendEmail)",
+        ),
+        (
+            "RealtimeFunction",
+            Bytes::from(connect_anonymous.to_string()),
+            Bytes::from(connect),
+            "WebSocket $connect with a token (JWT + BatchGetItem + PutItem); no I/O: without one (401)",
         ),
     ];
     let functions = info["functions"].as_array().ok_or("devstack info has no functions")?;
@@ -525,7 +587,7 @@ fn machine() -> Value {
     json!({ "cpu": cpu, "cores": cores, "date": time::OffsetDateTime::now_utc().date().to_string(), "arch": std::env::consts::ARCH })
 }
 
-fn report(results: &[Measured]) -> String {
+fn report(results: &[Measured], fan_out: &fanout::FanOut) -> String {
     let find = |name: &str| results.iter().find(|r| r.name == name);
     let machine = machine();
     let mut out = format!(
@@ -560,6 +622,17 @@ fn report(results: &[Measured]) -> String {
             r.io_route
         ));
     }
+    out.push_str(&format!(
+        "\n## Realtime fan-out\n\nOne message to {} WebSocket connections in one room, through the local stack's WebSocket API \
+         (the realtime function, release build, under devstack's runtime API; Management API pushes {} at a time), \
+         {} messages from rotating senders: send → last delivery p50 {:.1} ms, p99 {:.1} ms (max {:.1} ms).\n",
+        fan_out.connections,
+        realtime::FAN_OUT_CONCURRENCY,
+        fan_out.messages,
+        fan_out.p50_ms,
+        fan_out.p99_ms,
+        fan_out.max_ms
+    ));
     if let (Some(floor), Some(fastapi)) = (find("floor"), find("fastapi")) {
         out.push_str("\n## Against the targets\n\n| function | init ÷ floor (≤ 1.5) | warm no-I/O p50 ÷ floor (≤ 1.5) | peak RSS ≤ 12 MB | zip ≤ 3 MB |\n|---|---:|---:|---|---|\n");
         for r in results.iter().filter(|r| r.name != "floor" && r.name != "fastapi") {

@@ -266,3 +266,54 @@ fn a_password_change_sends_session_revoked_and_closes_that_users_connections() {
         "the old token is void"
     );
 }
+
+#[test]
+fn deactivating_or_deleting_a_user_closes_their_connections() {
+    let stack = Stack::shared();
+    let admin = stack.superuser_token();
+    for (change, reason) in [("PATCH", "user_deactivated"), ("DELETE", "user_deleted")] {
+        let user = stack.signup();
+        let mut socket = connect(stack, &user);
+        let body = json!({"is_active": false});
+        let answer = with_token(
+            change,
+            &stack.api(&format!("/users/{}", user.id)),
+            &admin,
+            (change == "PATCH").then_some(&body),
+        );
+        assert_eq!(answer.status, 200, "{change}: {}", answer.text);
+        let notification = socket.expect("notification");
+        assert_eq!(
+            (notification["event"].as_str(), notification["data"]["reason"].as_str()),
+            (Some("session.revoked"), Some(reason))
+        );
+        assert!(
+            matches!(socket.receive(Duration::from_secs(10)), Received::Closed),
+            "{change}"
+        );
+    }
+}
+
+#[test]
+fn a_fast_sender_gets_an_error_frame_and_stays_connected() {
+    let stack = Stack::shared();
+    let (fast, friend) = (stack.signup(), stack.signup());
+    let mut socket = connect(stack, &fast);
+    for _ in 0..31 {
+        socket.send(&json!({"action": "ping"}));
+    }
+    let frames: Vec<Value> = (0..31)
+        .map(|_| match socket.receive(Duration::from_secs(10)) {
+            Received::Frame(frame) => frame,
+            other => panic!("31 answers expected: {other:?}"),
+        })
+        .collect();
+    assert!(frames[..30].iter().all(|f| f["type"] == "pong"));
+    assert_eq!(frames[30]["type"], "error");
+    assert!(frames[30]["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("Too many frames")));
+    let mut other = connect(stack, &friend);
+    other.send(&json!({"action": "private", "to": fast.id, "message": "still there?"}));
+    assert_eq!(socket.expect("private")["message"], "still there?");
+}

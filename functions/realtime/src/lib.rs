@@ -43,7 +43,7 @@ impl Realtime {
         let aws = AwsConfig::from_env(env)?;
         let auth = AuthConfig::from_env(env)?;
         let table = Table::new(aws.dynamodb(), env.required("TABLE_NAME")?);
-        let push = ManagementApi::new(aws.management_api(&env.required("WEBSOCKET_MANAGEMENT_URL")?));
+        let push = ManagementApi::new(&aws, env.required("WEBSOCKET_MANAGEMENT_URL")?);
         Ok(Self::new(TokenKeys::new(&auth), table, push))
     }
 }

@@ -5,14 +5,27 @@ use crate::domain::realtime::ConnectionId;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
-#[derive(Debug, Clone)]
+/// The client is built on the first push: `$connect` never pushes, and a cold start that does
+/// not push skips building it.
+#[derive(Debug)]
 pub struct ManagementApi {
-    client: aws_sdk_apigatewaymanagement::Client,
+    client: std::sync::OnceLock<aws_sdk_apigatewaymanagement::Client>,
+    aws: crate::aws::AwsConfig,
+    endpoint: String,
 }
 
 impl ManagementApi {
-    pub fn new(client: aws_sdk_apigatewaymanagement::Client) -> Self {
-        Self { client }
+    /// The Management API of the stage at `endpoint` (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    pub fn new(aws: &crate::aws::AwsConfig, endpoint: impl Into<String>) -> Self {
+        Self {
+            client: std::sync::OnceLock::new(),
+            aws: aws.clone(),
+            endpoint: endpoint.into(),
+        }
+    }
+
+    fn client(&self) -> &aws_sdk_apigatewaymanagement::Client {
+        self.client.get_or_init(|| self.aws.management_api(&self.endpoint))
     }
 }
 
@@ -32,7 +45,7 @@ where
 
 impl Push for ManagementApi {
     async fn send(&self, to: &ConnectionId, frame: &str) -> Result<(), PushError> {
-        self.client
+        self.client()
             .post_to_connection()
             .connection_id(to.as_str())
             .data(Blob::new(frame.as_bytes()))
@@ -43,7 +56,7 @@ impl Push for ManagementApi {
     }
 
     async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
-        self.client
+        self.client()
             .delete_connection()
             .connection_id(connection.as_str())
             .send()
