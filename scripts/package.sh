@@ -19,6 +19,12 @@ fi
 if command -v rustup >/dev/null; then
   rustup target add aarch64-unknown-linux-gnu >/dev/null
 fi
+# functions/docs builds the Swagger UI and Redoc assets in: tools/docs, pinned by its lock file.
+npm_stamp=tools/docs/node_modules/.package-lock.json
+if ! { [ -f "$npm_stamp" ] && cmp -s tools/docs/package-lock.json "$npm_stamp.src"; }; then
+  npm ci --prefix tools/docs --no-audit --no-fund --loglevel=error
+  cp tools/docs/package-lock.json "$npm_stamp.src"
+fi
 [ "${1:-}" != tools ] || exit 0
 # cargo-lambda runs as `cargo lambda` and finds zig through the venv's python (ziglang).
 export PATH="$PWD/.venv/bin:$PATH"

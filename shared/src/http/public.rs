@@ -7,7 +7,7 @@ use serde_json::Number;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// `UserPublic`: what any response may show of a user.
+/// What any response may show of a user (`UserPublic`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UserPublic {
@@ -38,7 +38,7 @@ impl From<&User> for UserPublic {
     }
 }
 
-/// `ItemPublic`.
+/// An item (`ItemPublic`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ItemPublic {
@@ -70,7 +70,7 @@ impl From<&Item> for ItemPublic {
     }
 }
 
-/// `PostPublic`.
+/// A post (`PostPublic`): published, or a draft only its author sees.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PostPublic {
@@ -150,14 +150,15 @@ pub struct Health {
     pub checks: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
-/// FastAPI's `Message`.
+/// A confirmation (FastAPI's `Message`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct Message<'a> {
     pub message: &'a str,
 }
 
-/// FastAPI's `Token`, plus the refresh token and how long the access token lives.
+/// A bearer access token, the refresh token that renews it, and the access token's lifetime in
+/// seconds (FastAPI's `Token`, plus `refresh_token` and `expires_in`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct Token {
