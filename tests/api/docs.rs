@@ -26,6 +26,7 @@ fn function_routes(binary: &str) -> Routes {
         "private" => routes::<private::Private>(),
         "items" => routes::<items::Items>(),
         "posts" => routes::<posts::Posts>(),
+        "files" => routes::<files::Files>(),
         "docs" => routes::<docs::Docs>(),
         other => panic!("template.yaml has a function with HttpApi routes this test does not know: {other}"),
     }
@@ -99,7 +100,7 @@ fn routed(route: &str, method: &str, path: &str, path_method: &str) -> bool {
 #[test]
 fn every_route_of_every_api_function_is_documented_and_nothing_else() {
     let mut code = Routes::new();
-    for binary in ["utils", "login", "users", "private", "items", "posts"] {
+    for binary in ["utils", "login", "users", "private", "items", "posts", "files"] {
         code.extend(function_routes(binary));
     }
     let doc = documented(&document());

@@ -21,12 +21,13 @@ pub const TOKEN_URL: &str = "/api/v1/login/access-token";
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
 /// The tags in the order the reference backend shows them, ours added, with what each covers.
-const TAGS: [(&str, &str); 6] = [
+const TAGS: [(&str, &str); 7] = [
     ("login", "Logins, tokens and password recovery"),
     ("users", "Accounts: your own, and everyone's with the admin permission"),
     ("utils", "Health checks and the test email"),
     ("items", "Items you own"),
     ("posts", "Published posts and your drafts"),
+    ("files", "Uploads, their thumbnails and downloads"),
     ("private", "Local and dev stages only"),
 ];
 
@@ -38,6 +39,7 @@ pub fn document(stage: Stage, project_name: &str) -> OpenApi {
     doc.merge(paths::utils::Api::openapi());
     doc.merge(paths::items::Api::openapi());
     doc.merge(paths::posts::Api::openapi());
+    doc.merge(paths::files::Api::openapi());
     if stage != Stage::Prod {
         doc.merge(paths::private::Api::openapi());
     }

@@ -3,8 +3,10 @@
 //! pages and the roles. The response types derive theirs in `public.rs`. Names follow FastAPI's.
 
 use super::accounts::{PrivateUserCreate, UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe};
+use super::files::{FileCreated, FilePublic, UploadPublic};
 use super::public::{ItemPublic, Page, PostPublic, UserPublic};
 use super::validation::FieldError;
+use crate::domain::file::{FileType, Filename, NewUpload};
 use crate::domain::item::NewItem;
 use crate::domain::post::NewPost;
 use crate::domain::{
@@ -279,6 +281,120 @@ named!(
     "PostsPublic",
     |s| collect::<PostPublic>(s),
     page::<PostPublic>("PostsPublic", true)
+);
+
+fn content_type() -> Value {
+    let allowed: Vec<&str> = FileType::ALL.iter().map(|t| t.mime()).collect();
+    json!({ "type": "string", "enum": allowed, "title": "Content Type" })
+}
+
+fn file_description() -> Value {
+    nullable(json!({ "type": "string", "maxLength": 255, "title": "Description" }))
+}
+
+named!(
+    NewUpload,
+    "FileCreate",
+    object(
+        "FileCreate",
+        json!({
+            "filename": { "type": "string", "minLength": 1, "maxLength": Filename::MAX_LEN, "title": "Filename" },
+            "content_type": content_type(),
+            "size": { "type": "integer", "minimum": 1, "title": "Size" },
+            "description": file_description(),
+        }),
+        &["filename", "content_type", "size"],
+    )
+);
+
+named!(
+    FilePublic,
+    "FilePublic",
+    object(
+        "FilePublic",
+        json!({
+            "id": { "type": "string", "format": "uuid", "title": "Id" },
+            "owner_id": { "type": "string", "format": "uuid", "title": "Owner Id" },
+            "filename": { "type": "string", "maxLength": Filename::MAX_LEN, "title": "Filename" },
+            "content_type": content_type(),
+            "size": { "type": "integer", "minimum": 0, "title": "Size" },
+            "description": file_description(),
+            "status": { "type": "string", "enum": ["pending", "processing", "ready", "rejected"], "title": "Status" },
+            "reason": nullable(json!({ "type": "string", "title": "Reason" })),
+            "has_thumbnail": { "type": "boolean", "title": "Has Thumbnail" },
+            "created_at": { "type": "string", "format": "date-time", "title": "Created At" },
+            "updated_at": { "type": "string", "format": "date-time", "title": "Updated At" },
+        }),
+        &[
+            "id",
+            "owner_id",
+            "filename",
+            "content_type",
+            "size",
+            "description",
+            "status",
+            "reason",
+            "has_thumbnail",
+            "created_at",
+            "updated_at",
+        ],
+    )
+);
+
+named!(
+    UploadPublic,
+    "UploadPublic",
+    object(
+        "UploadPublic",
+        json!({
+            "url": { "type": "string", "format": "uri", "title": "Url" },
+            "fields": {
+                "type": "object",
+                "additionalProperties": { "type": "string" },
+                "title": "Fields",
+                "description": "Form fields to POST before the file (the file goes last, as `file`)"
+            },
+            "expires_in": { "type": "integer", "minimum": 0, "title": "Expires In" },
+        }),
+        &["url", "fields", "expires_in"],
+    )
+);
+
+named!(
+    FileCreated,
+    "FileCreated",
+    |s| {
+        collect::<FilePublic>(s);
+        collect::<UploadPublic>(s);
+    },
+    object(
+        "FileCreated",
+        json!({ "file": reference::<FilePublic>(), "upload": reference::<UploadPublic>() }),
+        &["file", "upload"],
+    )
+);
+
+named!(
+    Page<FilePublic>,
+    "FilesPublic",
+    |s| collect::<FilePublic>(s),
+    page::<FilePublic>("FilesPublic", true)
+);
+
+/// `POST /files/upload`: the multipart form (FastAPI names such bodies `Body_<operation id>`).
+pub struct UploadFileForm;
+
+named!(
+    UploadFileForm,
+    "Body_files-upload_file",
+    object(
+        "Body_files-upload_file",
+        json!({
+            "file": { "type": "string", "format": "binary", "title": "File" },
+            "description": file_description(),
+        }),
+        &["file"],
+    )
 );
 
 impl PartialSchema for FieldError {

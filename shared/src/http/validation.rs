@@ -244,30 +244,52 @@ pub mod scalar {
 
     /// A whole number in `min..=max`, from JSON or a query string.
     pub fn integer(value: &Value, min: i64, max: i64) -> Result<i64, Invalid> {
-        let parsed = match value {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse::<i64>().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| {
+        let parsing = || {
             Invalid::new(
                 "int_parsing",
                 "Input should be a valid integer, unable to parse string as an integer",
             )
-        })?;
-        if parsed < min {
-            return Err(Invalid::new(
+        };
+        let too_small = || {
+            Invalid::new(
                 "greater_than_equal",
                 format!("Input should be greater than or equal to {min}"),
             )
-            .with_ctx(serde_json::json!({ "ge": min })));
-        }
-        if parsed > max {
-            return Err(Invalid::new(
+            .with_ctx(serde_json::json!({ "ge": min }))
+        };
+        let too_large = || {
+            Invalid::new(
                 "less_than_equal",
                 format!("Input should be less than or equal to {max}"),
             )
-            .with_ctx(serde_json::json!({ "le": max })));
+            .with_ctx(serde_json::json!({ "le": max }))
+        };
+        let parsed = match value {
+            Value::Number(n) => match n.as_i64() {
+                Some(whole) => whole,
+                // A float with no fractional part is an integer (JSON Schema's reading, and
+                // pydantic's: 956.0 is 956); one beyond i64 is beyond any bound we set.
+                None => match n.as_f64() {
+                    Some(f) if f.fract() != 0.0 => {
+                        return Err(Invalid::new(
+                            "int_from_float",
+                            "Input should be a valid integer, got a number with a fractional part",
+                        ))
+                    }
+                    Some(f) if f < min as f64 => return Err(too_small()),
+                    Some(f) if f > max as f64 => return Err(too_large()),
+                    Some(f) => f as i64,
+                    None => return Err(parsing()),
+                },
+            },
+            Value::String(s) => s.trim().parse::<i64>().map_err(|_| parsing())?,
+            _ => return Err(parsing()),
+        };
+        if parsed < min {
+            return Err(too_small());
+        }
+        if parsed > max {
+            return Err(too_large());
         }
         Ok(parsed)
     }
@@ -368,6 +390,20 @@ mod tests {
             "less_than_equal"
         );
         assert_eq!(scalar::integer(&json!("x"), 0, 10).unwrap_err().kind, "int_parsing");
+        assert_eq!(
+            scalar::integer(&json!(7.0), 0, 10),
+            Ok(7),
+            "a whole float is an integer"
+        );
+        assert_eq!(scalar::integer(&json!(7.5), 0, 10).unwrap_err().kind, "int_from_float");
+        assert_eq!(
+            scalar::integer(&json!(1e300), 0, i64::MAX).unwrap_err().kind,
+            "less_than_equal"
+        );
+        assert_eq!(
+            scalar::integer(&json!(-1e300), 0, 10).unwrap_err().kind,
+            "greater_than_equal"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! handler itself is the route of the named function crate (`Api::routes`), and
 //! `tests/api/docs.rs` checks that the two and `template.yaml` agree.
 
+pub mod files;
 pub mod items;
 pub mod login;
 pub mod posts;
