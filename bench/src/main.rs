@@ -19,6 +19,8 @@ struct Options {
     runs: usize,
     warm: usize,
     out_dir: PathBuf,
+    /// Only the thumbnail comparison (no stack needed): `--only thumbnails`.
+    only_thumbnails: bool,
 }
 
 fn parse() -> Result<Options, String> {
@@ -30,6 +32,7 @@ fn parse() -> Result<Options, String> {
         runs: 5,
         warm: 1000,
         out_dir: PathBuf::from("bench"),
+        only_thumbnails: false,
     };
     let mut i = 0;
     while i < args.len() {
@@ -44,12 +47,13 @@ fn parse() -> Result<Options, String> {
             "--runs" => options.runs = value.parse().map_err(|_| "--runs takes a number")?,
             "--warm" => options.warm = value.parse().map_err(|_| "--warm takes a number")?,
             "--out" => options.out_dir = value.into(),
+            "--only" if value == "thumbnails" => options.only_thumbnails = true,
             other => return Err(format!("unknown option {other}")),
         }
         i += 2;
     }
-    if options.stack.is_empty() {
-        return Err("usage: bench --stack http://127.0.0.1:PORT [--runs 5] [--warm 1000] [--out bench]".into());
+    if options.stack.is_empty() && !options.only_thumbnails {
+        return Err("usage: bench --stack http://127.0.0.1:PORT [--runs 5] [--warm 1000] [--out bench] | bench --only thumbnails [--runs 5] [--out DIR]".into());
     }
     Ok(options)
 }
@@ -125,7 +129,11 @@ async fn bench_main() {
 
 async fn run(options: Options) -> Result<(), String> {
     let root = std::env::current_dir().map_err(|e| e.to_string())?;
-    let targets = targets(&options, &root)?;
+    let targets = if options.only_thumbnails {
+        Vec::new()
+    } else {
+        targets(&options, &root)?
+    };
     let mut results = Vec::new();
     for target in &targets {
         eprintln!(
