@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-functions=(utils login users items posts private worker realtime)
+functions=(utils login users items posts private worker realtime files thumbnails)
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=.venv/.requirements-package.txt

@@ -22,8 +22,10 @@ struct Options {
     runs: usize,
     warm: usize,
     out_dir: PathBuf,
-    /// Only these targets (by name), when given: a quick comparison.
+    /// Only these targets (by name), when given: a quick comparison. `--only thumbnails` runs
+    /// the thumbnail comparison alone (no stack needed).
     only: Vec<String>,
+    only_thumbnails: bool,
 }
 
 fn parse() -> Result<Options, String> {
@@ -36,6 +38,7 @@ fn parse() -> Result<Options, String> {
         warm: 1000,
         out_dir: PathBuf::from("bench"),
         only: Vec::new(),
+        only_thumbnails: false,
     };
     let mut i = 0;
     while i < args.len() {
@@ -50,14 +53,17 @@ fn parse() -> Result<Options, String> {
             "--runs" => options.runs = value.parse().map_err(|_| "--runs takes a number")?,
             "--warm" => options.warm = value.parse().map_err(|_| "--warm takes a number")?,
             "--out" => options.out_dir = value.into(),
-            "--only" => options.only = value.split(',').map(str::to_owned).collect(),
+            "--only" => {
+                options.only = value.split(',').map(str::to_owned).collect();
+                options.only_thumbnails = value == "thumbnails";
+            }
             other => return Err(format!("unknown option {other}")),
         }
         i += 2;
     }
-    if options.stack.is_empty() {
+    if options.stack.is_empty() && !options.only_thumbnails {
         return Err(
-            "usage: bench --stack http://127.0.0.1:PORT [--runs 5] [--warm 1000] [--out bench] [--only items,floor]"
+            "usage: bench --stack http://127.0.0.1:PORT [--runs 5] [--warm 1000] [--out bench] [--only items,floor] | bench --only thumbnails [--runs 5] [--out DIR]"
                 .into(),
         );
     }
@@ -97,8 +103,29 @@ struct Measured {
     warm_invokes: usize,
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // The thumbnail child measures its own peak memory: no async runtime, no threads.
+    if std::env::args().nth(1).as_deref() == Some("thumbnail") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        match thumbnail_child(&args) {
+            Ok(line) => println!("{line}"),
+            Err(err) => {
+                eprintln!("bench thumbnail: {err}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(bench_main()),
+        Err(err) => {
+            eprintln!("bench: no async runtime: {err}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn bench_main() {
     let options = match parse() {
         Ok(options) => options,
         Err(err) => {
@@ -114,7 +141,11 @@ async fn main() {
 
 async fn run(options: Options) -> Result<(), String> {
     let root = std::env::current_dir().map_err(|e| e.to_string())?;
-    let mut targets = targets(&options, &root)?;
+    let mut targets = if options.only_thumbnails {
+        Vec::new()
+    } else {
+        targets(&options, &root)?
+    };
     if !options.only.is_empty() {
         targets.retain(|t| options.only.contains(&t.name));
     }
@@ -135,24 +166,34 @@ async fn run(options: Options) -> Result<(), String> {
         );
         results.push(measured);
     }
-    let messages = (options.warm / 10).clamp(3, 100);
-    eprintln!("bench: realtime fan-out, {messages} messages to {FAN_OUT_CONNECTIONS} connections in one room");
-    let fan_out = fanout::measure(
-        &ws_url(&options.stack),
-        &admin_token(&options.stack)?,
-        FAN_OUT_CONNECTIONS,
-        messages,
-    )
-    .await?;
-    eprintln!(
-        "bench:   send → last delivery p50 {:.1} ms, p99 {:.1} ms",
-        fan_out.p50_ms, fan_out.p99_ms
-    );
+    let fan_out = if options.only.is_empty() {
+        let messages = (options.warm / 10).clamp(3, 100);
+        eprintln!("bench: realtime fan-out, {messages} messages to {FAN_OUT_CONNECTIONS} connections in one room");
+        let fan_out = fanout::measure(
+            &ws_url(&options.stack),
+            &admin_token(&options.stack)?,
+            FAN_OUT_CONNECTIONS,
+            messages,
+        )
+        .await?;
+        eprintln!(
+            "bench:   send → last delivery p50 {:.1} ms, p99 {:.1} ms",
+            fan_out.p50_ms, fan_out.p99_ms
+        );
+        Some(fan_out)
+    } else {
+        None
+    };
+    let thumbnails = if options.only.is_empty() || options.only_thumbnails {
+        thumbnails(&options, &root)?
+    } else {
+        Vec::new()
+    };
     std::fs::create_dir_all(&options.out_dir).map_err(|e| e.to_string())?;
-    let report = report(&results, &fan_out);
+    let report = report(&results, fan_out.as_ref(), &thumbnails);
     std::fs::write(
         options.out_dir.join("results.json"),
-        serde_json::to_string_pretty(&json!({"results": results, "fan_out": fan_out, "machine": machine()}))
+        serde_json::to_string_pretty(&json!({"results": results, "fan_out": fan_out, "thumbnails": thumbnails, "machine": machine()}))
             .unwrap_or_default(),
     )
     .map_err(|e| e.to_string())?;
@@ -252,9 +293,15 @@ fn targets(options: &Options, root: &Path) -> Result<Vec<Target>, String> {
         &json!({"title": "Bench", "content": "Hi", "published": true}),
         &token,
     )?;
-    let (item_id, post_id) = (
+    let file = post_json(
+        &format!("{}/api/v1/files/", options.stack),
+        &json!({"filename": "bench.pdf", "content_type": "application/pdf", "size": 1000}),
+        &token,
+    )?;
+    let (item_id, post_id, file_id) = (
         item["id"].as_str().unwrap_or_default(),
         post["id"].as_str().unwrap_or_default(),
+        file["file"]["id"].as_str().unwrap_or_default(),
     );
     let mut connect_anonymous = event(root, "realtime/connect.json")?;
     if let Some(fields) = connect_anonymous.as_object_mut() {
@@ -276,6 +323,15 @@ fn targets(options: &Options, root: &Path) -> Result<Vec<Target>, String> {
         records.remove(0);
     }
     let item_event = read_one(root, "items", item_id)?;
+    let mut file_event = event(root, "files/read-unknown.json")?;
+    let file_path = json!(format!("/api/v1/files/{file_id}"));
+    file_event["rawPath"] = file_path.clone();
+    file_event["requestContext"]["http"]["path"] = file_path;
+    file_event["pathParameters"]["proxy"] = json!(file_id);
+    let mut upload_poison = event(root, "thumbnails/batch-with-poison.json")?;
+    if let Some(records) = upload_poison["Records"].as_array_mut() {
+        records.retain(|r| r["body"] == "not an event");
+    }
 
     // (logical id, event without I/O, event with I/O, what the I/O event does)
     let routes: Vec<(&str, Bytes, Bytes, &str)> = vec![
@@ -314,6 +370,18 @@ fn targets(options: &Options, root: &Path) -> Result<Vec<Target>, String> {
             with_auth(private_bad, None),
             with_auth(private_taken, None),
             "POST /private/users/ with a taken email (2 GetItem)",
+        ),
+        (
+            "FilesFunction",
+            with_auth(file_event.clone(), None),
+            with_auth(file_event, token),
+            "GET /files/{id} (JWT + 2 GetItem)",
+        ),
+        (
+            "ThumbnailsFunction",
+            Bytes::from(upload_poison.to_string()),
+            Bytes::from(event(root, "thumbnails/s3-object-created.json")?.to_string()),
+            "SQS batch of one S3 event of a stray upload (GetItem, DeleteObject)",
         ),
         (
             "WorkerFunction",
@@ -587,7 +655,7 @@ fn machine() -> Value {
     json!({ "cpu": cpu, "cores": cores, "date": time::OffsetDateTime::now_utc().date().to_string(), "arch": std::env::consts::ARCH })
 }
 
-fn report(results: &[Measured], fan_out: &fanout::FanOut) -> String {
+fn report(results: &[Measured], fan_out: Option<&fanout::FanOut>, thumbnails: &[ThumbnailRun]) -> String {
     let find = |name: &str| results.iter().find(|r| r.name == name);
     let machine = machine();
     let mut out = format!(
@@ -622,6 +690,7 @@ fn report(results: &[Measured], fan_out: &fanout::FanOut) -> String {
             r.io_route
         ));
     }
+    if let Some(fan_out) = fan_out {
     out.push_str(&format!(
         "\n## Realtime fan-out\n\nOne message to {} WebSocket connections in one room, through the local stack's WebSocket API \
          (the realtime function, release build, under devstack's runtime API; Management API pushes {} at a time), \
@@ -633,6 +702,7 @@ fn report(results: &[Measured], fan_out: &fanout::FanOut) -> String {
         fan_out.p99_ms,
         fan_out.max_ms
     ));
+    }
     if let (Some(floor), Some(fastapi)) = (find("floor"), find("fastapi")) {
         out.push_str("\n## Against the targets\n\n| function | init ÷ floor (≤ 1.5) | warm no-I/O p50 ÷ floor (≤ 1.5) | peak RSS ≤ 12 MB | zip ≤ 3 MB |\n|---|---:|---:|---|---|\n");
         for r in results.iter().filter(|r| r.name != "floor" && r.name != "fastapi") {
@@ -672,5 +742,203 @@ fn report(results: &[Measured], fan_out: &fanout::FanOut) -> String {
             ));
         }
     }
+    if !thumbnails.is_empty() {
+        out.push_str(&format!(
+            "\n## Thumbnails\n\nA {}×{} ({} MP) image to a PNG thumbnail that fits 200×200, from the file on disk: the `thumbnails` function's own code \
+             (`thumbnails::thumbnail::make`, release build) against Pillow's `Image.open` + `Image.thumbnail((200, 200))` + save as PNG \
+             (Pillow {}, the peer a FastAPI backend would use). Each row is one process doing {} runs: median and fastest time, and the process's peak RSS \
+             (VmHWM, the interpreter included for Pillow, as a Lambda would hold it). Images are generated at bench time, deterministically.\n\n\
+             | image | file MB | implementation | median ms | fastest ms | peak RSS MB | thumbnail |\n|---|---:|---|---:|---:|---:|---|\n",
+            THUMB_W,
+            THUMB_H,
+            THUMB_W * THUMB_H / 1_000_000,
+            thumbnails.first().map(|t| t.pillow_version.as_str()).unwrap_or("?"),
+            thumbnails.first().map(|t| t.repeats).unwrap_or(0),
+        ));
+        for t in thumbnails {
+            for (name, side) in [("Rust (thumbnails)", &t.rust), ("Pillow", &t.pillow)] {
+                out.push_str(&format!(
+                    "| {} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {}×{} |\n",
+                    t.image,
+                    t.file_bytes as f64 / 1_048_576.0,
+                    name,
+                    side.median_ms,
+                    side.min_ms,
+                    side.peak_rss_kb as f64 / 1024.0,
+                    side.width,
+                    side.height
+                ));
+            }
+        }
+        out.push_str("\nAgainst the target (faster than Pillow and at most its memory, on both images):\n\n");
+        for t in thumbnails {
+            out.push_str(&format!(
+                "- {}: {:.2}× Pillow's time ({}), {:.2}× its peak RSS ({}).\n",
+                t.image,
+                t.rust.median_ms / t.pillow.median_ms.max(1e-9),
+                if t.rust.median_ms < t.pillow.median_ms {
+                    "faster"
+                } else {
+                    "not faster"
+                },
+                t.rust.peak_rss_kb as f64 / (t.pillow.peak_rss_kb as f64).max(1.0),
+                if t.rust.peak_rss_kb <= t.pillow.peak_rss_kb {
+                    "at most"
+                } else {
+                    "more"
+                },
+            ));
+        }
+    }
     out
+}
+
+/// The test images' size: 12 megapixels, a phone camera's 4:3.
+const THUMB_W: u32 = 4000;
+const THUMB_H: u32 = 3000;
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ThumbnailSide {
+    median_ms: f64,
+    min_ms: f64,
+    peak_rss_kb: u64,
+    width: u32,
+    height: u32,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ThumbnailRun {
+    image: String,
+    file_bytes: u64,
+    repeats: usize,
+    pillow_version: String,
+    rust: ThumbnailSide,
+    pillow: ThumbnailSide,
+}
+
+/// A photo-like test image: smooth gradients and shapes with a little deterministic noise (an
+/// xorshift generator with a fixed seed), so it compresses like a photo, not like a flat fill.
+fn test_image() -> image::RgbImage {
+    let mut state: u32 = 0x9E37_79B9;
+    image::RgbImage::from_fn(THUMB_W, THUMB_H, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let noise = (state % 9) as i32 - 4;
+        let (fx, fy) = (x as f32 / THUMB_W as f32, y as f32 / THUMB_H as f32);
+        let wave = ((fx * 23.0).sin() * (fy * 17.0).cos() * 40.0) as i32;
+        let channel = |base: f32| (base as i32 + wave + noise).clamp(0, 255) as u8;
+        image::Rgb([
+            channel(60.0 + 150.0 * fx),
+            channel(90.0 + 120.0 * fy),
+            channel(200.0 - 120.0 * fx * fy),
+        ])
+    })
+}
+
+/// Writes the test images once (target/bench-images/), returns `(name, path, kind)`.
+fn test_images(root: &Path) -> Result<Vec<(&'static str, PathBuf, &'static str)>, String> {
+    let dir = root.join("target/bench-images");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let jpeg = dir.join("photo-12mp.jpg");
+    let png = dir.join("photo-12mp.png");
+    if !jpeg.exists() || !png.exists() {
+        let image = test_image();
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&jpeg).map_err(|e| e.to_string())?);
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&image)
+            .map_err(|e| e.to_string())?;
+        drop(out);
+        image
+            .save_with_format(&png, image::ImageFormat::Png)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(vec![("12 MP JPEG (q90)", jpeg, "jpeg"), ("12 MP PNG", png, "png")])
+}
+
+/// `bench thumbnail IMAGE jpeg|png REPEATS`: the Rust side, in a process of its own.
+fn thumbnail_child(args: &[String]) -> Result<String, String> {
+    let [path, kind, repeats] = args else {
+        return Err("usage: bench thumbnail IMAGE jpeg|png REPEATS".into());
+    };
+    let kind = match kind.as_str() {
+        "jpeg" => thumbnails::FileType::Jpeg,
+        "png" => thumbnails::FileType::Png,
+        other => return Err(format!("unknown kind {other}")),
+    };
+    let repeats: usize = repeats.parse().map_err(|_| "REPEATS is a number")?;
+    let limits = thumbnails::thumbnail::DecodeLimits::default();
+    let mut times = Vec::new();
+    let (mut width, mut height) = (0, 0);
+    for _ in 0..repeats.max(1) {
+        let started = Instant::now();
+        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        let (png, w, h) = thumbnails::thumbnail::make(&bytes, kind, &limits).map_err(|e| e.to_string())?;
+        std::hint::black_box(png);
+        times.push(ms(started.elapsed()));
+        (width, height) = (w, h);
+    }
+    times.sort_by(f64::total_cmp);
+    let side = ThumbnailSide {
+        median_ms: times[times.len() / 2],
+        min_ms: times[0],
+        peak_rss_kb: peak_rss_kb(std::process::id()),
+        width,
+        height,
+    };
+    serde_json::to_string(&side).map_err(|e| e.to_string())
+}
+
+fn run_side(program: &Path, args: &[String]) -> Result<ThumbnailSide, String> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{} {args:?} failed: {}",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("{}: {e}", program.display()))
+}
+
+/// The thumbnail comparison: each image through the Rust code and through Pillow, one process each.
+fn thumbnails(options: &Options, root: &Path) -> Result<Vec<ThumbnailRun>, String> {
+    let repeats = options.runs.clamp(1, 10);
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let python = root.join(&options.python);
+    let script = root.join("bench/thumbnail_pillow.py").display().to_string();
+    let version = std::process::Command::new(&python)
+        .args(["-c", "import PIL; print(PIL.__version__)"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let mut runs = Vec::new();
+    for (name, path, kind) in test_images(root)? {
+        eprintln!("bench: thumbnail of {name} ({repeats} runs each)");
+        let file = path.display().to_string();
+        let rust = run_side(
+            &me,
+            &["thumbnail".into(), file.clone(), kind.into(), repeats.to_string()],
+        )?;
+        let pillow = run_side(&python, &[script.clone(), file, repeats.to_string()])?;
+        eprintln!(
+            "bench:   Rust {:.1} ms {:.1} MB, Pillow {:.1} ms {:.1} MB",
+            rust.median_ms,
+            rust.peak_rss_kb as f64 / 1024.0,
+            pillow.median_ms,
+            pillow.peak_rss_kb as f64 / 1024.0
+        );
+        runs.push(ThumbnailRun {
+            image: name.into(),
+            file_bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            repeats,
+            pillow_version: version.clone(),
+            rust,
+            pillow,
+        });
+    }
+    Ok(runs)
 }

@@ -150,7 +150,7 @@ impl JobCounts {
     }
 }
 
-/// `ThumbnailsMade`, for the image pipeline: there is no thumbnail code yet; this is its metric.
+/// `ThumbnailsMade`: thumbnails the `thumbnails` function made in one batch.
 pub fn thumbnails_made(count: u32) -> Emf {
     Emf::new().metric("ThumbnailsMade", count.into(), Unit::Count)
 }

@@ -10,6 +10,8 @@
 
 pub mod thumbnail;
 
+pub use shared::domain::file::FileType;
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
 use shared::aws::{AwsConfig, Bucket};
@@ -106,10 +108,17 @@ impl<S: FileStore, B: ObjectStore> Processor<S, B> {
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         shared::metrics::invocation_started();
         let mut response = SqsBatchResponse::default();
+        let mut made = 0;
         for record in &event.records {
             let message_id = record.message_id.clone().unwrap_or_default();
             match self.handle_record(record).await {
-                Ok(done) => tracing::info!(message_id, ?done, "uploads processed"),
+                Ok(done) => {
+                    made += done
+                        .iter()
+                        .filter(|d| **d == Done::Settled(Outcome::Ready { thumbnail: true }))
+                        .count() as u32;
+                    tracing::info!(message_id, ?done, "uploads processed")
+                }
                 Err(err) => {
                     tracing::error!(message_id, error = %err, "upload processing failed");
                     let mut failure = BatchItemFailure::default();
@@ -118,6 +127,7 @@ impl<S: FileStore, B: ObjectStore> Processor<S, B> {
                 }
             }
         }
+        shared::metrics::thumbnails_made(made).emit();
         response
     }
 
