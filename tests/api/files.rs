@@ -429,3 +429,41 @@ fn files_are_listed_newest_first_with_cursors() {
     assert_eq!(next["data"][0]["id"], ids[0].as_str());
     assert_eq!(next["next_cursor"], Value::Null);
 }
+
+#[test]
+fn the_owner_hears_on_their_websockets_that_an_upload_is_ready_or_rejected() {
+    let stack = Stack::shared();
+    let (owner, stranger) = (stack.signup(), stack.signup());
+    let connect = |user: &TestUser| {
+        stack
+            .connect(Some(&user.token))
+            .unwrap_or_else(|status| panic!("handshake refused with {status}"))
+    };
+    let (mut owner_socket, mut stranger_socket) = (connect(&owner), connect(&stranger));
+
+    let image = upload(
+        &stack,
+        &owner,
+        "hello.png",
+        "image/png",
+        &encoded(image::ImageFormat::Png, 64, 48),
+    );
+    let id = image["file"]["id"].as_str().unwrap().to_owned();
+    let frame = owner_socket.expect("notification");
+    assert_eq!(frame["event"], "file.ready", "{frame}");
+    assert_eq!(
+        (frame["data"]["id"].as_str(), frame["data"]["status"].as_str()),
+        (Some(id.as_str()), Some("ready"))
+    );
+    assert_eq!(frame["data"]["has_thumbnail"], true);
+    assert!(frame["timestamp"].is_string());
+
+    let bogus = upload(&stack, &owner, "fake.png", "image/png", b"MZ\x90\0 not a png at all");
+    let frame = owner_socket.expect("notification");
+    assert_eq!(frame["event"], "file.rejected", "{frame}");
+    assert_eq!(frame["data"]["id"], bogus["file"]["id"]);
+    assert!(frame["data"]["reason"].is_string());
+
+    let heard = stranger_socket.drain(Duration::from_secs(1));
+    assert!(heard.iter().all(|f| f["type"] != "notification"), "{heard:?}");
+}

@@ -76,7 +76,9 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> {
         }
         // From the line break that ends the delimiter line: a part may have no headers.
         let headers_end = find(body, b"\r\n\r\n", at)?;
-        let headers = std::str::from_utf8(&body[(at + 2).min(headers_end)..headers_end]).ok()?;
+        // Header bytes that are not UTF-8 (a client's own field names) make a lossy name, not a
+        // malformed body: only `file` and `description` are read, and those names are ASCII.
+        let headers = String::from_utf8_lossy(&body[(at + 2).min(headers_end)..headers_end]);
         let content_start = headers_end + 4;
         let content_end = find(body, next_delimiter.as_bytes(), content_start)?;
         let (mut name, mut filename, mut content_type) = (None, None, None);
@@ -127,6 +129,17 @@ mod tests {
         assert_eq!(parts[1].filename.as_deref(), Some("c\"at.png"));
         assert_eq!(parts[1].content_type.as_deref(), Some("image/png"));
         assert_eq!(parts[1].body, b"\x89PNG\r\n--X not the end");
+    }
+
+    #[test]
+    fn parts_with_empty_or_non_utf8_names_are_read_not_refused() {
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"\"\r\n\r\ntrue\r\n\
+--XX\r\nContent-Disposition: form-data; name=\"\xff\xfe\x1c\"\r\n\r\n9\r\n\
+--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhi\r\n--XX--\r\n";
+        let parts = parts(body, "XX").unwrap();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].name, "");
+        assert_eq!((parts[2].name.as_str(), parts[2].body), ("file", &b"hi"[..]));
     }
 
     #[test]

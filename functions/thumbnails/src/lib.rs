@@ -14,11 +14,13 @@ pub use shared::domain::file::FileType;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
-use shared::aws::{AwsConfig, Bucket};
+use shared::aws::{AwsConfig, Bucket, SqsQueue};
 use shared::config::{ConfigError, Env};
 use shared::domain::file::{check_content, objects, File, FileStatus, Outcome, UploadLimits};
-use shared::domain::ports::{FileStore, ObjectError, ObjectStore};
+use shared::domain::ports::{FileStore, Notifier, ObjectError, ObjectStore};
+use shared::domain::realtime::Event;
 use shared::domain::StoreError;
+use shared::http::files::FilePublic;
 use shared::store::Table;
 use thumbnail::DecodeLimits;
 
@@ -44,20 +46,24 @@ pub enum Done {
     Stray,
 }
 
-pub struct Processor<S, B> {
+pub struct Processor<S, B, N> {
     store: S,
     bucket: B,
+    /// The owner hears of the outcome (`file.ready` / `file.rejected`) on their WebSockets.
+    notifier: N,
     limits: UploadLimits,
     decode: DecodeLimits,
 }
 
-impl Processor<Table, Bucket> {
+impl Processor<Table, Bucket, SqsQueue> {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let aws = AwsConfig::from_env(env)?;
         let store = Table::new(aws.dynamodb(), env.required("TABLE_NAME")?);
         let bucket = Bucket::new(&aws, env.required("BUCKET_NAME")?);
         let limits = shared::config::upload_limits(env)?;
-        Ok(Self::new(store, bucket, limits))
+        let notifier = SqsQueue::new(&aws, env.required("JOBS_QUEUE_URL")?)
+            .with_notifications(env.required("NOTIFICATIONS_QUEUE_URL")?);
+        Ok(Self::new(store, bucket, notifier, limits))
     }
 }
 
@@ -95,11 +101,12 @@ fn decode_key(raw: &str) -> String {
         .into_owned()
 }
 
-impl<S: FileStore, B: ObjectStore> Processor<S, B> {
-    pub fn new(store: S, bucket: B, limits: UploadLimits) -> Self {
+impl<S: FileStore, B: ObjectStore, N: Notifier> Processor<S, B, N> {
+    pub fn new(store: S, bucket: B, notifier: N, limits: UploadLimits) -> Self {
         Self {
             store,
             bucket,
+            notifier,
             limits,
             decode: DecodeLimits::default(),
         }
@@ -210,12 +217,21 @@ impl<S: FileStore, B: ObjectStore> Processor<S, B> {
     }
 
     /// THE place a file reaches its final state (`ready` or `rejected`): the one transition from
-    /// `processing`, made once however many deliveries race. A `file.ready` / `file.rejected`
-    /// notification to the owner belongs right after the `Ok(true)` arm.
+    /// `processing`, made once however many deliveries race; the owner is notified once, by the
+    /// delivery that made it.
     async fn settle(&self, file: &File, outcome: Outcome) -> Result<Done, ProcessError> {
         let settled = file.settled(&outcome);
         if self.store.transition_file(&settled, FileStatus::Processing).await? {
             tracing::info!(file_id = %file.id, status = settled.status.as_str(), reason = ?settled.reason, "file settled");
+            let event = match outcome {
+                Outcome::Ready { .. } => Event::FileReady,
+                Outcome::Rejected(_) => Event::FileRejected,
+            };
+            let data = serde_json::to_value(FilePublic::from(&settled)).unwrap_or_default();
+            // The state is the truth (the owner can always GET it); a lost notification is logged.
+            if let Err(err) = self.notifier.notify(settled.owner_id, event, data).await {
+                tracing::warn!(file_id = %file.id, error = %err, "file notification not queued");
+            }
             return Ok(Done::Settled(outcome));
         }
         if self.store.get_file(file.id).await?.is_none() {
@@ -292,7 +308,7 @@ mod tests {
     #[tokio::test]
     async fn an_image_gets_a_thumbnail_and_becomes_ready_once_however_often_it_is_delivered() {
         let memory = Memory::default();
-        let processor = Processor::new(memory.clone(), memory.clone(), LIMITS);
+        let processor = Processor::new(memory.clone(), memory.clone(), memory.clone(), LIMITS);
         let bytes = png(640, 480);
         let file = uploaded(&memory, "cat.png", "image/png", bytes.clone()).await;
         let key = file.upload_key();
@@ -309,8 +325,20 @@ mod tests {
         assert_eq!(memory.object(&file.stored_key()).unwrap().0, bytes);
         assert!(memory.object(&key).is_none(), "the upload moved to files/");
 
+        // The owner hears of it once, whatever the deliveries.
+        let heard: Vec<_> = memory
+            .notifications()
+            .into_iter()
+            .map(|n| (n.user_id, n.event, n.data))
+            .collect();
+        assert_eq!(heard.len(), 1, "{heard:?}");
+        assert_eq!((heard[0].0, heard[0].1), (file.owner_id, Event::FileReady));
+        assert_eq!(heard[0].2["status"], "ready");
+        assert_eq!(heard[0].2["has_thumbnail"], true);
+
         // A late redelivery changes nothing.
         assert_eq!(processor.process(&key).await.unwrap(), Done::AlreadySettled);
+        assert_eq!(memory.notifications().len(), 1);
         assert_eq!(
             memory.get_file(file.id).await.unwrap().unwrap().updated_at,
             stored.updated_at
@@ -320,7 +348,7 @@ mod tests {
     #[tokio::test]
     async fn an_executable_declared_as_png_is_rejected_and_removed() {
         let memory = Memory::default();
-        let processor = Processor::new(memory.clone(), memory.clone(), LIMITS);
+        let processor = Processor::new(memory.clone(), memory.clone(), memory.clone(), LIMITS);
         let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
         let file = uploaded(&memory, "innocent.png", "image/png", elf).await;
         assert!(processor
@@ -331,6 +359,9 @@ mod tests {
         let stored = memory.get_file(file.id).await.unwrap().unwrap();
         assert_eq!(stored.status, FileStatus::Rejected);
         assert!(stored.reason.unwrap().contains("image/png"));
+        let heard = memory.notifications();
+        assert_eq!(heard.len(), 1);
+        assert_eq!((heard[0].user_id, heard[0].event), (file.owner_id, Event::FileRejected));
         for key in objects::all(file.owner_id, file.id) {
             assert!(memory.object(&key).is_none(), "{key}");
         }
@@ -339,7 +370,7 @@ mod tests {
     #[tokio::test]
     async fn documents_are_kept_without_a_thumbnail_and_broken_images_rejected() {
         let memory = Memory::default();
-        let processor = Processor::new(memory.clone(), memory.clone(), LIMITS);
+        let processor = Processor::new(memory.clone(), memory.clone(), memory.clone(), LIMITS);
         let pdf = uploaded(&memory, "cv.pdf", "application/pdf", b"%PDF-1.7\n%%EOF\n".to_vec()).await;
         let broken = uploaded(&memory, "b.png", "image/png", b"\x89PNG\r\n\x1a\ntruncated".to_vec()).await;
         let response = processor
@@ -356,7 +387,7 @@ mod tests {
     #[tokio::test]
     async fn stray_uploads_are_removed_and_bad_messages_fail_alone() {
         let memory = Memory::default();
-        let processor = Processor::new(memory.clone(), memory.clone(), LIMITS);
+        let processor = Processor::new(memory.clone(), memory.clone(), memory.clone(), LIMITS);
         let stray = objects::upload(Uuid::new_v4(), Uuid::new_v4());
         memory.put_object(&stray, b"x".to_vec(), "text/plain").await.unwrap();
         let mut batch = event(&[&stray]);
@@ -374,7 +405,7 @@ mod tests {
     #[tokio::test]
     async fn the_event_files_are_read() {
         let memory = Memory::default();
-        let processor = Processor::new(memory.clone(), memory, LIMITS);
+        let processor = Processor::new(memory.clone(), memory.clone(), memory, LIMITS);
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/thumbnails");
         let read = |name: &str| -> SqsEvent {
             serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
