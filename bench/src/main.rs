@@ -193,8 +193,10 @@ async fn run(options: Options) -> Result<(), String> {
     let report = report(&results, fan_out.as_ref(), &thumbnails);
     std::fs::write(
         options.out_dir.join("results.json"),
-        serde_json::to_string_pretty(&json!({"results": results, "fan_out": fan_out, "thumbnails": thumbnails, "machine": machine()}))
-            .unwrap_or_default(),
+        serde_json::to_string_pretty(
+            &json!({"results": results, "fan_out": fan_out, "thumbnails": thumbnails, "machine": machine()}),
+        )
+        .unwrap_or_default(),
     )
     .map_err(|e| e.to_string())?;
     std::fs::write(options.out_dir.join("results.md"), &report).map_err(|e| e.to_string())?;
@@ -691,7 +693,7 @@ fn report(results: &[Measured], fan_out: Option<&fanout::FanOut>, thumbnails: &[
         ));
     }
     if let Some(fan_out) = fan_out {
-    out.push_str(&format!(
+        out.push_str(&format!(
         "\n## Realtime fan-out\n\nOne message to {} WebSocket connections in one room, through the local stack's WebSocket API \
          (the realtime function, release build, under devstack's runtime API; Management API pushes {} at a time), \
          {} messages from rotating senders: send → last delivery p50 {:.1} ms, p99 {:.1} ms (max {:.1} ms).\n",

@@ -442,7 +442,7 @@ fn the_owner_hears_on_their_websockets_that_an_upload_is_ready_or_rejected() {
     let (mut owner_socket, mut stranger_socket) = (connect(&owner), connect(&stranger));
 
     let image = upload(
-        &stack,
+        stack,
         &owner,
         "hello.png",
         "image/png",
@@ -458,7 +458,7 @@ fn the_owner_hears_on_their_websockets_that_an_upload_is_ready_or_rejected() {
     assert_eq!(frame["data"]["has_thumbnail"], true);
     assert!(frame["timestamp"].is_string());
 
-    let bogus = upload(&stack, &owner, "fake.png", "image/png", b"MZ\x90\0 not a png at all");
+    let bogus = upload(stack, &owner, "fake.png", "image/png", b"MZ\x90\0 not a png at all");
     let frame = owner_socket.expect("notification");
     assert_eq!(frame["event"], "file.rejected", "{frame}");
     assert_eq!(frame["data"]["id"], bogus["file"]["id"]);
