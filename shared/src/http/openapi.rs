@@ -298,7 +298,15 @@ named!(
     object(
         "FileCreate",
         json!({
-            "filename": { "type": "string", "minLength": 1, "maxLength": Filename::MAX_LEN, "title": "Filename" },
+            // The last path segment must keep a character that is not a control character,
+            // white space or a dot: what `Filename::parse` keeps.
+            "filename": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": Filename::MAX_LEN,
+                "pattern": "[^\\s\\x00-\\x1f\\x7f-\\x9f./\\\\][^/\\\\]*$",
+                "title": "Filename"
+            },
             "content_type": content_type(),
             "size": { "type": "integer", "minimum": 1, "title": "Size" },
             "description": file_description(),
