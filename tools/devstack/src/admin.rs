@@ -122,7 +122,7 @@ async fn invoke(stack: &Stack, function: &str, event: Bytes) -> Response<Full<By
 
 /// Every email SES accepted, newest last, from moto's own record of them.
 async fn emails(stack: &Stack) -> Response<Full<Bytes>> {
-    let url = format!("{}/moto-api/data.json", stack.moto_endpoint);
+    let url = format!("{}/_local/ses/messages", stack.moto_endpoint);
     let data = tokio::task::spawn_blocking(move || -> Result<Value, String> {
         let mut response = ureq::get(&url).call().map_err(|e| e.to_string())?;
         response.body_mut().read_json::<Value>().map_err(|e| e.to_string())
@@ -132,7 +132,7 @@ async fn emails(stack: &Stack) -> Response<Full<Bytes>> {
     .and_then(|r| r);
     match data {
         Ok(data) => {
-            let messages: Vec<Value> = data["ses"]["Message"]
+            let messages: Vec<Value> = data
                 .as_array()
                 .into_iter()
                 .flatten()
