@@ -3,8 +3,6 @@
 //! The uploaded bytes are checked, and thumbnails made, off the request path by the
 //! `thumbnails` function; this one links no image codec.
 
-mod multipart;
-
 use lambda_http::http::{self, Method};
 use shared::aws::Bucket;
 use shared::domain::file::{File, FileScope, FileStatus, NewUpload, UploadLimits};
@@ -242,26 +240,33 @@ async fn read_multipart(request: &ApiRequest) -> ApiResult<DirectUpload> {
     let missing_file = || ApiError::validation(FieldError::missing(Loc::body("file")));
     let boundary = request
         .header("content-type")
-        .and_then(multipart::boundary)
+        .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or_else(missing_file)?;
-    let parts = multipart::parts(&request.body, &boundary)
-        .ok_or_else(|| body_error("file", "value_error", "Value error, malformed multipart body"))?;
-    let file = parts.iter().find(|p| p.name == "file").map(|p| {
-        (
-            p.filename.clone().unwrap_or_default(),
-            p.content_type
-                .clone()
-                .unwrap_or_else(|| "application/octet-stream".into()),
-            p.body.to_vec(),
-        )
-    });
-    let description = match parts.iter().find(|p| p.name == "description") {
-        Some(part) => Some(
-            String::from_utf8(part.body.to_vec())
-                .map_err(|_| body_error("description", "string_unicode", "Input should be a valid string"))?,
-        ),
-        None => None,
-    };
+    let body = bytes::Bytes::from(request.body.clone());
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let malformed = |_| body_error("file", "value_error", "Value error, malformed multipart body");
+    let (mut file, mut description) = (None, None);
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+        match field.name() {
+            Some("file") if file.is_none() => {
+                let name = field.file_name().unwrap_or_default().to_owned();
+                let content_type = field
+                    .content_type()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| "application/octet-stream".into());
+                let bytes = field.bytes().await.map_err(malformed)?;
+                file = Some((name, content_type, bytes.to_vec()));
+            }
+            Some("description") if description.is_none() => {
+                let bytes = field.bytes().await.map_err(malformed)?;
+                let text = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| body_error("description", "string_unicode", "Input should be a valid string"))?;
+                description = Some(text);
+            }
+            _ => {}
+        }
+    }
     let (name, content_type, bytes) = file.ok_or_else(missing_file)?;
     let filename = filename(&serde_json::Value::String(name.clone())).map_err(|invalid| {
         ApiError::validation(FieldError::new(
