@@ -299,20 +299,27 @@ fn a_fast_sender_gets_an_error_frame_and_stays_connected() {
     let stack = Stack::shared();
     let (fast, friend) = (stack.signup(), stack.signup());
     let mut socket = connect(stack, &fast);
-    for _ in 0..31 {
+    // 30 frames per fixed 10-second window: 100 frames answered within 20 s touch at most three
+    // windows, so at least 10 of them are over the limit however the windows fall.
+    const SENT: usize = 100;
+    for _ in 0..SENT {
         socket.send(&json!({"action": "ping"}));
     }
-    let frames: Vec<Value> = (0..31)
+    let frames: Vec<Value> = (0..SENT)
         .map(|_| match socket.receive(Duration::from_secs(10)) {
             Received::Frame(frame) => frame,
-            other => panic!("31 answers expected: {other:?}"),
+            other => panic!("{SENT} answers expected: {other:?}"),
         })
         .collect();
-    assert!(frames[..30].iter().all(|f| f["type"] == "pong"));
-    assert_eq!(frames[30]["type"], "error");
-    assert!(frames[30]["detail"]
-        .as_str()
-        .is_some_and(|d| d.contains("Too many frames")));
+    let refused: Vec<&Value> = frames.iter().filter(|f| f["type"] == "error").collect();
+    assert!(
+        frames.iter().all(|f| f["type"] == "pong" || f["type"] == "error"),
+        "{frames:?}"
+    );
+    assert!(refused.len() >= 10, "{} refused of {SENT}", refused.len());
+    assert!(refused
+        .iter()
+        .all(|f| f["detail"].as_str().is_some_and(|d| d.contains("Too many frames"))));
     let mut other = connect(stack, &friend);
     other.send(&json!({"action": "private", "to": fast.id, "message": "still there?"}));
     assert_eq!(socket.expect("private")["message"], "still there?");
