@@ -123,16 +123,45 @@ fn a_hung_backend_is_a_503_and_what_was_written_is_whole_after_it_returns() {
     );
 }
 
-/// The jobs queue's URL on this stack.
-fn jobs_queue(stack: &Stack) -> (String, String) {
+/// The emulator's endpoint, and the jobs queue's URL and region on this stack.
+fn jobs_queue(stack: &Stack) -> (String, String, String) {
     let info = api_tests::get(&stack.admin("/info")).json();
-    let url = info["queues"]
+    let queue = info["queues"]
         .as_array()
         .and_then(|queues| queues.iter().find(|q| q["id"] == "JobsQueue"))
-        .and_then(|q| q["url"].as_str())
         .expect("JobsQueue")
-        .to_owned();
-    (info["emulator"].as_str().expect("emulator").to_owned(), url)
+        .clone();
+    let region = queue["arn"]
+        .as_str()
+        .and_then(|arn| arn.split(':').nth(3))
+        .expect("queue ARN");
+    (
+        info["emulator"].as_str().expect("emulator").to_owned(),
+        queue["url"].as_str().expect("queue URL").to_owned(),
+        region.to_owned(),
+    )
+}
+
+/// An SQS query-protocol call to the emulator, its credential scope naming the service and the
+/// region (the emulator routes by it and does not check the signature).
+fn sqs(emulator: &str, region: &str, fields: &[(&str, &str)]) -> api_tests::Answer {
+    let body: String = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", api_tests::encode(k), api_tests::encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20261127/{region}/sqs/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    request(
+        "POST",
+        emulator,
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", &authorization),
+        ],
+        Some(&body),
+    )
 }
 
 fn sweep(stack: &Stack) -> Value {
@@ -158,9 +187,12 @@ fn a_deletion_whose_job_is_lost_is_finished_by_the_sweep() {
     let item_url = stack.api(&format!("/items/{}", item.json()["id"].as_str().unwrap()));
 
     // The queue goes away (in SQS's own terms: a DeleteQueue), so the cascade cannot be enqueued.
-    let (emulator, queue) = jobs_queue(&stack);
-    let deleted = api_tests::post_form(&emulator, &[("Action", "DeleteQueue"), ("QueueUrl", &queue)]);
+    let (emulator, queue, region) = jobs_queue(&stack);
+    let deleted = sqs(&emulator, &region, &[("Action", "DeleteQueue"), ("QueueUrl", &queue)]);
     assert_eq!(deleted.status, 200, "{}", deleted.text);
+    let name = queue.rsplit('/').next().unwrap_or_default();
+    let gone = sqs(&emulator, &region, &[("Action", "GetQueueUrl"), ("QueueName", name)]);
+    assert_eq!(gone.status, 400, "the jobs queue is gone: {}", gone.text);
 
     let answer = with_token("DELETE", &stack.api("/users/me"), &user.token, None);
     assert_eq!(
