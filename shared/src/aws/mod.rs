@@ -216,6 +216,37 @@ fn is_plain_http(url: &str) -> bool {
     url.starts_with("http://")
 }
 
+/// One failed SDK call, classified: `retryable` for throttling, time-outs, connection failures,
+/// 5xx answers and the service's own `retryable_codes` (a retry may work: 503); anything else is
+/// a request the service refused, which no retry mends. `cause` is for the log.
+pub(crate) struct SdkFailure {
+    pub retryable: bool,
+    pub cause: String,
+}
+
+impl SdkFailure {
+    pub(crate) fn of<E>(
+        err: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+        retryable_codes: &[&str],
+    ) -> Self
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
+        let code = err.code().unwrap_or("no error code");
+        let retryable = match err {
+            SdkError::ServiceError(service) => {
+                retryable_codes.contains(&code) || service.raw().status().is_server_error()
+            }
+            SdkError::ConstructionFailure(_) => false,
+            _ => true,
+        };
+        let cause = format!("{code}: {}", aws_smithy_types::error::display::DisplayErrorContext(err));
+        Self { retryable, cause }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

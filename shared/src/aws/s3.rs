@@ -52,19 +52,11 @@ fn classify<E>(err: SdkError<E, aws_smithy_runtime_api::http::Response>) -> Obje
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let code = err.code().unwrap_or("no error code").to_owned();
-    let retryable = match &err {
-        SdkError::ServiceError(service) => {
-            RETRYABLE_CODES.contains(&code.as_str()) || service.raw().status().is_server_error()
-        }
-        SdkError::ConstructionFailure(_) => false,
-        _ => true,
-    };
-    let cause = format!("{code}: {}", aws_sdk_s3::error::DisplayErrorContext(&err));
-    if retryable {
-        ObjectError::Unavailable(cause)
+    let failure = crate::aws::SdkFailure::of(&err, RETRYABLE_CODES);
+    if failure.retryable {
+        ObjectError::Unavailable(failure.cause)
     } else {
-        ObjectError::Refused(cause)
+        ObjectError::Refused(failure.cause)
     }
 }
 

@@ -3,7 +3,8 @@
 //! and its messages.
 
 use super::attrs::{get_n, get_opt_s, get_s, get_uuid, n, s, Row};
-use super::{cancelled_conditions, corrupt, keys, send_transaction, unavailable, Table};
+use super::keys::EXPIRES;
+use super::{cancelled_conditions, condition_held, corrupt, keys, primary_key, send_transaction, unavailable, Table};
 use crate::domain::clock::now_secs;
 use crate::domain::ports::Connections;
 use crate::domain::realtime::{
@@ -15,7 +16,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use std::collections::HashMap;
 use uuid::Uuid;
 
-const EXPIRES: &str = "expires_at";
 const ROOMS: &str = "rooms";
 
 fn live(row: &Row) -> bool {
@@ -51,10 +51,6 @@ fn message_from(row: &Row) -> Result<ChatMessage, StoreError> {
 }
 
 impl Table {
-    fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
-    }
-
     /// Every row of a partition whose sort key starts with `prefix`, page by page.
     async fn rows_with_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Row>, StoreError> {
         let mut rows = Vec::new();
@@ -119,7 +115,7 @@ impl Connections for Table {
             .client()
             .delete_item()
             .table_name(self.name())
-            .set_key(Some(Self::key(keys::connection(id.as_str()), keys::CONNECTION_SK)))
+            .set_key(Some(primary_key(keys::connection(id.as_str()), keys::CONNECTION_SK)))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -134,7 +130,7 @@ impl Connections for Table {
             self.client()
                 .delete_item()
                 .table_name(self.name())
-                .set_key(Some(Self::key(keys::room(room.as_str()), &keys::member(id.as_str()))))
+                .set_key(Some(primary_key(keys::room(room.as_str()), &keys::member(id.as_str()))))
                 .send()
                 .await
                 .map_err(unavailable)?;
@@ -147,13 +143,7 @@ impl Connections for Table {
         let mut start = None;
         loop {
             let page = self
-                .client()
-                .query()
-                .table_name(self.name())
-                .index_name(keys::GSI1)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", keys::GSI1_PK)
-                .expression_attribute_values(":pk", s(keys::user_connections(user_id)))
+                .newest_first(keys::GSI1, &keys::user_connections(user_id), None)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -184,7 +174,7 @@ impl Connections for Table {
             .map_err(corrupt)?;
         let listed = Update::builder()
             .table_name(self.name())
-            .set_key(Some(Self::key(keys::connection(connection.id.as_str()), keys::CONNECTION_SK)))
+            .set_key(Some(primary_key(keys::connection(connection.id.as_str()), keys::CONNECTION_SK)))
             .update_expression("ADD #rooms :room")
             .condition_expression(
                 "attribute_exists(#pk) AND (attribute_not_exists(#rooms) OR size(#rooms) < :max OR contains(#rooms, :name))",
@@ -218,7 +208,7 @@ impl Connections for Table {
             .client()
             .delete_item()
             .table_name(self.name())
-            .set_key(Some(Self::key(
+            .set_key(Some(primary_key(
                 keys::room(room.as_str()),
                 &keys::member(connection.as_str()),
             )))
@@ -230,10 +220,11 @@ impl Connections for Table {
         if old.is_none_or(|row| row.is_empty()) {
             return Ok(false);
         }
-        self.client()
+        let result = self
+            .client()
             .update_item()
             .table_name(self.name())
-            .set_key(Some(Self::key(
+            .set_key(Some(primary_key(
                 keys::connection(connection.as_str()),
                 keys::CONNECTION_SK,
             )))
@@ -243,21 +234,9 @@ impl Connections for Table {
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_values(":room", AttributeValue::Ss(vec![room.as_str().to_owned()]))
             .send()
-            .await
-            .map_or_else(
-                |err| {
-                    // The connection closed meanwhile: nothing left to unlist.
-                    let gone = err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception());
-                    if gone {
-                        Ok(true)
-                    } else {
-                        Err(unavailable(err))
-                    }
-                },
-                |_| Ok(true),
-            )
+            .await;
+        // `false`: the connection closed meanwhile, and there is nothing left to unlist.
+        condition_held(result).map(|_| true)
     }
 
     async fn members(&self, room: &RoomName) -> Result<Vec<Member>, StoreError> {

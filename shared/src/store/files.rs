@@ -4,7 +4,8 @@
 //! serialised by a guard record whose version every create bumps.
 
 use super::attrs::{get_bool, get_n, get_opt_s, get_parsed, get_required, get_s, get_time, get_uuid, n, s, time, Row};
-use super::{cancelled_conditions, corrupt, keys, send_transaction, unavailable, Table};
+use super::keys::EXPIRES;
+use super::{cancelled_conditions, condition_held, corrupt, keys, send_transaction, unavailable, Table};
 use crate::domain::clock::now_secs;
 use crate::domain::file::{File, FileScope, FileStatus, FileType, Filename, UploadLimits, Usage};
 use crate::domain::ports::{FileCreateError, FileStore};
@@ -15,7 +16,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
-const EXPIRES: &str = "expires_at";
 const STATUS: &str = "status";
 /// How long a file may stay `processing` (its checks retried) before it expires.
 const PROCESSING_TTL_SECS: u64 = 24 * 3600;
@@ -80,10 +80,11 @@ fn live(row: &Row, now: u64) -> bool {
 /// The query filter of [`live`].
 const LIVE_FILTER: &str = "attribute_not_exists(#exp) OR #exp > :now";
 
-fn place(scope: &FileScope) -> (&'static str, &'static str, &'static str, String) {
+/// The index and partition that list a scope's files.
+fn place(scope: &FileScope) -> (&'static str, String) {
     match scope {
-        FileScope::All => (keys::GSI2, keys::GSI2_PK, keys::GSI2_SK, keys::ALL_FILES.to_owned()),
-        FileScope::Owner(owner) => (keys::GSI1, keys::GSI1_PK, keys::GSI1_SK, keys::owner_files(*owner)),
+        FileScope::All => (keys::GSI2, keys::ALL_FILES.to_owned()),
+        FileScope::Owner(owner) => (keys::GSI1, keys::owner_files(*owner)),
     }
 }
 
@@ -96,26 +97,13 @@ impl Table {
         limit: Option<usize>,
         count_only: bool,
     ) -> Result<QueryOutput, StoreError> {
-        let (index, pk_attr, sk_attr, partition) = place(scope);
+        let (index, partition) = place(scope);
         let mut query = self
-            .client()
-            .query()
-            .table_name(self.name())
-            .index_name(index)
-            .scan_index_forward(false)
-            .expression_attribute_names("#pk", pk_attr)
-            .expression_attribute_values(":pk", s(partition))
+            .newest_first(index, &partition, before)
             .filter_expression(LIVE_FILTER)
             .expression_attribute_names("#exp", EXPIRES)
             .expression_attribute_values(":now", n(now_secs()))
             .set_exclusive_start_key(start);
-        query = match before {
-            Some(before) => query
-                .key_condition_expression("#pk = :pk AND #sk < :before")
-                .expression_attribute_names("#sk", sk_attr)
-                .expression_attribute_values(":before", s(before)),
-            None => query.key_condition_expression("#pk = :pk"),
-        };
         if let Some(limit) = limit {
             // The filter drops expired pending files after the limit is applied: read a little more.
             query = query.limit(i32::try_from(limit.max(50)).unwrap_or(i32::MAX).clamp(1, 1000));
@@ -255,17 +243,7 @@ impl FileStore for Table {
             .expression_attribute_values(":from", s(from.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(unavailable(err)),
-        }
+        condition_held(result)
     }
 
     async fn delete_file(&self, file: &File) -> Result<bool, StoreError> {
@@ -278,17 +256,7 @@ impl FileStore for Table {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(unavailable(err)),
-        }
+        condition_held(result)
     }
 }
 

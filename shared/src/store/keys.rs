@@ -3,6 +3,9 @@
 use uuid::Uuid;
 
 pub const PK: &str = "pk";
+/// The table's TTL attribute (epoch seconds): DynamoDB deletes a row some time after it, so
+/// reads still check it.
+pub const EXPIRES: &str = "expires_at";
 pub const SK: &str = "sk";
 pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";

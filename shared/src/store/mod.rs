@@ -39,20 +39,32 @@ pub(crate) fn unavailable<E>(err: SdkError<E, aws_smithy_runtime_api::http::Resp
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let code = err.code().unwrap_or("no error code").to_owned();
-    let retryable = match &err {
-        SdkError::ServiceError(service) => {
-            RETRYABLE_CODES.contains(&code.as_str()) || service.raw().status().is_server_error()
-        }
-        SdkError::ConstructionFailure(_) => false,
-        _ => true,
-    };
-    let cause = format!("{code}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
-    if retryable {
-        StoreError::Unavailable(cause)
+    let failure = crate::aws::SdkFailure::of(&err, RETRYABLE_CODES);
+    if failure.retryable {
+        StoreError::Unavailable(failure.cause)
     } else {
-        StoreError::Refused(cause)
+        StoreError::Refused(failure.cause)
     }
+}
+
+/// A conditional write's outcome: `true` when it was made, `false` when its condition did not
+/// hold (`ConditionalCheckFailedException`), the classified error otherwise.
+pub(crate) fn condition_held<T, E>(
+    result: Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
+/// The primary key of a row: its `pk` and `sk`.
+pub(crate) fn primary_key(pk: String, sk: &str) -> Row {
+    Row::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
 }
 
 fn corrupt<E: std::fmt::Display>(e: E) -> StoreError {
@@ -149,6 +161,35 @@ impl Table {
 
 impl Table {
     /// Adds `delta` to the counter at `key` (created at 0 when absent).
+    /// A query of one partition of an index (`gsi1` or `gsi2`), newest first, after the sort
+    /// key `before` when there is one: how every listing reads.
+    pub(crate) fn newest_first(
+        &self,
+        index: &str,
+        partition: &str,
+        before: Option<&str>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let (pk_attr, sk_attr) = match index {
+            keys::GSI2 => (keys::GSI2_PK, keys::GSI2_SK),
+            _ => (keys::GSI1_PK, keys::GSI1_SK),
+        };
+        let query = self
+            .client()
+            .query()
+            .table_name(self.name())
+            .index_name(index)
+            .scan_index_forward(false)
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", s(partition));
+        match before {
+            Some(before) => query
+                .key_condition_expression("#pk = :pk AND #sk < :before")
+                .expression_attribute_names("#sk", sk_attr)
+                .expression_attribute_values(":before", s(before)),
+            None => query.key_condition_expression("#pk = :pk"),
+        }
+    }
+
     pub(crate) fn counter_update(&self, key: &str, delta: i64) -> Result<Update, StoreError> {
         Update::builder()
             .table_name(&self.name)

@@ -73,7 +73,7 @@ fn remembered_row(owner: Uuid, collection: &str, remembered: &Remembered) -> Row
         ("status".to_owned(), s(remembered.status.to_string())),
         ("body".to_owned(), s(&remembered.body)),
         ("etag".to_owned(), s(&remembered.etag)),
-        ("expires_at".to_owned(), n(now_secs() + IDEMPOTENCY_TTL_SECS)),
+        (keys::EXPIRES.to_owned(), n(now_secs() + IDEMPOTENCY_TTL_SECS)),
     ])
 }
 
@@ -146,26 +146,9 @@ impl Table {
         limit: Option<usize>,
         count_only: bool,
     ) -> Result<QueryOutput, StoreError> {
-        let (pk_attr, sk_attr) = match place.index {
-            keys::GSI2 => (keys::GSI2_PK, keys::GSI2_SK),
-            _ => (keys::GSI1_PK, keys::GSI1_SK),
-        };
         let mut query = self
-            .client()
-            .query()
-            .table_name(self.name())
-            .index_name(place.index)
-            .scan_index_forward(false)
-            .expression_attribute_names("#pk", pk_attr)
-            .expression_attribute_values(":pk", s(&place.partition))
+            .newest_first(place.index, &place.partition, before)
             .set_exclusive_start_key(start);
-        query = match before {
-            Some(before) => query
-                .key_condition_expression("#pk = :pk AND #sk < :before")
-                .expression_attribute_names("#sk", sk_attr)
-                .expression_attribute_values(":before", s(before)),
-            None => query.key_condition_expression("#pk = :pk"),
-        };
         if let Some(needle) = search {
             query = query
                 .filter_expression("contains(#search, :needle)")

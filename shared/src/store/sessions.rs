@@ -2,6 +2,7 @@
 //! table, with TTL.
 
 use super::attrs::{get_bool, get_n, get_s, get_uuid, n, s, Row};
+use super::keys::EXPIRES;
 use super::users::{TOKENS_VALID_AFTER, VERSION};
 use super::{cancelled_conditions, corrupt, keys, send_transaction, unavailable, Table};
 use crate::domain::clock::now_secs;
@@ -12,7 +13,6 @@ use crate::domain::session::{Count, Limit, Refresh};
 use crate::domain::{StoreError, User};
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -20,7 +20,6 @@ const USED: &str = "used";
 /// When the refresh token's login began (epoch seconds); carried from token to token.
 const LOGIN_AT: &str = "login_at";
 const REVOKED: &str = "revoked";
-const EXPIRES: &str = "expires_at";
 const USER_VERSION: &str = "user_version";
 
 fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
@@ -35,10 +34,9 @@ impl Accounts for Table {
     /// One consistent `BatchGetItem` of the profile and the login: one round trip, one
     /// connection, on the path of every authenticated request.
     async fn caller(&self, user_id: Uuid, login: Uuid) -> Result<(Option<User>, bool), StoreError> {
-        let key = |pk: String, sk: &str| HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))]);
         let wanted = KeysAndAttributes::builder()
-            .keys(key(keys::user(user_id), keys::USER_SK))
-            .keys(key(keys::family(login), keys::FAMILY_SK))
+            .keys(super::primary_key(keys::user(user_id), keys::USER_SK))
+            .keys(super::primary_key(keys::family(login), keys::FAMILY_SK))
             .consistent_read(true)
             .build()
             .map_err(corrupt)?;
@@ -200,7 +198,8 @@ impl SessionStore for Table {
     }
 
     async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
-        self.client()
+        let result = self
+            .client()
             .update_item()
             .table_name(self.name())
             .key(keys::PK, s(keys::family(family)))
@@ -210,18 +209,9 @@ impl SessionStore for Table {
             .expression_attribute_names("#revoked", REVOKED)
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| {
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    Ok(())
-                } else {
-                    Err(unavailable(err))
-                }
-            })
+            .await;
+        // A login already gone is as revoked as it gets.
+        super::condition_held(result).map(|_| ())
     }
 
     /// Revokes every login of a user (logout, password change, deletion). Returns how many.
