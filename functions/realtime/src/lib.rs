@@ -173,16 +173,26 @@ impl<S: Store, P: Push> Realtime<S, P> {
     }
 
     async fn close_record(&self, id: &ConnectionId) -> Result<(), StoreError> {
-        let mut work = Vec::new();
-        if let Some((connection, rooms)) = self.store.close(id).await? {
-            for room in rooms {
-                let members = self.store.members(&room).await?;
-                let frame = ServerFrame::user_leave(&room, connection.user_id);
-                work.push((members.into_iter().map(|m| m.connection).collect(), frame.to_text()));
-            }
-        }
-        self.deliver_all(work, HashSet::from([id.clone()])).await;
+        let notices = self.forget(id).await?;
+        self.deliver_all(notices, HashSet::from([id.clone()])).await;
         Ok(())
+    }
+
+    /// Forgets a connection with its memberships, and returns what each room it was in must be
+    /// told (`user_leave`, to its members); nothing when it was forgotten already.
+    async fn forget(&self, id: &ConnectionId) -> Result<Vec<(Vec<ConnectionId>, String)>, StoreError> {
+        let Some((connection, rooms)) = self.store.close(id).await? else {
+            return Ok(Vec::new());
+        };
+        let mut notices = Vec::new();
+        for room in rooms {
+            let members = self.store.members(&room).await?;
+            notices.push((
+                members.into_iter().map(|m| m.connection).collect(),
+                ServerFrame::user_leave(&room, connection.user_id).to_text(),
+            ));
+        }
+        Ok(notices)
     }
 
     /// A client frame: rate limit, the sender's connection, the action. Every refusal is an
@@ -322,19 +332,8 @@ impl<S: Store, P: Push> Realtime<S, P> {
             for id in gone {
                 closed.insert(id.clone());
                 tracing::info!(connection_id = %id, "connection gone: forgotten");
-                match self.store.close(&id).await {
-                    Ok(Some((connection, rooms))) => {
-                        for room in rooms {
-                            match self.store.members(&room).await {
-                                Ok(members) => work.push((
-                                    members.into_iter().map(|m| m.connection).collect(),
-                                    ServerFrame::user_leave(&room, connection.user_id).to_text(),
-                                )),
-                                Err(err) => tracing::warn!(error = %err, "cannot tell the room"),
-                            }
-                        }
-                    }
-                    Ok(None) => {}
+                match self.forget(&id).await {
+                    Ok(notices) => work.extend(notices),
                     Err(err) => tracing::warn!(connection_id = %id, error = %err, "cannot forget a gone connection"),
                 }
             }
