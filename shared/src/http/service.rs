@@ -304,10 +304,22 @@ pub async fn run<A: Api>(api: A, http: HttpConfig) -> Result<(), lambda_http::Er
     let service: &'static Service<A> = Box::leak(Box::new(Service::new(api, http)));
     lambda_http::run(lambda_http::service_fn(
         move |request: lambda_http::Request| async move {
-            Ok::<_, std::convert::Infallible>(service.call(request).await)
+            Ok::<_, std::convert::Infallible>(Finished(service.call(request).await))
         },
     ))
     .await
+}
+
+/// A response whose body is already what API Gateway gets: JSON and other text as `Body::Text`,
+/// nothing else. lambda_http's own `IntoResponse for Response<B>` would copy every text body
+/// once more, through a charset decoder that links every legacy encoding's tables (encoding_rs,
+/// about 150 KB in each binary) — for bodies this crate wrote as UTF-8 in the first place.
+struct Finished(Response);
+
+impl lambda_http::IntoResponse for Finished {
+    fn into_response(self) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> {
+        Box::pin(std::future::ready(self.0))
+    }
 }
 
 #[cfg(test)]
