@@ -395,6 +395,12 @@ fn deleting_a_user_removes_their_files_and_objects() {
     let (thumbnail, thumb) = follow(stack, &user.token, &format!("/files/{id}/thumbnail"));
     assert_eq!((object.status, thumb.status), (200, 200));
 
+    let guard_key = format!("FILEQUOTA#{}", user.id);
+    assert!(
+        stored_item(stack, &guard_key, "QUOTA").get("Item").is_some(),
+        "an upload keeps the owner's quota guard"
+    );
+
     let deleted = with_token("DELETE", &stack.api("/users/me"), &user.token, None);
     assert_eq!(deleted.status, 200, "{}", deleted.text);
     let superuser = stack.superuser_token();
@@ -403,6 +409,48 @@ fn deleting_a_user_removes_their_files_and_objects() {
         (record == 404 && gone(get_raw(&download, None).status) && gone(get_raw(&thumbnail, None).status)).then_some(())
     });
     assert!(gone.is_some(), "the user's file record and objects are deleted");
+    let guard = eventually(Duration::from_secs(30), || {
+        stored_item(stack, &guard_key, "QUOTA")
+            .get("Item")
+            .is_none()
+            .then_some(())
+    });
+    assert!(guard.is_some(), "the user's quota guard is deleted too");
+}
+
+/// A DynamoDB `GetItem` of the table, straight to the emulator (it routes by the credential
+/// scope and does not check the signature): what the store keeps, unseen through the API.
+fn stored_item(stack: &Stack, pk: &str, sk: &str) -> Value {
+    let info = api_tests::get(&stack.admin("/info")).json();
+    let env = info["functions"]
+        .as_array()
+        .and_then(|functions| {
+            functions
+                .iter()
+                .find_map(|f| f["env"].get("TABLE_NAME").map(|_| &f["env"]))
+        })
+        .expect("a function with TABLE_NAME");
+    let region = env["AWS_REGION"].as_str().expect("AWS_REGION");
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20261127/{region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let body = json!({
+        "TableName": env["TABLE_NAME"],
+        "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+        "ConsistentRead": true,
+    });
+    let answer = api_tests::request(
+        "POST",
+        info["emulator"].as_str().expect("emulator"),
+        &[
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-target", "DynamoDB_20120810.GetItem"),
+            ("authorization", &authorization),
+        ],
+        Some(&body.to_string()),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()
 }
 
 #[test]

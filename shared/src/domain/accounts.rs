@@ -110,7 +110,7 @@ pub async fn delete_user_data(
 }
 
 /// Deletes every file of `owner`: its objects first, then its record (a failure leaves the
-/// record for the retry to find).
+/// record for the retry to find); then the owner's quota guard.
 pub async fn delete_all_files(
     store: &impl FileStore,
     bucket: &impl ObjectStore,
@@ -120,6 +120,7 @@ pub async fn delete_all_files(
     loop {
         let files = store.list_files(&FileScope::Owner(owner), None, 100).await?;
         if files.is_empty() {
+            store.forget_uploader(owner).await?;
             return Ok(deleted);
         }
         for file in &files {

@@ -257,6 +257,9 @@ pub trait FileStore: Send + Sync {
     fn transition_file(&self, next: &File, from: FileStatus) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Deletes the record; `false` when it was gone already.
     fn delete_file(&self, file: &File) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Forgets what is kept of an owner's uploads beside their files (the quota guard that
+    /// serialises their creates): the last step of deleting the owner's files.
+    fn forget_uploader(&self, owner: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A bucket failed.

@@ -258,6 +258,18 @@ impl FileStore for Table {
             .await;
         condition_held(result)
     }
+
+    async fn forget_uploader(&self, owner: Uuid) -> Result<(), StoreError> {
+        self.client()
+            .delete_item()
+            .table_name(self.name())
+            .key(keys::PK, s(keys::file_quota(owner)))
+            .key(keys::SK, s(keys::FILE_QUOTA_SK))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
 }
 
 #[cfg(test)]
