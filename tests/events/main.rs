@@ -335,3 +335,53 @@ fn every_event_file_is_answered_by_its_function() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(Path::new(&project_root().join("events")).is_dir());
 }
+
+/// The text of one top-level resource of template.yaml, up to the next line indented by
+/// exactly two spaces (the next resource, or a comment above it).
+fn resource_text<'a>(template: &'a str, id: &str) -> &'a str {
+    let start = template
+        .find(&format!("\n  {id}:\n"))
+        .unwrap_or_else(|| panic!("{id} is in template.yaml"))
+        + 1;
+    let rest = &template[start..];
+    let end = rest
+        .match_indices("\n  ")
+        .map(|(i, _)| i)
+        .find(|&i| rest[i + 3..].starts_with(|c: char| !c.is_whitespace()))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+#[test]
+fn every_function_is_in_the_errors_and_throttles_alarms() {
+    let text = std::fs::read_to_string(project_root().join("template.yaml")).expect("template.yaml");
+    for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
+        let block = resource_text(&text, alarm);
+        for function in template_functions() {
+            assert!(
+                block.contains(&format!("Value: !Ref {}\n", function.id)),
+                "{alarm} watches {}",
+                function.id
+            );
+        }
+        let ids: Vec<&str> = block
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("- Id: "))
+            .filter(|id| *id != "total")
+            .collect();
+        let sums: Vec<&str> = block.lines().filter(|line| line.contains("FILL(")).collect();
+        assert!(!sums.is_empty(), "{alarm} sums its metrics");
+        for sum in sums {
+            for id in &ids {
+                // `private` exists outside prod only: the prod sum leaves it out.
+                if *id == "private" && !sum.contains("FILL(private,0)") {
+                    continue;
+                }
+                assert!(
+                    sum.contains(&format!("FILL({id},0)")),
+                    "{alarm}'s total adds {id}: {sum}"
+                );
+            }
+        }
+    }
+}
