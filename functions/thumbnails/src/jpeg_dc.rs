@@ -24,6 +24,9 @@ const LOOKUP_BITS: u32 = 10;
 /// The window of bits in which [`AcTable`] looks for one or two whole AC codes.
 const PAIR_BITS: u32 = 12;
 
+// A code that does not fit the pair window does not fit the fast table either.
+const _: () = assert!(PAIR_BITS >= LOOKUP_BITS);
+
 /// A baseline JPEG whose headers this module understood, ready to decode at 1/8 scale.
 pub struct Baseline<'a> {
     width: u16,
@@ -290,11 +293,19 @@ impl HuffmanTable {
     }
 
     /// The code at the top of `bits` (left-aligned): its length and symbol.
+    #[inline]
     fn decode(&self, bits: u64) -> Result<(u32, u8), &'static str> {
         let entry = self.fast[(bits >> (64 - LOOKUP_BITS)) as usize];
         if entry != 0 {
             return Ok((u32::from(entry >> 8), entry as u8));
         }
+        self.decode_long(bits)
+    }
+
+    /// A code longer than `LOOKUP_BITS`: rare, kept out of the hot loop.
+    #[cold]
+    #[inline(never)]
+    fn decode_long(&self, bits: u64) -> Result<(u32, u8), &'static str> {
         for length in LOOKUP_BITS + 1..=16 {
             let code = (bits >> (64 - length)) as i32;
             if code <= self.max_code[length as usize] {
@@ -510,7 +521,8 @@ impl<'a> BitReader<'a> {
             }
             let entry = ac.pairs[(bits >> (64 - PAIR_BITS)) as usize];
             let (skipped, advance) = if entry == 0 {
-                let (length, symbol) = ac.huffman.decode(bits)?;
+                // The first code is longer than the window, so longer than the fast table's too.
+                let (length, symbol) = ac.huffman.decode_long(bits)?;
                 ac_skip(length, symbol)
             } else {
                 let skip = Skip::unpack(entry);
