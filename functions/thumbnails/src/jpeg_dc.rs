@@ -72,6 +72,14 @@ impl<'a> Baseline<'a> {
         (self.width().div_ceil(8), self.height().div_ceil(8))
     }
 
+    /// The most bytes [`Self::decode_eighth`] allocates for the image: per pixel of the 1/8
+    /// image, at most 12 for three planes with their MCU padding (at most one more row and
+    /// column of blocks each), 3 for the upsampled planes and 3 for the RGB image.
+    pub fn max_allocation(&self) -> u64 {
+        let (width, height) = self.eighth_size();
+        18 * u64::from(width) * u64::from(height)
+    }
+
     /// The image at 1/8 scale: RGB for colour, grey for one component. An error means the scan
     /// is corrupt or cut short before its last block.
     pub fn decode_eighth(&self) -> Result<DynamicImage, String> {

@@ -136,6 +136,11 @@ fn dc_only(bytes: &[u8]) -> Option<jpeg_dc::Baseline<'_>> {
 fn decode_jpeg(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, ThumbnailError> {
     if let Some(jpeg) = dc_only(bytes) {
         check_pixels(u64::from(jpeg.width()), u64::from(jpeg.height()), limits)?;
+        if jpeg.max_allocation() > limits.max_alloc {
+            return Err(ThumbnailError::Undecodable(
+                "more memory than the decoder may allocate".into(),
+            ));
+        }
         return jpeg.decode_eighth().map_err(ThumbnailError::Undecodable);
     }
     let undecodable = |e: jpeg_decoder::Error| ThumbnailError::Undecodable(e.to_string());
@@ -295,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn the_dc_only_path_checks_the_pixel_limit_first() {
+    fn the_dc_only_path_keeps_the_pixel_and_memory_limits() {
         let photo = photo_jpeg(2000, 1500);
         let limits = DecodeLimits {
             max_pixels: 1_000_000,
@@ -303,6 +308,13 @@ mod tests {
         };
         let refused = make(&photo, FileType::Jpeg, &limits).unwrap_err();
         assert!(matches!(refused, ThumbnailError::TooManyPixels { .. }), "{refused}");
+        // 250×188 pixels at 1/8 scale: within 1 MB, not within 100 kB.
+        let budget = |max_alloc| DecodeLimits {
+            max_alloc,
+            ..DecodeLimits::default()
+        };
+        assert!(make(&photo, FileType::Jpeg, &budget(1024 * 1024)).is_ok());
+        assert!(make(&photo, FileType::Jpeg, &budget(100_000)).is_err());
     }
 
     #[test]
