@@ -6,7 +6,7 @@
 //! module reads the entropy-coded data straight from the byte slice, decodes the DC difference of
 //! each block, and only skips over the AC coefficients' codes: one lookup in a table indexed by the
 //! next 12 bits gives the bits to skip (codes and magnitudes) and how far the coefficient index
-//! moves for up to two AC codes at once. Chroma planes are upsampled with libjpeg's "fancy"
+//! moves for every AC code that starts in those bits. Chroma planes are upsampled with libjpeg's "fancy"
 //! triangle filter and converted from YCbCr (JFIF) to RGB.
 //!
 //! [`Baseline::parse`] accepts only what this module decodes — baseline or extended sequential
@@ -21,11 +21,11 @@ use image::{DynamicImage, GrayImage, RgbImage};
 /// Codes up to this many bits are decoded with one table lookup; longer ones bit by bit.
 const LOOKUP_BITS: u32 = 10;
 
-/// The window of bits in which [`AcTable`] looks for one or two whole AC codes.
-const PAIR_BITS: u32 = 12;
+/// The window of bits in which [`AcTable`] looks for whole AC codes.
+const WINDOW_BITS: u32 = 12;
 
-// A code that does not fit the pair window does not fit the fast table either.
-const _: () = assert!(PAIR_BITS >= LOOKUP_BITS);
+// A code that does not fit the window does not fit the fast table either.
+const _: () = assert!(WINDOW_BITS >= LOOKUP_BITS);
 
 /// A baseline JPEG whose headers this module understood, ready to decode at 1/8 scale.
 pub struct Baseline<'a> {
@@ -340,72 +340,68 @@ fn ac_skip(length: u32, symbol: u8) -> (u32, u32) {
 }
 
 /// An AC Huffman table for skipping codes. Reading one code after another is a chain of dependent
-/// steps (shift, look up, shift); taking two codes per lookup halves the chain.
+/// steps (shift, look up, shift); taking every code that starts in a 12-bit window per lookup
+/// (two or three, often) shortens the chain.
 struct AcTable {
     huffman: HuffmanTable,
-    /// By the next `PAIR_BITS` bits: the first code's bits to skip and index advance, and the
-    /// same for the first two codes together when both codes lie in the window (the magnitude
-    /// bits of the second may lie beyond it), packed by [`Skip::pack`]; 0 when the first code is
-    /// longer than the window.
-    pairs: Box<[u32; 1 << PAIR_BITS]>,
+    /// By the next `WINDOW_BITS` bits: what the codes that lie whole in them skip (the
+    /// magnitude bits of the last one may lie beyond), packed by [`Skip::pack`]; 0 when the
+    /// first code is longer than the window.
+    run: Box<[u32; 1 << WINDOW_BITS]>,
 }
 
-/// What one lookup in an [`AcTable`] skips.
-#[derive(Clone, Copy)]
+/// What one lookup in an [`AcTable`] skips: some codes with their magnitude bits.
+#[derive(Clone, Copy, Default)]
 struct Skip {
-    first_bits: u32,
-    first_advance: u32,
+    /// Bits, ≤ 27 (the window and the last code's magnitude).
     bits: u32,
+    /// How far the coefficient index moves: below 256 (an end of block ends the run, and at
+    /// most eleven 16-coefficient skips fit in the window before it).
     advance: u32,
+    /// How far it moves before the last code: the block ends before that code (coefficient 63
+    /// was reached without an end-of-block code) when the index would pass 63 here.
+    advance_before_last: u32,
 }
 
 impl Skip {
-    /// Bits ≤ 27 and advances ≤ 128: 6, 8, 6 and 8 bits.
     fn pack(self) -> u32 {
-        self.first_bits | self.first_advance << 6 | self.bits << 14 | self.advance << 20
+        self.bits | self.advance << 6 | self.advance_before_last << 14
     }
 
     #[inline]
     fn unpack(entry: u32) -> Self {
         Self {
-            first_bits: entry & 63,
-            first_advance: entry >> 6 & 255,
-            bits: entry >> 14 & 63,
-            advance: entry >> 20,
+            bits: entry & 63,
+            advance: entry >> 6 & 255,
+            advance_before_last: entry >> 14,
         }
     }
 }
 
 impl AcTable {
     fn new(huffman: HuffmanTable) -> Self {
-        let mut pairs = Box::new([0; 1 << PAIR_BITS]);
-        for (index, entry) in pairs.iter_mut().enumerate() {
-            let window = (index as u64) << (64 - PAIR_BITS);
-            let Ok((length, symbol)) = huffman.decode(window) else {
-                continue;
-            };
-            if length > PAIR_BITS {
-                continue;
-            }
-            let (first_bits, first_advance) = ac_skip(length, symbol);
-            let mut skip = Skip {
-                first_bits,
-                first_advance,
-                bits: first_bits,
-                advance: first_advance,
-            };
-            if first_advance < 64 && first_bits < PAIR_BITS {
-                if let Ok((second_length, second)) = huffman.decode(window << first_bits) {
-                    if first_bits + second_length <= PAIR_BITS {
-                        let (bits, advance) = ac_skip(second_length, second);
-                        skip.bits += bits;
-                        skip.advance += advance;
-                    }
+        let mut run = Box::new([0; 1 << WINDOW_BITS]);
+        for (index, entry) in run.iter_mut().enumerate() {
+            let window = (index as u64) << (64 - WINDOW_BITS);
+            let mut skip = Skip::default();
+            // Codes while the next one lies whole in the window, up to an end of block.
+            while skip.bits < WINDOW_BITS && skip.advance < 64 {
+                let Ok((length, symbol)) = huffman.decode(window << skip.bits) else {
+                    break;
+                };
+                if skip.bits + length > WINDOW_BITS {
+                    break;
                 }
+                let (bits, advance) = ac_skip(length, symbol);
+                skip.advance_before_last = skip.advance;
+                skip.bits += bits;
+                skip.advance += advance;
             }
-            *entry = skip.pack();
+            if skip.bits > 0 {
+                *entry = skip.pack();
+            }
         }
-        Self { huffman, pairs }
+        Self { huffman, run }
     }
 }
 
@@ -519,7 +515,6 @@ impl<'a> BitReader<'a> {
                 value
             }
         };
-        // The second code of a pair is skipped only when the first does not end the block.
         let mut k = 1;
         while k < 64 {
             if count < 32 {
@@ -527,18 +522,15 @@ impl<'a> BitReader<'a> {
                 self.refill();
                 (bits, count) = (self.bits, self.count);
             }
-            let entry = ac.pairs[(bits >> (64 - PAIR_BITS)) as usize];
-            let (skipped, advance) = if entry == 0 {
-                // The first code is longer than the window, so longer than the fast table's too.
-                let (length, symbol) = ac.huffman.decode_long(bits)?;
-                ac_skip(length, symbol)
+            let entry = ac.run[(bits >> (64 - WINDOW_BITS)) as usize];
+            let skip = Skip::unpack(entry);
+            let (skipped, advance) = if entry != 0 && k + skip.advance_before_last < 64 {
+                (skip.bits, skip.advance)
             } else {
-                let skip = Skip::unpack(entry);
-                if k + skip.first_advance >= 64 {
-                    (skip.first_bits, 64)
-                } else {
-                    (skip.bits, skip.advance)
-                }
+                // A code longer than the window, or a block that ends within it without an
+                // end-of-block code: one code.
+                let (length, symbol) = ac.huffman.decode(bits)?;
+                ac_skip(length, symbol)
             };
             bits <<= skipped;
             count -= skipped;
