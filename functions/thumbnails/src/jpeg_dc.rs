@@ -488,7 +488,8 @@ impl<'a> BitReader<'a> {
 
     /// One block: its DC difference, its AC codes skipped. This is the hot loop; the buffer is
     /// kept in locals (written back around a refill) so that it stays in registers, and at least
-    /// 32 bits are buffered before each code: any code with its magnitude bits, or a pair.
+    /// 32 bits are buffered before each code: any code with its magnitude bits, or a
+    /// window's worth of codes and the last one's magnitude (27 bits).
     #[inline(never)]
     fn block(&mut self, dc: &HuffmanTable, ac: &AcTable) -> Result<i32, &'static str> {
         if self.count < 32 {
