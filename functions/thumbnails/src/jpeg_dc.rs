@@ -6,8 +6,8 @@
 //! module reads the entropy-coded data straight from the byte slice, decodes the DC difference of
 //! each block, and only skips over the AC coefficients' codes: one lookup in a table indexed by the
 //! next 12 bits gives the bits to skip (codes and magnitudes) and how far the coefficient index
-//! moves for every AC code that starts in those bits. Chroma planes are upsampled with libjpeg's "fancy"
-//! triangle filter and converted from YCbCr (JFIF) to RGB.
+//! moves for every AC code that lies whole in those bits. Chroma planes are upsampled with
+//! libjpeg's "fancy" triangle filter and converted from YCbCr (JFIF) to RGB.
 //!
 //! [`Baseline::parse`] accepts only what this module decodes — baseline or extended sequential
 //! (SOF0/SOF1) Huffman-coded 8-bit JPEGs with one component (grey) or three (YCbCr) in a single
