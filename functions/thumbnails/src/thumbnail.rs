@@ -1,8 +1,10 @@
 //! Thumbnails: an image that fits 200×200 (aspect kept, never enlarged), as PNG. Decoding has
 //! limits — pixels and bytes allocated — so a decompression bomb is refused, not an
 //! out-of-memory kill. JPEGs are decoded with DCT scaling (at 1/2, 1/4 or 1/8 of their size,
-//! the smallest that still covers the thumbnail), as Pillow's `draft` mode does.
+//! the smallest that still covers the thumbnail), as Pillow's `draft` mode does; at 1/8, a
+//! baseline JPEG takes the DC-only fast path of [`crate::jpeg_dc`].
 
+use crate::jpeg_dc;
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use shared::domain::file::FileType;
 use std::io::Cursor;
@@ -104,7 +106,43 @@ fn decode_with_image(bytes: &[u8], format: ImageFormat, limits: &DecodeLimits) -
     reader.decode().map_err(undecodable)
 }
 
+/// How a JPEG is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JpegPath {
+    /// At 1/8 scale from the DC coefficients alone ([`crate::jpeg_dc`]).
+    DcOnly,
+    /// By jpeg-decoder, at the scale it picks.
+    Decoder,
+}
+
+/// Which way [`make`] decodes this JPEG.
+pub fn jpeg_path(bytes: &[u8]) -> JpegPath {
+    if dc_only(bytes).is_some() {
+        JpegPath::DcOnly
+    } else {
+        JpegPath::Decoder
+    }
+}
+
+/// The JPEG's headers when the fast path decodes it: a baseline JPEG whose 1/8-scale image
+/// still covers the thumbnail (exactly when jpeg-decoder would scale to 1/8).
+fn dc_only(bytes: &[u8]) -> Option<jpeg_dc::Baseline<'_>> {
+    let jpeg = jpeg_dc::Baseline::parse(bytes)?;
+    let (want_w, want_h) = fit(jpeg.width(), jpeg.height());
+    let (eighth_w, eighth_h) = jpeg.eighth_size();
+    (eighth_w >= want_w || eighth_h >= want_h).then_some(jpeg)
+}
+
 fn decode_jpeg(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, ThumbnailError> {
+    if let Some(jpeg) = dc_only(bytes) {
+        check_pixels(u64::from(jpeg.width()), u64::from(jpeg.height()), limits)?;
+        if jpeg.max_allocation() > limits.max_alloc {
+            return Err(ThumbnailError::Undecodable(
+                "more memory than the decoder may allocate".into(),
+            ));
+        }
+        return jpeg.decode_eighth().map_err(ThumbnailError::Undecodable);
+    }
     let undecodable = |e: jpeg_decoder::Error| ThumbnailError::Undecodable(e.to_string());
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.set_max_decoding_buffer_size(usize::try_from(limits.max_alloc).unwrap_or(usize::MAX));
@@ -215,5 +253,96 @@ mod tests {
         let refused = make(b"\x89PNG\r\n\x1a\nnot really", FileType::Png, &DecodeLimits::default()).unwrap_err();
         assert!(matches!(refused, ThumbnailError::Undecodable(_)));
         assert!(make(b"%PDF-1.7", FileType::Pdf, &DecodeLimits::default()).is_err());
+    }
+
+    /// A photo-like JPEG as the bench makes them (the image crate's encoder, quality 90).
+    fn photo_jpeg(width: u32, height: u32) -> Vec<u8> {
+        let image = image::RgbImage::from_fn(width, height, |x, y| {
+            let wave = ((x as f32 / 40.0).sin() * (y as f32 / 30.0).cos() * 60.0) as i32;
+            let channel = |base: u32| (base as i32 + wave).clamp(0, 255) as u8;
+            image::Rgb([
+                channel(x % 200 + 20),
+                channel(y % 180 + 40),
+                channel((x + y) % 150 + 60),
+            ])
+        });
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut Cursor::new(&mut bytes), 90)
+            .encode_image(&image)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_photo_takes_the_dc_only_path_when_one_eighth_covers_the_thumbnail() {
+        let photo = photo_jpeg(2000, 1500);
+        assert_eq!(jpeg_path(&photo), JpegPath::DcOnly);
+        let (png, width, height) = make(&photo, FileType::Jpeg, &DecodeLimits::default()).unwrap();
+        assert_eq!((width, height, size_of(&png)), (200, 150, (200, 150)));
+
+        // At 1200×800 an eighth (150×100) is smaller than the thumbnail: jpeg-decoder scales to 1/4.
+        let small = photo_jpeg(1200, 800);
+        assert_eq!(jpeg_path(&small), JpegPath::Decoder);
+        assert_eq!(make(&small, FileType::Jpeg, &DecodeLimits::default()).unwrap().1, 200);
+
+        let rgb = image::RgbImage::from_fn(2000, 1500, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+        let mut progressive = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut progressive, 85);
+        encoder.set_progressive(true);
+        encoder
+            .encode(rgb.as_raw(), 2000, 1500, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        assert_eq!(jpeg_path(&progressive), JpegPath::Decoder);
+        assert_eq!(
+            make(&progressive, FileType::Jpeg, &DecodeLimits::default()).unwrap().1,
+            200
+        );
+    }
+
+    #[test]
+    fn the_dc_only_path_keeps_the_pixel_and_memory_limits() {
+        let photo = photo_jpeg(2000, 1500);
+        let limits = DecodeLimits {
+            max_pixels: 1_000_000,
+            ..DecodeLimits::default()
+        };
+        let refused = make(&photo, FileType::Jpeg, &limits).unwrap_err();
+        assert!(matches!(refused, ThumbnailError::TooManyPixels { .. }), "{refused}");
+        // 250×188 pixels at 1/8 scale: within 1 MB, not within 100 kB.
+        let budget = |max_alloc| DecodeLimits {
+            max_alloc,
+            ..DecodeLimits::default()
+        };
+        assert!(make(&photo, FileType::Jpeg, &budget(1024 * 1024)).is_ok());
+        assert!(make(&photo, FileType::Jpeg, &budget(100_000)).is_err());
+    }
+
+    #[test]
+    fn a_broken_or_cut_jpeg_on_the_dc_only_path_is_undecodable_or_a_thumbnail() {
+        let photo = photo_jpeg(1600, 1200);
+        assert_eq!(jpeg_path(&photo), JpegPath::DcOnly);
+        let limits = DecodeLimits::default();
+        let acceptable = |result: Result<(Vec<u8>, u32, u32), ThumbnailError>, what: &str| match result {
+            Ok(_) | Err(ThumbnailError::Undecodable(_)) => {}
+            Err(other) => panic!("{what}: {other}"),
+        };
+        for end in (0..photo.len()).step_by(photo.len() / 97) {
+            acceptable(make(&photo[..end], FileType::Jpeg, &limits), &format!("cut at {end}"));
+        }
+        let cut = &photo[..photo.len() * 2 / 3];
+        assert!(matches!(
+            make(cut, FileType::Jpeg, &limits),
+            Err(ThumbnailError::Undecodable(_))
+        ));
+        let mut state: u32 = 0xDEAD_BEEF;
+        for _ in 0..60 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let mut broken = photo.clone();
+            let at = 700 + state as usize % (photo.len() - 700);
+            broken[at] ^= 1 << (state >> 29);
+            acceptable(make(&broken, FileType::Jpeg, &limits), &format!("bit flipped at {at}"));
+        }
     }
 }
