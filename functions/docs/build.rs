@@ -2,7 +2,10 @@
 //! binary: a clear message when they were not installed yet.
 
 fn main() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/docs");
+    // Read when the script runs, not baked in when it was compiled: a build directory shared
+    // by several checkouts would otherwise point every one of them at the first's assets.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|e| panic!("CARGO_MANIFEST_DIR: {e}"));
+    let root = std::path::Path::new(&manifest_dir).join("../../tools/docs");
     for asset in [
         "node_modules/swagger-ui-dist/swagger-ui-bundle.js",
         "node_modules/swagger-ui-dist/swagger-ui.css",
