@@ -2,7 +2,7 @@
 //! FastAPI + Mangum peer, start the process under devstack's Lambda Runtime API and measure
 //! init (process start → first poll of `/next`), first response (process start → response to
 //! the route's event, I/O included), warm p50/p99 with and without I/O, peak RSS, and sizes;
-//! then the realtime fan-out of one message to 100 WebSocket connections in one room.
+//! cold starts go round-robin over the targets; then the realtime fan-out of one message to 100 WebSocket connections in one room.
 
 mod fanout;
 
@@ -149,13 +149,29 @@ async fn run(options: Options) -> Result<(), String> {
     if !options.only.is_empty() {
         targets.retain(|t| options.only.contains(&t.name));
     }
-    let mut results = Vec::new();
-    for target in &targets {
+    // All cold starts but each target's last go round-robin over the targets, so a slow spell
+    // of the shared machine falls on every target alike — and on the floor the ratios divide
+    // by — rather than on whichever target was being measured then.
+    let mut colds: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
+    if options.runs > 1 && !targets.is_empty() {
         eprintln!(
-            "bench: {} ({} cold runs, {} warm invokes per route)",
-            target.name, options.runs, options.warm
+            "bench: {} rounds of cold starts over {} targets",
+            options.runs - 1,
+            targets.len()
         );
-        let measured = measure(target, options.runs, options.warm).await?;
+        for _ in 1..options.runs {
+            for (target, samples) in targets.iter().zip(&mut colds) {
+                samples.push(cold_start(target).await?);
+            }
+        }
+    }
+    let mut results = Vec::new();
+    for (target, earlier) in targets.iter().zip(colds) {
+        eprintln!(
+            "bench: {} (its last cold start, then {} warm invokes per route)",
+            target.name, options.warm
+        );
+        let measured = measure(target, earlier, options.runs, options.warm).await?;
         eprintln!(
             "bench:   init {:.1} ms, first response {:.1} ms, warm {:.3}/{:.3} ms, {:.1} MB",
             measured.init_ms,
@@ -533,9 +549,26 @@ async fn answered(
     }
 }
 
-async fn measure(target: &Target, runs: usize, warm: usize) -> Result<Measured, String> {
-    let mut inits = Vec::new();
-    let mut firsts = Vec::new();
+/// One cold start of `target`: process start → first poll of `/next` (init), and → the answer
+/// to its I/O event (first response), in ms.
+async fn cold_start(target: &Target) -> Result<(f64, f64), String> {
+    let (observer, mut seen) = mpsc::unbounded_channel();
+    let function = Function::observed(spec(target), observer);
+    function.start_environment();
+    let started = match next_step(&mut seen, &target.name, "not started").await? {
+        Lifecycle::Started { at, .. } => at,
+        other => return Err(format!("{}: {other:?} before its start", target.name)),
+    };
+    let first_poll = polled(&mut seen, &target.name).await?;
+    let (answered_at, _) = answered(&function, &mut seen, &target.name, target.io.clone()).await?;
+    function.stop().await;
+    Ok((ms(first_poll - started), ms(answered_at - started)))
+}
+
+/// `target`'s figures: the `earlier` cold starts, one more whose environment then takes the
+/// warm invokes (and whose peak RSS is read), and the sizes of its binary and zips.
+async fn measure(target: &Target, earlier: Vec<(f64, f64)>, runs: usize, warm: usize) -> Result<Measured, String> {
+    let (mut inits, mut firsts): (Vec<f64>, Vec<f64>) = earlier.into_iter().unzip();
     let mut measured = Measured {
         name: target.name.clone(),
         io_route: target.io_route.clone(),
@@ -543,42 +576,37 @@ async fn measure(target: &Target, runs: usize, warm: usize) -> Result<Measured, 
         warm_invokes: warm,
         ..Default::default()
     };
-    for run in 0..runs.max(1) {
-        let last = run + 1 == runs.max(1);
-        let (observer, mut seen) = mpsc::unbounded_channel();
-        let function = Function::observed(spec(target), observer);
-        function.start_environment();
-        let (started, pid) = match next_step(&mut seen, &target.name, "not started").await? {
-            Lifecycle::Started { at, pid, .. } => (at, pid),
-            other => return Err(format!("{}: {other:?} before its start", target.name)),
-        };
+    let (observer, mut seen) = mpsc::unbounded_channel();
+    let function = Function::observed(spec(target), observer);
+    function.start_environment();
+    let (started, pid) = match next_step(&mut seen, &target.name, "not started").await? {
+        Lifecycle::Started { at, pid, .. } => (at, pid),
+        other => return Err(format!("{}: {other:?} before its start", target.name)),
+    };
 
-        let first_poll = polled(&mut seen, &target.name).await?;
-        inits.push(ms(first_poll - started));
-        let (answered_at, body) = answered(&function, &mut seen, &target.name, target.io.clone()).await?;
-        firsts.push(ms(answered_at - started));
-        if last {
-            let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            measured.first_status = answer
-                .get("statusCode")
-                .cloned()
-                .unwrap_or_else(|| json!({"batchItemFailures": answer.get("batchItemFailures")}));
-            let mut no_io = Vec::with_capacity(warm);
-            let mut io = Vec::with_capacity(warm);
-            for (event, samples) in [(&target.no_io, &mut no_io), (&target.io, &mut io)] {
-                for _ in 0..warm {
-                    polled(&mut seen, &target.name).await?;
-                    let handed = Instant::now();
-                    let (answered_at, _) = answered(&function, &mut seen, &target.name, event.clone()).await?;
-                    samples.push(ms(answered_at - handed));
-                }
-            }
-            (measured.warm_no_io_p50_ms, measured.warm_no_io_p99_ms) = percentiles(&mut no_io);
-            (measured.warm_io_p50_ms, measured.warm_io_p99_ms) = percentiles(&mut io);
-            measured.peak_rss_mb = pid.map(peak_rss_kb).unwrap_or(0) as f64 / 1024.0;
+    let first_poll = polled(&mut seen, &target.name).await?;
+    inits.push(ms(first_poll - started));
+    let (answered_at, body) = answered(&function, &mut seen, &target.name, target.io.clone()).await?;
+    firsts.push(ms(answered_at - started));
+    let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    measured.first_status = answer
+        .get("statusCode")
+        .cloned()
+        .unwrap_or_else(|| json!({"batchItemFailures": answer.get("batchItemFailures")}));
+    let mut no_io = Vec::with_capacity(warm);
+    let mut io = Vec::with_capacity(warm);
+    for (event, samples) in [(&target.no_io, &mut no_io), (&target.io, &mut io)] {
+        for _ in 0..warm {
+            polled(&mut seen, &target.name).await?;
+            let handed = Instant::now();
+            let (answered_at, _) = answered(&function, &mut seen, &target.name, event.clone()).await?;
+            samples.push(ms(answered_at - handed));
         }
-        function.stop().await;
     }
+    (measured.warm_no_io_p50_ms, measured.warm_no_io_p99_ms) = percentiles(&mut no_io);
+    (measured.warm_io_p50_ms, measured.warm_io_p99_ms) = percentiles(&mut io);
+    measured.peak_rss_mb = pid.map(peak_rss_kb).unwrap_or(0) as f64 / 1024.0;
+    function.stop().await;
     measured.init_ms = median(&mut inits);
     measured.first_response_ms = median(&mut firsts);
     if let Some(binary) = &target.binary {
@@ -662,12 +690,13 @@ fn report(results: &[Measured], fan_out: Option<&fanout::FanOut>, thumbnails: &[
     let machine = machine();
     let mut out = format!(
         "# Benchmark\n\nMeasured by `make bench` on {} ({} cores, {}), {}. Each function runs under the project's own Lambda Runtime API emulator against the local stack (moto); \
-         cold figures are the median of the cold runs, warm figures are over {} invokes per route. Binaries: release profile, run on this machine's architecture; \
+         cold figures are the median of {} cold runs, taken round-robin over the targets (all but each target's last, which then takes the warm invokes) so that a slow spell of the machine falls on all of them alike; warm figures are over {} invokes per route. Binaries: release profile, run on this machine's architecture; \
          arm64 zip is the package that deploys, built by `make package` (cargo-lambda, arm64): its size only, arm64 binaries do not run here.\n\n",
         machine["cpu"].as_str().unwrap_or("?"),
         machine["cores"],
         machine["arch"].as_str().unwrap_or("?"),
         machine["date"].as_str().unwrap_or("?"),
+        results.first().map(|r| r.runs).unwrap_or(0),
         results.first().map(|r| r.warm_invokes).unwrap_or(0),
     );
     out.push_str("| function | init ms | first response ms | warm p50 / p99 ms, no I/O | warm p50 / p99 ms, I/O | peak RSS MB | binary MB | zip MB | arm64 zip MB | I/O route |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
