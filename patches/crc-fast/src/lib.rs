@@ -44,8 +44,8 @@ impl Digest {
                 hasher.update(data);
                 u64::from(!hasher.finalize())
             }
-            CrcAlgorithm::Crc32Iscsi => u64::from(crc32c_update(self.state as u32, data)),
-            CrcAlgorithm::Crc64Nvme => crc64_update(self.state, data),
+            CrcAlgorithm::Crc32Iscsi => update(&CRC32C_TABLES, self.state, data),
+            CrcAlgorithm::Crc64Nvme => update(&CRC64_NVME_TABLES, self.state, data),
         };
         self.amount += data.len() as u64;
     }
@@ -82,39 +82,16 @@ fn initial(algorithm: CrcAlgorithm) -> u64 {
 }
 
 /// Reversed polynomials.
-const CRC32C_POLY: u32 = 0x82F6_3B78;
+const CRC32C_POLY: u64 = 0x82F6_3B78;
 const CRC64_NVME_POLY: u64 = 0x9A6C_9329_AC4B_C9B5;
 
-static CRC32C_TABLES: [[u32; 256]; 8] = tables32(CRC32C_POLY);
-static CRC64_NVME_TABLES: [[u64; 256]; 8] = tables64(CRC64_NVME_POLY);
+static CRC32C_TABLES: [[u64; 256]; 8] = tables(CRC32C_POLY);
+static CRC64_NVME_TABLES: [[u64; 256]; 8] = tables(CRC64_NVME_POLY);
 
-const fn tables32(poly: u32) -> [[u32; 256]; 8] {
-    let mut tables = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ poly } else { crc >> 1 };
-            bit += 1;
-        }
-        tables[0][i] = crc;
-        i += 1;
-    }
-    let mut t = 1;
-    while t < 8 {
-        let mut i = 0;
-        while i < 256 {
-            let previous = tables[t - 1][i];
-            tables[t][i] = (previous >> 8) ^ tables[0][(previous & 0xFF) as usize];
-            i += 1;
-        }
-        t += 1;
-    }
-    tables
-}
-
-const fn tables64(poly: u64) -> [[u64; 256]; 8] {
+/// Slice-by-8 tables of a reflected CRC. One shape serves both widths: a 32-bit CRC kept in the
+/// low half of a `u64` register never sets the high half, and XORing it into a little-endian
+/// 8-byte word touches only the word's first four bytes, as the 32-bit algorithm does.
+const fn tables(poly: u64) -> [[u64; 256]; 8] {
     let mut tables = [[0u64; 256]; 8];
     let mut i = 0;
     while i < 256 {
@@ -140,29 +117,8 @@ const fn tables64(poly: u64) -> [[u64; 256]; 8] {
     tables
 }
 
-fn crc32c_update(mut crc: u32, data: &[u8]) -> u32 {
-    let t = &CRC32C_TABLES;
-    let mut chunks = data.chunks_exact(8);
-    for chunk in &mut chunks {
-        let low = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) ^ crc;
-        let high = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
-        crc = t[7][(low & 0xFF) as usize]
-            ^ t[6][((low >> 8) & 0xFF) as usize]
-            ^ t[5][((low >> 16) & 0xFF) as usize]
-            ^ t[4][(low >> 24) as usize]
-            ^ t[3][(high & 0xFF) as usize]
-            ^ t[2][((high >> 8) & 0xFF) as usize]
-            ^ t[1][((high >> 16) & 0xFF) as usize]
-            ^ t[0][(high >> 24) as usize];
-    }
-    for &byte in chunks.remainder() {
-        crc = (crc >> 8) ^ t[0][((crc ^ u32::from(byte)) & 0xFF) as usize];
-    }
-    crc
-}
-
-fn crc64_update(mut crc: u64, data: &[u8]) -> u64 {
-    let t = &CRC64_NVME_TABLES;
+/// The register after `data`, eight bytes per step.
+fn update(t: &[[u64; 256]; 8], mut crc: u64, data: &[u8]) -> u64 {
     let mut chunks = data.chunks_exact(8);
     for chunk in &mut chunks {
         let word = u64::from_le_bytes([
@@ -218,7 +174,7 @@ mod tests {
             let part = &data[..len];
             for (algorithm, poly, width) in [
                 (CrcAlgorithm::Crc32IsoHdlc, 0xEDB8_8320, 32),
-                (CrcAlgorithm::Crc32Iscsi, u64::from(CRC32C_POLY), 32),
+                (CrcAlgorithm::Crc32Iscsi, CRC32C_POLY, 32),
                 (CrcAlgorithm::Crc64Nvme, CRC64_NVME_POLY, 64),
             ] {
                 let expected = reference(poly, width, part);
