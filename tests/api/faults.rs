@@ -1,7 +1,8 @@
 //! Faults of the backing services, on stacks of their own: a hung emulator is answered with 503
 //! and `Retry-After` (never a gateway error), the API recovers when it comes back, and what was
 //! written in between is whole or absent; a deletion whose job cannot be enqueued is finished by
-//! the worker's sweep.
+//! the worker's sweep; a transaction sent again after it committed unseen (the SDK's retry of a
+//! lost answer) is still the caller's own write.
 
 use api_tests::{get_auth, post_json, request, unique_email, with_token, Answer, Stack};
 use serde_json::{json, Value};
@@ -217,4 +218,52 @@ fn a_deletion_whose_job_is_lost_is_finished_by_the_sweep() {
         json!({"finished": 0, "failed": 0}),
         "and is not repeated"
     );
+}
+
+/// A signup whose transaction committed but whose answer was lost is retried by the SDK with the
+/// same request, which then meets the email guard it wrote itself. The table adapter, on the
+/// emulator through the real SDK, is sent that very request twice: the second is still the
+/// caller's own signup (Ok), not "email taken"; another user's signup with that email is.
+#[test]
+fn a_user_create_sent_again_after_it_committed_is_the_same_signup() {
+    use shared::domain::ports::UserStore;
+    use shared::domain::{Email, Role, User};
+
+    let stack = Stack::shared();
+    let info = api_tests::get(&stack.admin("/info")).json();
+    let env = info["functions"]
+        .as_array()
+        .and_then(|functions| functions.iter().find(|f| f["id"] == "UsersFunction"))
+        .map(|f| f["env"].clone())
+        .expect("UsersFunction");
+    let var = |name: &str| env[name].as_str().unwrap_or_default().to_owned();
+    let (endpoint, region, table) = (var("AWS_ENDPOINT_URL"), var("AWS_REGION"), var("TABLE_NAME"));
+    let aws = shared::aws::AwsConfig::from_env(&[
+        ("AWS_REGION", region.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ])
+    .expect("AWS config");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = shared::store::Table::new(aws.dynamodb(), table);
+        let email = Email::parse(&unique_email("twice")).unwrap();
+        let hash =
+            shared::domain::passwords::PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+        let user = User::new(email.clone(), hash.clone(), None, Role::User);
+        store.create(&user).await.expect("the first send");
+        store
+            .create(&user)
+            .await
+            .expect("the same request again: still this signup");
+        let other = User::new(email, hash, None, Role::User);
+        assert!(
+            matches!(store.create(&other).await, Err(shared::domain::StoreError::EmailTaken)),
+            "another signup with the email"
+        );
+    });
 }

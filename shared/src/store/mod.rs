@@ -74,6 +74,12 @@ fn corrupt<E: std::fmt::Display>(e: E) -> StoreError {
 /// Sends a transaction, retrying briefly when DynamoDB cancels it only because another
 /// transaction held one of its items (`TransactionConflict`, which the SDK does not retry):
 /// counters are shared by concurrent writers.
+///
+/// Each send carries a fresh `ClientRequestToken`, which the SDK's own retries (after a time-out
+/// or a dropped connection) repeat: if the first attempt committed unseen, DynamoDB answers the
+/// retry with success instead of running it again — where the retry's conditions, made false by
+/// that very commit, would report "email taken" for one's own signup, or a token reuse for one's
+/// own refresh.
 pub(crate) async fn send_transaction(
     transaction: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
 ) -> Result<
@@ -82,7 +88,8 @@ pub(crate) async fn send_transaction(
 > {
     let mut attempt = 0u32;
     loop {
-        match transaction.clone().send().await {
+        let token = uuid::Uuid::new_v4().to_string();
+        match transaction.clone().client_request_token(token).send().await {
             Err(err) if attempt < 5 && only_conflicts(&err) => {
                 attempt += 1;
                 let jitter = u64::from(
