@@ -20,10 +20,7 @@ if ! cmp -s requirements-bench.txt "$stamp"; then
   cp requirements-bench.txt "$stamp"
 fi
 
-cargo build --release -p utils -p login -p users -p items -p posts -p private -p worker -p realtime -p files -p thumbnails -p floor -p devstack -p bench
-# The stack serves the docs function too; built apart, so the measured functions do not compile
-# shared's `openapi` feature (as scripts/package.sh builds them).
-cargo build --release -p docs
+cargo build --release -p utils -p login -p users -p items -p posts -p private -p worker -p realtime -p files -p thumbnails -p docs -p floor -p devstack -p bench
 
 log=target/bench-stack.log
 target/release/devstack up --port 0 --bin-dir target/release --exit-with-parent $$ > "$log" 2>&1 &

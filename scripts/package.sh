@@ -29,15 +29,13 @@ fi
 # cargo-lambda runs as `cargo lambda` and finds zig through the venv's python (ziglang).
 export PATH="$PWD/.venv/bin:$PATH"
 
-# One build for all of them shares the dependency build; `sam build` builds each function alone
-# (`--bin <name>`), so a dependency feature enabled by only some functions can differ.
+# One build for all of them shares the dependency build (`sam build` builds each function alone,
+# with `--bin <name>`: the same crates, since no function enables a feature another lacks). The
+# docs function builds the Swagger UI and Redoc assets in (tools/docs, installed above).
+functions+=(docs)
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda "${packages[@]}"
-# The docs function alone: built with the seven, shared's `openapi` feature (utoipa) would be
-# compiled into theirs too. Its UI assets (tools/docs, scripts/setup.sh) are built into it.
-cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda -p docs
-functions+=(docs)
 
 # The zip limit is the bench's: 3 MB (MiB) per function.
 limit=$((3 * 1024 * 1024))

@@ -18,9 +18,6 @@ cargo fmt --all -- --check
 step "clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "layers: the dependency rule of docs/architecture.md"
-scripts/check-layers.sh
-
 step "template: cfn-lint, sam validate --lint"
 .venv/bin/cfn-lint template.yaml
 .venv/bin/sam validate --lint --template-file template.yaml

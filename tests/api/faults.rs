@@ -226,8 +226,8 @@ fn a_deletion_whose_job_is_lost_is_finished_by_the_sweep() {
 /// caller's own signup (Ok), not "email taken"; another user's signup with that email is.
 #[test]
 fn a_user_create_sent_again_after_it_committed_is_the_same_signup() {
-    use shared::domain::ports::UserStore;
-    use shared::domain::{Email, Role, User};
+    use domain::ports::UserStore;
+    use domain::{Email, Role, User};
 
     let stack = Stack::shared();
     let info = api_tests::get(&stack.admin("/info")).json();
@@ -238,7 +238,7 @@ fn a_user_create_sent_again_after_it_committed_is_the_same_signup() {
         .expect("UsersFunction");
     let var = |name: &str| env[name].as_str().unwrap_or_default().to_owned();
     let (endpoint, region, table) = (var("AWS_ENDPOINT_URL"), var("AWS_REGION"), var("TABLE_NAME"));
-    let aws = shared::aws::AwsConfig::from_env(&[
+    let aws = adapters::aws::AwsConfig::from_env(&[
         ("AWS_REGION", region.as_str()),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -250,10 +250,9 @@ fn a_user_create_sent_again_after_it_committed_is_the_same_signup() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let store = shared::store::Table::new(aws.dynamodb(), table);
+        let store = adapters::store::Table::new(aws.dynamodb(), table);
         let email = Email::parse(&unique_email("twice")).unwrap();
-        let hash =
-            shared::domain::passwords::PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+        let hash = domain::passwords::PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
         let user = User::new(email.clone(), hash.clone(), None, Role::User);
         store.create(&user).await.expect("the first send");
         store
@@ -262,7 +261,7 @@ fn a_user_create_sent_again_after_it_committed_is_the_same_signup() {
             .expect("the same request again: still this signup");
         let other = User::new(email, hash, None, Role::User);
         assert!(
-            matches!(store.create(&other).await, Err(shared::domain::StoreError::EmailTaken)),
+            matches!(store.create(&other).await, Err(domain::StoreError::EmailTaken)),
             "another signup with the email"
         );
     });

@@ -234,11 +234,11 @@ fn matches(pattern: &str, path: &str) -> bool {
 
 #[test]
 fn every_route_of_every_function_router_has_an_event_file() {
-    use shared::http::Api;
+    use edge::Api;
     fn table<A: Api>() -> Vec<(String, String)> {
         A::routes()
             .into_iter()
-            .map(|(m, p, _)| (m.to_string(), p.to_owned()))
+            .map(|(endpoint, _)| (endpoint.method.to_string(), endpoint.path.to_owned()))
             .collect()
     }
     let routers = [

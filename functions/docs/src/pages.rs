@@ -1,10 +1,10 @@
 //! Swagger UI and Redoc, their assets (from npm, pinned by `tools/docs/package-lock.json`) built
 //! into the binary.
 
+use edge::Response;
+use edge::{ApiError, ApiResult};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::Body;
-use shared::http::Response;
-use shared::{ApiError, ApiResult};
 
 macro_rules! npm {
     ($path:literal) => {

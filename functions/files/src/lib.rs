@@ -5,19 +5,22 @@
 
 mod multipart;
 
-use lambda_http::http::{self, Method};
-use shared::aws::Bucket;
-use shared::domain::file::{File, FileScope, FileStatus, NewUpload, UploadLimits};
-use shared::domain::ports::{Accounts, FileStore, ObjectStore, UploadTicket};
-use shared::domain::{Description, Permission, User};
-use shared::http::auth::Authenticator;
-use shared::http::files::{filename, FileCreated, FilePublic, FilesQuery, UploadPublic};
-use shared::http::paging::CursorKey;
-use shared::http::public::{Message, Page, Skip};
-use shared::http::resource::owner_or;
-use shared::http::validation::{FieldError, Loc};
-use shared::http::{json, Api, ApiError, ApiRequest, ApiResult, Response, StatusCode};
-use shared::store::Table;
+use adapters::aws::Bucket;
+use adapters::store::Table;
+use contract::api::files;
+use contract::files::{FileCreate, FileCreated, FilePublic, FilesQuery, UploadPublic};
+use contract::operation::Endpoint;
+use contract::public::{Message, Page, Skip};
+use contract::validation::{FieldError, Loc};
+use domain::auth::Authenticator;
+use domain::cursor::CursorKey;
+use domain::file::{File, FileScope, FileStatus, Filename, NewUpload, UploadLimits};
+use domain::ports::{Accounts, FileStore, ObjectStore, UploadTicket};
+use domain::{Description, Permission, User};
+use edge::auth::Caller;
+use edge::resource::owner_or;
+use edge::{json, Api, ApiError, ApiRequest, ApiResult, Response, StatusCode};
+use lambda_http::http;
 use std::time::Duration;
 
 /// How long a presigned upload form is accepted.
@@ -50,7 +53,7 @@ pub struct Files<S = Table, B = Bucket> {
 }
 
 impl<S: FileStore + Accounts + Clone + 'static, B: ObjectStore + 'static> Files<S, B> {
-    pub fn new<Q>(ctx: shared::Context<S, Q, B>, limits: UploadLimits) -> Self {
+    pub fn new<Q>(ctx: adapters::Context<S, Q, B>, limits: UploadLimits) -> Self {
         Self {
             auth: ctx.authenticator(),
             cursors: ctx.cursors,
@@ -85,7 +88,7 @@ impl<S: FileStore + Accounts + Clone + 'static, B: ObjectStore + 'static> Files<
     /// `POST /files/`: a pending file and the form that uploads its bytes straight to S3.
     async fn create(&self, request: ApiRequest) -> ApiResult<Response> {
         let caller = self.auth.current_user(&request).await?;
-        let upload: NewUpload = request.body()?;
+        let upload: NewUpload = request.body::<FileCreate>()?.into();
         let file = File::announce(caller.id, upload, &self.limits)?;
         let ticket = UploadTicket {
             key: &file.upload_key(),
@@ -192,13 +195,13 @@ impl<S: FileStore + Accounts + Clone + 'static, B: ObjectStore + 'static> Files<
         let file = self.load(&request).await?;
         owner_or(&caller, file.owner_id, Permission::Delete)?;
         self.bucket
-            .delete_objects(&shared::domain::file::objects::all(file.owner_id, file.id))
+            .delete_objects(&domain::file::objects::all(file.owner_id, file.id))
             .await?;
         self.store().delete_file(&file).await?;
         json(
             StatusCode::OK,
             &Message {
-                message: "File deleted successfully",
+                message: "File deleted successfully".into(),
             },
         )
     }
@@ -222,7 +225,7 @@ fn redirect(location: &str) -> ApiResult<Response> {
 
 /// The parts of a direct upload.
 struct DirectUpload {
-    filename: shared::domain::file::Filename,
+    filename: domain::file::Filename,
     content_type: String,
     bytes: Vec<u8>,
     description: Option<Description>,
@@ -231,7 +234,7 @@ struct DirectUpload {
 fn body_error(field: &str, kind: &'static str, msg: &str) -> ApiError {
     ApiError::validation(FieldError::new(
         Loc::body(field),
-        shared::domain::Invalid::new(kind, msg),
+        domain::Invalid::new(kind, msg),
         serde_json::Value::Null,
     ))
 }
@@ -263,7 +266,7 @@ async fn read_multipart(request: &ApiRequest) -> ApiResult<DirectUpload> {
         None => None,
     };
     let (name, content_type, bytes) = file.ok_or_else(missing_file)?;
-    let filename = filename(&serde_json::Value::String(name.clone())).map_err(|invalid| {
+    let filename = Filename::parse(&name).map_err(|invalid| {
         ApiError::validation(FieldError::new(
             Loc::body("file"),
             invalid,
@@ -299,15 +302,15 @@ impl<S: FileStore + Accounts + Clone + 'static, B: ObjectStore + 'static> Api fo
         too_large_for_direct_upload()
     }
 
-    fn routes() -> Vec<(Method, &'static str, Route)> {
+    fn routes() -> Vec<(Endpoint, Route)> {
         vec![
-            (Method::POST, "/api/v1/files/", Route::Create),
-            (Method::GET, "/api/v1/files/", Route::List),
-            (Method::POST, "/api/v1/files/upload", Route::Upload),
-            (Method::GET, "/api/v1/files/{id}", Route::Read),
-            (Method::DELETE, "/api/v1/files/{id}", Route::Delete),
-            (Method::GET, "/api/v1/files/{id}/download", Route::Download),
-            (Method::GET, "/api/v1/files/{id}/thumbnail", Route::Thumbnail),
+            (files::CREATE_FILE.endpoint, Route::Create),
+            (files::READ_FILES.endpoint, Route::List),
+            (files::UPLOAD_FILE.endpoint, Route::Upload),
+            (files::READ_FILE.endpoint, Route::Read),
+            (files::DELETE_FILE.endpoint, Route::Delete),
+            (files::DOWNLOAD_FILE.endpoint, Route::Download),
+            (files::READ_THUMBNAIL.endpoint, Route::Thumbnail),
         ]
     }
 
@@ -329,11 +332,11 @@ mod tests {
     //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
 
     use super::*;
+    use adapters::store::memory::Memory;
+    use domain::file::{objects, Outcome};
+    use domain::Role;
     use serde_json::{json, Value};
-    use shared::domain::file::{objects, Outcome};
-    use shared::domain::Role;
-    use shared::store::memory::Memory;
-    use shared::testing::{call, caller, context, event, service, set_body, set_path};
+    use testkit::{call, caller, context, event, service, set_body, set_path};
     use uuid::Uuid;
 
     const LIMITS: UploadLimits = UploadLimits {
@@ -342,8 +345,8 @@ mod tests {
         quota_bytes: 1024 * 1024,
     };
 
-    fn files(memory: &Memory) -> shared::http::Service<Files<Memory, Memory>> {
-        service(memory, Files::new(context(memory), LIMITS))
+    fn files(memory: &Memory) -> edge::Service<Files<Memory, Memory>> {
+        service(Files::new(context(memory), LIMITS))
     }
 
     async fn created(memory: &Memory, token: &str) -> Value {

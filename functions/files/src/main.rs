@@ -1,9 +1,8 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::start(|ctx| {
-        let limits = shared::config::upload_limits(&shared::config::ProcessEnv)
-            .unwrap_or_else(|err| shared::logging::fail_start(err));
-        files::Files::new(ctx, limits)
+    edge::start(|env, _| {
+        let limits = domain::file::UploadLimits::from_env(env)?;
+        Ok(files::Files::new(adapters::Context::from_env(env)?, limits))
     })
     .await
 }

@@ -1,26 +1,75 @@
 //! `items`: the items a user owns — listing with search and cursors, optimistic concurrency,
-//! idempotent creates. The routes are the shared owned-resource handlers over `Item`; the rules
-//! that are the items' own are in `shared::domain::item` and `shared::http::items`.
+//! idempotent creates. The routes are the shared owned-resource handlers (`edge::resource`) over
+//! `Item`; what is the items' own is here (who lists and reads what), in `domain::item` (the
+//! rules) and `contract::items` (the bodies).
 
-use shared::domain::Item;
-use shared::http::resource::Resources;
-use shared::store::Table;
+use adapters::store::Table;
+use contract::api::items as api;
+use contract::items::{ItemCreate, ItemUpdate, ItemsQuery};
+use contract::public::ItemPublic;
+use domain::{Item, ItemScope, Listing, User};
+use edge::resource::{Endpoints, Resource, Resources};
+use edge::{ApiError, ApiResult};
+use uuid::Uuid;
 
-pub type Items<S = Table> = Resources<Item, S>;
+/// Items over HTTP.
+pub struct ItemResource;
+
+pub type Items<S = Table> = Resources<ItemResource, S>;
+
+impl Resource for ItemResource {
+    type Record = Item;
+    type Public = ItemPublic;
+    type New = ItemCreate;
+    type Update = ItemUpdate;
+    type Query = ItemsQuery;
+    const ENDPOINTS: Endpoints = Endpoints {
+        list: api::READ_ITEMS.endpoint,
+        create: api::CREATE_ITEM.endpoint,
+        read: api::READ_ITEM.endpoint,
+        update: api::UPDATE_ITEM.endpoint,
+        patch: api::PATCH_ITEM.endpoint,
+        delete: api::DELETE_ITEM.endpoint,
+    };
+
+    fn create(owner: Uuid, new: ItemCreate) -> Item {
+        Item::new(owner, new.into())
+    }
+
+    /// A superuser lists every item; anyone else their own.
+    fn listing(caller: &User, query: &ItemsQuery) -> Listing<ItemScope> {
+        Listing {
+            search: query.q.clone(),
+            ..Listing::of(vec![ItemScope::for_caller(caller)])
+        }
+    }
+
+    /// Owners read their items; reading anyone's is a superuser's privilege.
+    fn check_read(item: &Item, caller: &User) -> ApiResult<()> {
+        if item.readable_by(caller) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("Not enough permissions".into()))
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
     //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
 
     use super::*;
+    use adapters::store::memory::Memory;
+    use domain::Role;
+    use edge::StatusCode;
     use serde_json::{json, Value};
-    use shared::domain::Role;
-    use shared::http::StatusCode;
-    use shared::store::memory::Memory;
-    use shared::testing::{call, caller, context, event, service, set_body, set_path};
+    use testkit::{call, caller, context, event, service, set_body, set_path};
 
-    fn items(memory: &Memory) -> shared::http::Service<Items<Memory>> {
-        service(memory, Items::new(context(memory)))
+    fn items(memory: &Memory) -> edge::Service<Items<Memory>> {
+        {
+            let ctx = context(memory);
+            service(Items::new(ctx.keys, ctx.cursors, ctx.store))
+        }
     }
 
     /// Creates the fixture's item through the API.

@@ -1,24 +1,32 @@
 //! `login`: password login, refresh-token rotation, logout, and password recovery.
 
+use adapters::aws::{Bucket, SqsQueue};
+use adapters::store::Table;
+use contract::api::login;
+use contract::login::{LoginForm, NewPassword, RefreshTokenRequest, TypedPassword};
+use contract::operation::Endpoint;
+use contract::public::{Token, UserPublic};
+use contract::schema::Secret;
+use domain::auth::Authenticator;
+use domain::email;
+use domain::job::Job;
+use domain::passwords;
+use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
+use domain::realtime::Event;
+use domain::session::{Count, Limit, Refresh};
+use domain::{Email, User};
+use edge::auth::Caller;
+use edge::error::AuthFailure;
+use edge::HttpConfig;
+use edge::{self, Api, ApiRequest, Response};
 use futures_util::future::join_all;
-use lambda_http::http::{HeaderValue, Method, StatusCode};
-use shared::aws::{Bucket, SqsQueue};
-use shared::domain::email;
-use shared::domain::job::Job;
-use shared::domain::passwords;
-use shared::domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
-use shared::domain::realtime::Event;
-use shared::domain::session::{Count, Limit, Refresh};
-use shared::domain::{Email, Password, User};
-use shared::http::auth::Authenticator;
-use shared::http::error::AuthFailure;
-use shared::http::public::{Token, UserPublic};
-use shared::http::validation::{scalar, Echo, Fields, FromFields, Invalid, Read};
-use shared::http::{self, Api, ApiRequest, Response};
-use shared::store::Table;
-use shared::{ApiError, ApiResult, Context};
+use lambda_http::http::{HeaderValue, StatusCode};
 use std::time::Duration;
 use uuid::Uuid;
+use {
+    adapters::Context,
+    edge::{ApiError, ApiResult},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -68,61 +76,6 @@ const RECOVERY_PER_IP: Limit = Limit {
 
 const RECOVERY_SENT: &str = "If that email is registered, we sent a password recovery link";
 
-/// OAuth2's password form: `username` (the email), `password`, and `grant_type` if sent.
-struct PasswordForm {
-    username: String,
-    password: String,
-}
-
-impl FromFields for PasswordForm {
-    fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
-        let username = fields.required("username", Echo::Yes, |v| scalar::string(v).map(str::to_owned));
-        let password = fields.required("password", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
-        let grant_type = fields.optional("grant_type", Echo::Yes, |v| match scalar::string(v)? {
-            "password" => Ok(()),
-            _ => Err(
-                Invalid::new("string_pattern_mismatch", "String should match pattern '^password$'")
-                    .with_ctx(serde_json::json!({"pattern": "^password$"})),
-            ),
-        });
-        grant_type?;
-        Ok(Self {
-            username: username?,
-            password: password?,
-        })
-    }
-}
-
-struct RefreshBody {
-    refresh_token: String,
-}
-
-impl FromFields for RefreshBody {
-    fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
-        let token = fields.required("refresh_token", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
-        Ok(Self { refresh_token: token? })
-    }
-}
-
-/// `NewPassword` of `POST /reset-password/`.
-struct NewPassword {
-    token: String,
-    new_password: Password,
-}
-
-impl FromFields for NewPassword {
-    fn from_fields(fields: &mut Fields<'_>) -> Read<Self> {
-        let token = fields.required("token", Echo::Redact, |v| scalar::string(v).map(str::to_owned));
-        let password = fields.required("new_password", Echo::Redact, |v| {
-            scalar::string(v).and_then(Password::parse)
-        });
-        Ok(Self {
-            token: token?,
-            new_password: password?,
-        })
-    }
-}
-
 /// What the login routes need of a store.
 pub trait LoginStore: Accounts + RateLimiter + Clone + 'static {}
 impl<S: Accounts + RateLimiter + Clone + 'static> LoginStore for S {}
@@ -130,11 +83,13 @@ impl<S: Accounts + RateLimiter + Clone + 'static> LoginStore for S {}
 pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,
     ctx: Context<S, Q, B>,
+    http: HttpConfig,
 }
 
 impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Login<S, Q, B> {
-    pub fn new(ctx: Context<S, Q, B>) -> Self {
+    pub fn new(ctx: Context<S, Q, B>, http: HttpConfig) -> Self {
         Self {
+            http,
             auth: ctx.authenticator(),
             ctx,
         }
@@ -184,7 +139,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             refresh_token,
             expires_in: access.expires_in,
         };
-        let mut response = http::json(StatusCode::OK, &token)?;
+        let mut response = edge::json(StatusCode::OK, &token)?;
         response
             .headers_mut()
             .insert("cache-control", HeaderValue::from_static("no-store"));
@@ -196,7 +151,11 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
 
     /// OAuth2 password flow: form fields `username` (the email) and `password`.
     async fn access_token(&self, request: ApiRequest) -> ApiResult<Response> {
-        let PasswordForm { username, password } = request.form()?;
+        let LoginForm {
+            username,
+            password: TypedPassword(Secret(password)),
+            ..
+        } = request.form()?;
         let email_key = username.trim().to_lowercase();
         let ip_key = request.source_ip.clone().unwrap_or_else(|| "unknown".into());
         let pair_key = format!("{email_key}\n{ip_key}");
@@ -231,12 +190,12 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
 
     async fn test_token(&self, request: ApiRequest) -> ApiResult<Response> {
         let user = self.auth.current_user(&request).await?;
-        http::json(StatusCode::OK, &UserPublic::from(&user))
+        edge::json(StatusCode::OK, &UserPublic::from(&user))
     }
 
     async fn refresh_token(&self, request: ApiRequest) -> ApiResult<Response> {
-        let RefreshBody {
-            refresh_token: presented,
+        let RefreshTokenRequest {
+            refresh_token: Secret(presented),
         } = request.body()?;
         let rejected = ApiError::Unauthorized(AuthFailure::Invalid);
         match self.store().rotate_refresh(&presented, self.ctx.refresh_ttl).await? {
@@ -274,7 +233,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
     async fn logout(&self, request: ApiRequest) -> ApiResult<Response> {
         let user = self.auth.current_user(&request).await?;
         self.store().revoke_user_sessions(user.id).await?;
-        http::message(StatusCode::OK, "Logged out successfully")
+        edge::message(StatusCode::OK, "Logged out successfully")
     }
 
     /// Always the same answer, so it does not tell whether an email is registered.
@@ -298,20 +257,19 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             if let Some(user) = self.store().find_by_email(&email).await?.filter(|u| u.is_active) {
                 let ttl = Duration::from_secs(email::RESET_TOKEN_HOURS * 3600);
                 let token = self.store().create_reset_token(&user, ttl).await?;
-                let message = email::password_recovery(
-                    &self.ctx.http.project_name,
-                    &self.ctx.http.frontend_host,
-                    user.email,
-                    &token,
-                );
+                let message =
+                    email::password_recovery(&self.http.project_name, &self.http.frontend_host, user.email, &token);
                 self.ctx.queue.enqueue(Job::SendEmail(message)).await?;
             }
         }
-        http::message(StatusCode::OK, RECOVERY_SENT)
+        edge::message(StatusCode::OK, RECOVERY_SENT)
     }
 
     async fn reset_password(&self, request: ApiRequest) -> ApiResult<Response> {
-        let NewPassword { token, new_password } = request.body()?;
+        let NewPassword {
+            token: Secret(token),
+            new_password,
+        } = request.body()?;
         let ip_key = request.source_ip.clone().unwrap_or_else(|| "unknown".into());
         let limits = [(&RESET_PER_IP, ip_key.as_str())];
         self.attempt(&limits, "Too many password reset attempts, try again later")
@@ -332,7 +290,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         if let Err(err) = self.ctx.queue.notify(user_id, Event::SessionRevoked, data).await {
             tracing::warn!(%user_id, error = %err, "session.revoked not queued");
         }
-        http::message(StatusCode::OK, "Password updated successfully")
+        edge::message(StatusCode::OK, "Password updated successfully")
     }
 
     async fn recovery_html(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -342,12 +300,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         let user = self.store().find_by_email(&email).await?.ok_or_else(not_found)?;
         let ttl = Duration::from_secs(email::RESET_TOKEN_HOURS * 3600);
         let token = self.store().create_reset_token(&user, ttl).await?;
-        let message = email::password_recovery(
-            &self.ctx.http.project_name,
-            &self.ctx.http.frontend_host,
-            user.email,
-            &token,
-        );
+        let message = email::password_recovery(&self.http.project_name, &self.http.frontend_host, user.email, &token);
         let mut response = http_response(StatusCode::OK, message.html)?;
         if let Ok(subject) = HeaderValue::from_str(&message.subject) {
             response.headers_mut().insert("subject", subject);
@@ -367,23 +320,15 @@ fn http_response(status: StatusCode, html: String) -> ApiResult<Response> {
 impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Api for Login<S, Q, B> {
     type Route = Route;
 
-    fn routes() -> Vec<(Method, &'static str, Route)> {
+    fn routes() -> Vec<(Endpoint, Route)> {
         vec![
-            (Method::POST, "/api/v1/login/access-token", Route::AccessToken),
-            (Method::POST, "/api/v1/login/test-token", Route::TestToken),
-            (Method::POST, "/api/v1/login/refresh-token", Route::RefreshToken),
-            (Method::POST, "/api/v1/logout", Route::Logout),
-            (
-                Method::POST,
-                "/api/v1/password-recovery/{email}",
-                Route::PasswordRecovery,
-            ),
-            (Method::POST, "/api/v1/reset-password/", Route::ResetPassword),
-            (
-                Method::POST,
-                "/api/v1/password-recovery-html-content/{email}",
-                Route::RecoveryHtml,
-            ),
+            (login::LOGIN_ACCESS_TOKEN.endpoint, Route::AccessToken),
+            (login::TEST_TOKEN.endpoint, Route::TestToken),
+            (login::REFRESH_TOKEN.endpoint, Route::RefreshToken),
+            (login::LOGOUT.endpoint, Route::Logout),
+            (login::RECOVER_PASSWORD.endpoint, Route::PasswordRecovery),
+            (login::RESET_PASSWORD.endpoint, Route::ResetPassword),
+            (login::RECOVER_PASSWORD_HTML_CONTENT.endpoint, Route::RecoveryHtml),
         ]
     }
 
@@ -403,7 +348,8 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::http::router::{Matched, Router};
+    use edge::router::{Matched, Router};
+    use lambda_http::http::Method;
 
     #[test]
     fn route_table_builds() {
@@ -437,14 +383,14 @@ mod handler_tests {
     //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
 
     use super::*;
+    use adapters::store::memory::Memory;
+    use domain::Role;
+    use edge::StatusCode;
     use serde_json::{json, Value};
-    use shared::domain::Role;
-    use shared::http::StatusCode;
-    use shared::store::memory::Memory;
-    use shared::testing::{call, caller, context, event, service, set_body, set_path, PASSWORD};
+    use testkit::{call, caller, context, event, service, set_body, set_path, PASSWORD};
 
-    fn login(memory: &Memory) -> shared::http::Service<Login<Memory, Memory, Memory>> {
-        service(memory, Login::new(context(memory)))
+    fn login(memory: &Memory) -> edge::Service<Login<Memory, Memory, Memory>> {
+        service(Login::new(context(memory), testkit::http_config()))
     }
 
     fn form(password: &str) -> impl FnOnce(&mut Value) + '_ {
@@ -517,13 +463,13 @@ mod handler_tests {
 
     #[tokio::test]
     async fn a_login_older_than_a_credential_change_cannot_refresh_even_if_not_revoked() {
-        use shared::domain::ports::UserStore;
+        use domain::ports::UserStore;
         let memory = Memory::default();
         let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
         let tokens = log_in(&memory).await;
         // The password change landed; the revocation of the logins that should follow did not.
         let mut changed = memory.get(admin.id).await.unwrap().unwrap();
-        changed.tokens_valid_after = shared::domain::clock::now_secs() + 1;
+        changed.tokens_valid_after = domain::clock::now_secs() + 1;
         memory.update(&changed, &changed.email).await.unwrap();
         let refresh = event("login/refresh-token-invalid.json", "", |e| {
             set_body(e, json!({ "refresh_token": tokens["refresh_token"] }))

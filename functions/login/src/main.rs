@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::start(login::Login::new).await
+    edge::start(|env, http| Ok(login::Login::new(adapters::Context::from_env(env)?, http.clone()))).await
 }

@@ -1,26 +1,75 @@
 //! `posts`: published posts everyone can read, and each author's drafts. The routes are the
-//! shared owned-resource handlers over `Post`; the rules that are the posts' own are in
-//! `shared::domain::post` and `shared::http::posts`.
+//! shared owned-resource handlers (`edge::resource`) over `Post`; what is the posts' own is here
+//! (who lists and sees what), in `domain::post` (the rules) and `contract::posts` (the bodies).
 
-use shared::domain::Post;
-use shared::http::resource::Resources;
-use shared::store::Table;
+use adapters::store::Table;
+use contract::api::posts as api;
+use contract::posts::{PostCreate, PostUpdate, PostsQuery};
+use contract::public::PostPublic;
+use domain::{Listing, Post, PostSource, User};
+use edge::resource::{Endpoints, Resource, Resources};
+use edge::{ApiError, ApiResult};
+use uuid::Uuid;
 
-pub type Posts<S = Table> = Resources<Post, S>;
+/// Posts over HTTP.
+pub struct PostResource;
+
+pub type Posts<S = Table> = Resources<PostResource, S>;
+
+impl Resource for PostResource {
+    type Record = Post;
+    type Public = PostPublic;
+    type New = PostCreate;
+    type Update = PostUpdate;
+    type Query = PostsQuery;
+    const ENDPOINTS: Endpoints = Endpoints {
+        list: api::READ_POSTS.endpoint,
+        create: api::CREATE_POST.endpoint,
+        read: api::READ_POST.endpoint,
+        update: api::UPDATE_POST.endpoint,
+        patch: api::PATCH_POST.endpoint,
+        delete: api::DELETE_POST.endpoint,
+    };
+
+    fn create(author: Uuid, new: PostCreate) -> Post {
+        Post::new(author, new.into())
+    }
+
+    /// Published posts of everyone plus the caller's drafts, narrowed by `author_id` and `published`.
+    fn listing(caller: &User, query: &PostsQuery) -> Listing<PostSource> {
+        Listing::of(PostSource::for_listing(caller.id, query.author_id, query.published))
+    }
+
+    fn check_read(post: &Post, caller: &User) -> ApiResult<()> {
+        Self::check_visible(post, caller)
+    }
+
+    /// Another user's draft does not exist as far as the caller can tell.
+    fn check_visible(post: &Post, caller: &User) -> ApiResult<()> {
+        if post.visible_to(caller) {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound("Post not found".into()))
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
     //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
 
     use super::*;
+    use adapters::store::memory::Memory;
+    use domain::Role;
+    use edge::StatusCode;
     use serde_json::{json, Value};
-    use shared::domain::Role;
-    use shared::http::StatusCode;
-    use shared::store::memory::Memory;
-    use shared::testing::{call, caller, context, event, service, set_body, set_path};
+    use testkit::{call, caller, context, event, service, set_body, set_path};
 
-    fn posts(memory: &Memory) -> shared::http::Service<Posts<Memory>> {
-        service(memory, Posts::new(context(memory)))
+    fn posts(memory: &Memory) -> edge::Service<Posts<Memory>> {
+        {
+            let ctx = context(memory);
+            service(Posts::new(ctx.keys, ctx.cursors, ctx.store))
+        }
     }
 
     async fn create(memory: &Memory, token: &str, body: Value) -> Value {

@@ -1,4 +1,8 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::start(posts::Posts::new).await
+    edge::start(|env, _| {
+        let ctx = adapters::Context::from_env(env)?;
+        Ok(posts::Posts::new(ctx.keys, ctx.cursors, ctx.store))
+    })
+    .await
 }

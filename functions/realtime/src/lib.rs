@@ -3,22 +3,21 @@
 //! consumer of the notifications queue. Frames reach clients through the Management API,
 //! concurrently and bounded; a connection that is gone (410) is forgotten with its memberships.
 
+use adapters::aws::{AwsConfig, ManagementApi};
+use adapters::store::Table;
 use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use futures_util::stream::{self, StreamExt};
-use serde_json::{json, Value};
-use shared::aws::{AwsConfig, ManagementApi};
-use shared::config::{AuthConfig, ConfigError, Env};
-use shared::domain::ports::{Accounts, Connections, Push, PushError, RateLimiter};
-use shared::domain::realtime::{
+use domain::auth::{AuthError, Authenticator};
+use domain::config::{AuthConfig, ConfigError, Env};
+use domain::ports::{Accounts, Connections, Push, PushError, RateLimiter};
+use domain::realtime::{
     Action, ChatMessage, Connection, ConnectionId, Event, Joined, MessageText, Notification, RoomName, ServerFrame,
     FRAME_RATE,
 };
-use shared::domain::tokens::TokenKeys;
-use shared::domain::StoreError;
-use shared::http::auth::Authenticator;
-use shared::store::Table;
-use shared::ApiError;
+use domain::tokens::TokenKeys;
+use domain::StoreError;
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
 use std::collections::HashSet;
 use uuid::Uuid;
 
@@ -92,7 +91,7 @@ impl<S: Store, P: Push> Realtime<S, P> {
 
     /// One invocation: a WebSocket route's event, or a batch of the notifications queue.
     pub async fn handle(&self, event: Value) -> Result<Value, lambda_runtime::Error> {
-        shared::metrics::invocation_started();
+        telemetry::metrics::invocation_started();
         if event.get("Records").is_some() {
             let batch: SqsEvent = serde_json::from_value(event)?;
             return Ok(serde_json::to_value(self.notifications(batch).await)?);
@@ -146,7 +145,7 @@ impl<S: Store, P: Push> Realtime<S, P> {
         };
         let user = match self.auth.user_of(token).await {
             Ok(user) => user,
-            Err(ApiError::Unauthorized(_)) => return (401, None),
+            Err(AuthError::Invalid) => return (401, None),
             Err(err) => {
                 tracing::error!(error = %err, "cannot check the token");
                 return (503, None);
@@ -250,7 +249,7 @@ impl<S: Store, P: Push> Realtime<S, P> {
             Joined::TooManyRooms => {
                 return Err(refused(format!(
                     "A connection may be in at most {} rooms",
-                    shared::domain::realtime::MAX_ROOMS_PER_CONNECTION
+                    domain::realtime::MAX_ROOMS_PER_CONNECTION
                 )))
             }
         }
@@ -392,10 +391,10 @@ impl<S: Store, P: Push> Realtime<S, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::ports::Notifier;
-    use shared::domain::Role;
-    use shared::store::memory::Memory;
-    use shared::testing;
+    use adapters::store::memory::Memory;
+    use domain::ports::Notifier;
+    use domain::Role;
+    use testkit as testing;
 
     fn event(name: &str, token: &str, edit: impl FnOnce(&mut Value)) -> Value {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

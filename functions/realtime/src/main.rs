@@ -1,6 +1,6 @@
+use domain::config::ProcessEnv;
 use lambda_runtime::{service_fn, LambdaEvent};
-use shared::config::ProcessEnv;
-use shared::logging;
+use telemetry::logging;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -11,18 +11,18 @@
 mod jpeg_dc;
 pub mod thumbnail;
 
-pub use shared::domain::file::FileType;
+pub use domain::file::FileType;
 
+use adapters::aws::{AwsConfig, Bucket, SqsQueue};
+use adapters::store::Table;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use contract::files::FilePublic;
+use domain::config::{ConfigError, Env};
+use domain::file::{check_content, objects, File, FileStatus, Outcome, UploadLimits};
+use domain::ports::{FileStore, Notifier, ObjectError, ObjectStore};
+use domain::realtime::Event;
+use domain::StoreError;
 use serde::Deserialize;
-use shared::aws::{AwsConfig, Bucket, SqsQueue};
-use shared::config::{ConfigError, Env};
-use shared::domain::file::{check_content, objects, File, FileStatus, Outcome, UploadLimits};
-use shared::domain::ports::{FileStore, Notifier, ObjectError, ObjectStore};
-use shared::domain::realtime::Event;
-use shared::domain::StoreError;
-use shared::http::files::FilePublic;
-use shared::store::Table;
 use thumbnail::DecodeLimits;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,7 @@ impl Processor<Table, Bucket, SqsQueue> {
         let aws = AwsConfig::from_env(env)?;
         let store = Table::new(aws.dynamodb(), env.required("TABLE_NAME")?);
         let bucket = Bucket::new(&aws, env.required("BUCKET_NAME")?);
-        let limits = shared::config::upload_limits(env)?;
+        let limits = domain::file::UploadLimits::from_env(env)?;
         let notifier = SqsQueue::new(&aws, env.required("JOBS_QUEUE_URL")?)
             .with_notifications(env.required("NOTIFICATIONS_QUEUE_URL")?);
         Ok(Self::new(store, bucket, notifier, limits))
@@ -114,7 +114,7 @@ impl<S: FileStore, B: ObjectStore, N: Notifier> Processor<S, B, N> {
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        shared::metrics::invocation_started();
+        telemetry::metrics::invocation_started();
         let mut response = SqsBatchResponse::default();
         let mut made = 0;
         for record in &event.records {
@@ -135,7 +135,7 @@ impl<S: FileStore, B: ObjectStore, N: Notifier> Processor<S, B, N> {
                 }
             }
         }
-        shared::metrics::thumbnails_made(made).emit();
+        telemetry::metrics::thumbnails_made(made).emit();
         response
     }
 
@@ -249,8 +249,8 @@ impl<S: FileStore, B: ObjectStore, N: Notifier> Processor<S, B, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::file::{FileScope, Filename, NewUpload};
-    use shared::store::memory::Memory;
+    use adapters::store::memory::Memory;
+    use domain::file::{FileScope, Filename, NewUpload};
     use std::io::Cursor;
     use std::time::Duration;
     use uuid::Uuid;

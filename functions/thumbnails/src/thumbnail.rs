@@ -5,8 +5,8 @@
 //! baseline JPEG takes the DC-only fast path of [`crate::jpeg_dc`].
 
 use crate::jpeg_dc;
+use domain::file::FileType;
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
-use shared::domain::file::FileType;
 use std::io::Cursor;
 
 /// The box a thumbnail fits in.

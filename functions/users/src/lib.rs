@@ -1,23 +1,33 @@
 //! `users`: accounts — signup, the caller's own account, and user management by superusers.
 
-use lambda_http::http::{Method, StatusCode};
-use shared::aws::{Bucket, SqsQueue};
-use shared::domain::accounts::AccountError;
-use shared::domain::email;
-use shared::domain::job::Job;
-use shared::domain::passwords;
-use shared::domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
-use shared::domain::realtime::Event;
-use shared::domain::session::Limit;
-use shared::domain::{Email, Permission, StoreError, User};
-use shared::http::accounts::{UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe};
-use shared::http::auth::{require, Authenticator};
-use shared::http::paging::Paging;
-use shared::http::public::{Page, Skip, UserPublic};
-use shared::http::{self, Api, ApiRequest, Response};
-use shared::store::Table;
-use shared::{ApiError, ApiResult, Context};
+use adapters::aws::{Bucket, SqsQueue};
+use adapters::store::Table;
+use contract::accounts::{UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe};
+use contract::api::users;
+use contract::operation::Endpoint;
+use contract::paging::Paging;
+use contract::public::{Page, Skip, UserPublic};
+use domain::accounts::AccountError;
+use domain::email;
+use domain::job::Job;
+use domain::passwords;
+use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
+use domain::realtime::Event;
+use domain::session::Limit;
+use domain::user::AccountChanges;
+use domain::{Email, Permission, StoreError, User};
+use edge::HttpConfig;
+use edge::{self, Api, ApiRequest, Response};
+use lambda_http::http::StatusCode;
 use std::time::Duration;
+use {
+    adapters::Context,
+    edge::{ApiError, ApiResult},
+};
+use {
+    domain::auth::Authenticator,
+    edge::auth::{require, Caller},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -50,13 +60,15 @@ const CURRENT_PASSWORD: Limit = Limit {
 pub struct Users<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,
     ctx: Context<S, Q, B>,
+    http: HttpConfig,
 }
 
 impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static>
     Users<S, Q, B>
 {
-    pub fn new(ctx: Context<S, Q, B>) -> Self {
+    pub fn new(ctx: Context<S, Q, B>, http: HttpConfig) -> Self {
         Self {
+            http,
             auth: ctx.authenticator(),
             ctx,
         }
@@ -82,7 +94,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
     }
 
     fn user_json(status: StatusCode, user: &User) -> ApiResult<Response> {
-        http::json(status, &UserPublic::from(user))
+        edge::json(status, &UserPublic::from(user))
     }
 
     async fn list(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -94,24 +106,24 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             count,
             next_cursor: Skip::Omitted,
         };
-        http::json(StatusCode::OK, &page)
+        edge::json(StatusCode::OK, &page)
     }
 
     async fn create(&self, request: ApiRequest) -> ApiResult<Response> {
         self.admin(&request).await?;
-        let UserCreate(account) = request.body()?;
+        let account = request.body::<UserCreate>()?.into_account();
         let user = account.create(self.store()).await.map_err(|err| match err {
             AccountError::EmailTaken => ApiError::BadRequest(EMAIL_TAKEN_BY_ADMIN.into()),
             other => account_error(other),
         })?;
-        let http = &self.ctx.http;
+        let http = &self.http;
         let welcome = email::new_account(&http.project_name, &http.frontend_host, user.email.clone());
         self.ctx.queue.enqueue(Job::SendEmail(welcome)).await?;
         Self::user_json(StatusCode::OK, &user)
     }
 
     async fn signup(&self, request: ApiRequest) -> ApiResult<Response> {
-        let UserRegister(account) = request.body()?;
+        let account = request.body::<UserRegister>()?.into_account();
         let user = account.create(self.store()).await.map_err(|err| match err {
             AccountError::EmailTaken => ApiError::BadRequest(EMAIL_TAKEN_AT_SIGNUP.into()),
             other => account_error(other),
@@ -127,7 +139,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
 
     async fn update_me(&self, request: ApiRequest) -> ApiResult<Response> {
         let mut me = self.auth.current_user(&request).await?;
-        let UserUpdateMe(changes) = request.body()?;
+        let changes: AccountChanges = request.body::<UserUpdateMe>()?.into();
         let previous = me.email.clone();
         changes.apply(&mut me)?;
         self.save(&me, &previous).await?;
@@ -173,7 +185,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
         // Every login ends with the old password, this one included: a thief's token as well.
         self.store().revoke_user_sessions(me.id).await?;
         self.sessions_ended(me.id, "password_changed").await;
-        http::message(StatusCode::OK, "Password updated successfully")
+        edge::message(StatusCode::OK, "Password updated successfully")
     }
 
     async fn delete_me(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -197,7 +209,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             tracing::warn!(user_id = %user.id, error = %err, "cascade not enqueued; the sweep will run it");
         }
         self.sessions_ended(user.id, "user_deleted").await;
-        http::message(StatusCode::OK, "User deleted successfully")
+        edge::message(StatusCode::OK, "User deleted successfully")
     }
 
     async fn read(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -218,7 +230,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
     async fn update(&self, request: ApiRequest) -> ApiResult<Response> {
         self.admin(&request).await?;
         let id = request.path_id("user_id")?;
-        let UserUpdate(changes) = request.body()?;
+        let changes: AccountChanges = request.body::<UserUpdate>()?.into();
         let mut user = self
             .store()
             .get(id)
@@ -268,18 +280,18 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
 {
     type Route = Route;
 
-    fn routes() -> Vec<(Method, &'static str, Route)> {
+    fn routes() -> Vec<(Endpoint, Route)> {
         vec![
-            (Method::GET, "/api/v1/users/", Route::List),
-            (Method::POST, "/api/v1/users/", Route::Create),
-            (Method::GET, "/api/v1/users/me", Route::ReadMe),
-            (Method::PATCH, "/api/v1/users/me", Route::UpdateMe),
-            (Method::DELETE, "/api/v1/users/me", Route::DeleteMe),
-            (Method::PATCH, "/api/v1/users/me/password", Route::UpdatePasswordMe),
-            (Method::POST, "/api/v1/users/signup", Route::Signup),
-            (Method::GET, "/api/v1/users/{user_id}", Route::Read),
-            (Method::PATCH, "/api/v1/users/{user_id}", Route::Update),
-            (Method::DELETE, "/api/v1/users/{user_id}", Route::Delete),
+            (users::READ_USERS.endpoint, Route::List),
+            (users::CREATE_USER.endpoint, Route::Create),
+            (users::READ_USER_ME.endpoint, Route::ReadMe),
+            (users::UPDATE_USER_ME.endpoint, Route::UpdateMe),
+            (users::DELETE_USER_ME.endpoint, Route::DeleteMe),
+            (users::UPDATE_PASSWORD_ME.endpoint, Route::UpdatePasswordMe),
+            (users::REGISTER_USER.endpoint, Route::Signup),
+            (users::READ_USER_BY_ID.endpoint, Route::Read),
+            (users::UPDATE_USER.endpoint, Route::Update),
+            (users::DELETE_USER.endpoint, Route::Delete),
         ]
     }
 
@@ -302,7 +314,8 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::http::router::{Matched, Router};
+    use edge::router::{Matched, Router};
+    use lambda_http::http::Method;
 
     #[test]
     fn static_routes_win_over_the_user_id() {
@@ -337,15 +350,15 @@ mod handler_tests {
     //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
 
     use super::*;
+    use adapters::store::memory::Memory;
+    use domain::ports::UserStore;
+    use domain::Role;
+    use edge::StatusCode;
     use serde_json::{json, Value};
-    use shared::domain::ports::UserStore;
-    use shared::domain::Role;
-    use shared::http::StatusCode;
-    use shared::store::memory::Memory;
-    use shared::testing::{call, caller, context, event, service, set_body, set_path, PASSWORD};
+    use testkit::{call, caller, context, event, service, set_body, set_path, PASSWORD};
 
-    fn users(memory: &Memory) -> shared::http::Service<Users<Memory, Memory, Memory>> {
-        service(memory, Users::new(context(memory)))
+    fn users(memory: &Memory) -> edge::Service<Users<Memory, Memory, Memory>> {
+        service(Users::new(context(memory), testkit::http_config()))
     }
 
     #[tokio::test]
@@ -474,7 +487,7 @@ mod handler_tests {
         );
         assert_eq!(memory.get(me.id).await.unwrap(), None);
         assert!(memory.jobs().is_empty());
-        let now = shared::domain::clock::now_secs();
+        let now = domain::clock::now_secs();
         assert_eq!(memory.unfinished_deletions(now, 10).await.unwrap(), vec![me.id]);
     }
 

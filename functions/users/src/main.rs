@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::start(users::Users::new).await
+    edge::start(|env, http| Ok(users::Users::new(adapters::Context::from_env(env)?, http.clone()))).await
 }

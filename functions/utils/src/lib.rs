@@ -1,19 +1,23 @@
 //! `utils`: health checks and the test email.
 
-use lambda_http::http::{Method, StatusCode};
-use shared::aws::{Bucket, SqsQueue};
-use shared::domain::email;
-use shared::domain::job::Job;
-use shared::domain::ports::{Accounts, JobQueue, Probe};
-use shared::domain::Email;
-use shared::http::auth::Authenticator;
-use shared::http::error::UNAVAILABLE_RETRY_AFTER_SECS;
-use shared::http::public::Health;
-use shared::http::validation::{scalar, Echo, Fields, FromFields, Read};
-use shared::http::{self, Api, ApiRequest, Response};
-use shared::store::Table;
-use shared::{ApiResult, Context};
+use adapters::aws::{Bucket, SqsQueue};
+use adapters::store::Table;
+use contract::api::utils;
+use contract::operation::Endpoint;
+use contract::public::Health;
+use contract::validation::{scalar, Echo, Fields, FromFields, Read};
+use domain::auth::Authenticator;
+use domain::email;
+use domain::job::Job;
+use domain::ports::{Accounts, JobQueue, Probe};
+use domain::Email;
+use edge::auth::Caller;
+use edge::error::UNAVAILABLE_RETRY_AFTER_SECS;
+use edge::HttpConfig;
+use edge::{self, Api, ApiRequest, Response};
+use lambda_http::http::StatusCode;
 use std::collections::BTreeMap;
+use {adapters::Context, edge::ApiResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -50,6 +54,7 @@ impl FromFields for TestEmailQuery {
 pub struct Utils<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,
     ctx: Context<S, Q, B>,
+    http: HttpConfig,
 }
 
 impl<S, Q, B> Utils<S, Q, B>
@@ -58,8 +63,9 @@ where
     Q: JobQueue + Probe + 'static,
     B: Probe + 'static,
 {
-    pub fn new(ctx: Context<S, Q, B>) -> Self {
+    pub fn new(ctx: Context<S, Q, B>, http: HttpConfig) -> Self {
         Self {
+            http,
             auth: ctx.authenticator(),
             ctx,
         }
@@ -68,7 +74,7 @@ where
     async fn health_check(&self, request: ApiRequest) -> ApiResult<Response> {
         let HealthQuery { deep } = request.query()?;
         if !deep {
-            return http::json(StatusCode::OK, &true);
+            return edge::json(StatusCode::OK, &true);
         }
         let (table, bucket, queue) =
             tokio::join!(self.ctx.store.probe(), self.ctx.bucket.probe(), self.ctx.queue.probe());
@@ -101,14 +107,14 @@ where
                 status: "ok",
                 checks,
             };
-            return http::json(StatusCode::OK, &health);
+            return edge::json(StatusCode::OK, &health);
         }
         let health = Health {
             detail: Some(format!("Service unavailable: {}", failed.join(", "))),
             status: "error",
             checks,
         };
-        let mut response = http::json(StatusCode::SERVICE_UNAVAILABLE, &health)?;
+        let mut response = edge::json(StatusCode::SERVICE_UNAVAILABLE, &health)?;
         response.headers_mut().insert(
             "retry-after",
             lambda_http::http::HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
@@ -119,9 +125,9 @@ where
     async fn test_email(&self, request: ApiRequest) -> ApiResult<Response> {
         self.auth.current_superuser(&request).await?;
         let TestEmailQuery { email_to } = request.query()?;
-        let message = email::test_email(&self.ctx.http.project_name, email_to);
+        let message = email::test_email(&self.http.project_name, email_to);
         self.ctx.queue.enqueue(Job::SendEmail(message)).await?;
-        http::message(StatusCode::CREATED, "Test email sent")
+        edge::message(StatusCode::CREATED, "Test email sent")
     }
 }
 
@@ -133,10 +139,10 @@ where
 {
     type Route = Route;
 
-    fn routes() -> Vec<(Method, &'static str, Route)> {
+    fn routes() -> Vec<(Endpoint, Route)> {
         vec![
-            (Method::GET, "/api/v1/utils/health-check/", Route::HealthCheck),
-            (Method::POST, "/api/v1/utils/test-email/", Route::TestEmail),
+            (utils::HEALTH_CHECK.endpoint, Route::HealthCheck),
+            (utils::TEST_EMAIL.endpoint, Route::TestEmail),
         ]
     }
 
@@ -151,7 +157,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::http::router::{Matched, Router};
+    use edge::router::{Matched, Router};
+    use lambda_http::http::Method;
 
     #[test]
     fn route_table_builds() {
@@ -178,14 +185,14 @@ mod handler_tests {
     //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
 
     use super::*;
+    use adapters::store::memory::Memory;
+    use domain::Role;
+    use edge::StatusCode;
     use serde_json::json;
-    use shared::domain::Role;
-    use shared::http::StatusCode;
-    use shared::store::memory::Memory;
-    use shared::testing::{call, caller, context, event, service};
+    use testkit::{call, caller, context, event, service};
 
-    fn utils(memory: &Memory) -> shared::http::Service<Utils<Memory, Memory, Memory>> {
-        service(memory, Utils::new(context(memory)))
+    fn utils(memory: &Memory) -> edge::Service<Utils<Memory, Memory, Memory>> {
+        service(Utils::new(context(memory), testkit::http_config()))
     }
 
     #[tokio::test]

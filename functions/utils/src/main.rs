@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::start(utils::Utils::new).await
+    edge::start(|env, http| Ok(utils::Utils::new(adapters::Context::from_env(env)?, http.clone()))).await
 }

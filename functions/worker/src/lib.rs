@@ -2,17 +2,15 @@
 //! reported as partial batch failures so only they return to the queue (and, after
 //! `maxReceiveCount` receives, to the dead-letter queue).
 
+use adapters::aws::{AwsConfig, Bucket, SesSender};
+use adapters::store::Table;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::aws::{AwsConfig, Bucket, SesSender};
-use shared::config::{emails_from, ConfigError, Env};
-use shared::domain::accounts::{delete_user_data, CascadeError};
-use shared::domain::clock::now_secs;
-use shared::domain::job::{Envelope, EnvelopeError, Job};
-use shared::domain::ports::{
-    EmailSender, FileStore, ItemStore, ObjectStore, PostStore, SendError, SessionStore, UserStore,
-};
-use shared::domain::StoreError;
-use shared::store::Table;
+use domain::accounts::{delete_user_data, CascadeError};
+use domain::clock::now_secs;
+use domain::config::{ConfigError, Env};
+use domain::job::{Envelope, EnvelopeError, Job};
+use domain::ports::{EmailSender, FileStore, ItemStore, ObjectStore, PostStore, SendError, SessionStore, UserStore};
+use domain::StoreError;
 
 /// What the worker needs of a store: the delete-user cascade's sessions, items, posts and files,
 /// and the record of deletions whose cascade is unfinished.
@@ -65,7 +63,12 @@ impl Worker<SesSender, Table, Bucket> {
             None => SWEEP_AFTER_SECONDS,
         };
         let bucket = Bucket::new(&aws, env.required("BUCKET_NAME")?);
-        Ok(Self::new(SesSender::new(aws.ses(), emails_from(env)?), table, bucket).sweeping_after(sweep_after))
+        Ok(Self::new(
+            SesSender::new(aws.ses(), env.required("EMAILS_FROM_EMAIL")?),
+            table,
+            bucket,
+        )
+        .sweeping_after(sweep_after))
     }
 }
 
@@ -134,8 +137,8 @@ impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
-        shared::metrics::invocation_started();
-        let mut counts = shared::metrics::JobCounts::default();
+        telemetry::metrics::invocation_started();
+        let mut counts = telemetry::metrics::JobCounts::default();
         for record in &event.records {
             let message_id = record.message_id.clone().unwrap_or_default();
             match self.handle_record(record).await {
@@ -177,12 +180,12 @@ fn receive_count(record: &SqsMessage) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::email::EmailMessage;
-    use shared::domain::file::{File, Filename, NewUpload, UploadLimits};
-    use shared::domain::item::NewItem;
-    use shared::domain::ports::Records;
-    use shared::domain::{Email, Item, Title};
-    use shared::store::memory::Memory;
+    use adapters::store::memory::Memory;
+    use domain::email::EmailMessage;
+    use domain::file::{File, Filename, NewUpload, UploadLimits};
+    use domain::item::NewItem;
+    use domain::ports::Records;
+    use domain::{Email, Item, Title};
     use std::sync::Mutex;
     use std::time::Duration;
     use uuid::Uuid;
@@ -297,11 +300,11 @@ mod tests {
     #[tokio::test]
     async fn the_sweep_finishes_deletions_whose_job_never_ran() {
         let store = Memory::default();
-        let user = shared::domain::User::new(
+        let user = domain::User::new(
             Email::parse("gone@example.com").unwrap(),
-            shared::domain::passwords::PasswordHash::from_stored("$argon2id$v=19$x".into()),
+            domain::passwords::PasswordHash::from_stored("$argon2id$v=19$x".into()),
             None,
-            shared::domain::Role::User,
+            domain::Role::User,
         );
         UserStore::create(&store, &user).await.unwrap();
         let item = Item::new(

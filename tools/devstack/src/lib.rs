@@ -15,9 +15,9 @@ pub mod sqs;
 pub mod template;
 pub mod websocket;
 
+use adapters::aws::AwsConfig;
 use gateway::Route;
 use runtime::Function;
-use shared::aws::AwsConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
 

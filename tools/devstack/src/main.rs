@@ -5,15 +5,15 @@
 //! Runtime API emulator, and feeds SQS queues to their functions like Lambda's event source
 //! mappings. `devstack invoke <Function> -e <event.json>` sends one event to a running stack.
 
+use adapters::aws::AwsConfig;
+use adapters::store::Table;
 use devstack::gateway::{self, Route};
 use devstack::runtime::{Function, FunctionSpec};
 use devstack::template::{self, scalar_string, Template};
 use devstack::{moto, provision, schedule, sqs, Stack};
+use domain::{Email, Password};
 use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
-use shared::aws::AwsConfig;
-use shared::domain::{Email, Password};
-use shared::store::Table;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -486,7 +486,7 @@ fn websocket_api(template: &Template) -> Result<Option<WebSocketSpec>, String> {
 
 struct EnvList<'a>(&'a [(&'a str, &'a str)]);
 
-impl shared::config::Env for EnvList<'_> {
+impl domain::config::Env for EnvList<'_> {
     fn get(&self, name: &str) -> Option<String> {
         self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
     }
@@ -621,7 +621,7 @@ async fn bootstrap(args: &[String]) -> Result<(), String> {
     let (Some(table), Some(stage)) = (table, stage) else {
         return Err(USAGE.to_owned());
     };
-    let aws = AwsConfig::from_env(&shared::config::ProcessEnv).map_err(|e| e.to_string())?;
+    let aws = AwsConfig::from_env(&domain::config::ProcessEnv).map_err(|e| e.to_string())?;
     ensure_superuser(&Table::new(aws.dynamodb(), table), None, &stage).await
 }
 
@@ -664,14 +664,12 @@ async fn ensure_superuser(table: &Table, default_email: Option<&str>, stage: &st
     }
     let email = Email::parse(&email).map_err(|e| format!("FIRST_SUPERUSER: {}", e.msg))?;
     let password = Password::parse(&password).map_err(|e| format!("FIRST_SUPERUSER_PASSWORD: {}", e.msg))?;
-    match shared::domain::accounts::ensure_first_superuser(table, &email, &password)
+    match domain::accounts::ensure_first_superuser(table, &email, &password)
         .await
         .map_err(|e| e.to_string())?
     {
-        shared::domain::accounts::Bootstrap::Created(_) => say(format!("first superuser {email} created")),
-        shared::domain::accounts::Bootstrap::AlreadyPresent(_) => {
-            say(format!("first superuser {email} already present"))
-        }
+        domain::accounts::Bootstrap::Created(_) => say(format!("first superuser {email} created")),
+        domain::accounts::Bootstrap::AlreadyPresent(_) => say(format!("first superuser {email} already present")),
     }
     Ok(())
 }

@@ -2,12 +2,12 @@
 //! declares. Creation is idempotent: what exists already is kept.
 
 use crate::template::{scalar_string, Physical, Template, TemplateError, ACCOUNT, REGION};
+use adapters::aws::AwsConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
 use serde_yaml::Value;
-use shared::aws::AwsConfig;
 use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]

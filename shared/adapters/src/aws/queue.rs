@@ -1,0 +1,87 @@
+//! The SQS queues: jobs the worker consumes, and notifications the realtime function fans out.
+
+use domain::job::{Envelope, Job};
+use domain::ports::{JobQueue, Notifier, Probe, QueueError};
+use domain::realtime::{Event, Notification};
+use uuid::Uuid;
+
+#[derive(Debug)]
+pub struct SqsQueue {
+    client: crate::aws::Lazy<aws_sdk_sqs::Client>,
+    url: String,
+    notifications_url: Option<String>,
+}
+
+impl SqsQueue {
+    /// The client is built when the first job is sent: most requests send none.
+    pub fn new(aws: &crate::aws::AwsConfig, url: impl Into<String>) -> Self {
+        Self {
+            client: crate::aws::Lazy::on_first_use(aws),
+            url: url.into(),
+            notifications_url: None,
+        }
+    }
+
+    /// The same client also queues notifications, to the queue at `url`.
+    pub fn with_notifications(mut self, url: impl Into<String>) -> Self {
+        self.notifications_url = Some(url.into());
+        self
+    }
+}
+
+impl Notifier for SqsQueue {
+    async fn notify(&self, user_id: Uuid, event: Event, data: serde_json::Value) -> Result<(), QueueError> {
+        let url = self
+            .notifications_url
+            .as_deref()
+            .ok_or_else(|| QueueError("no notifications queue configured".into()))?;
+        self.client
+            .get_with(crate::aws::AwsConfig::sqs)
+            .send_message()
+            .queue_url(url)
+            .message_body(Notification::new(user_id, event, data).to_body())
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+}
+
+impl Probe for SqsQueue {
+    fn service(&self) -> &'static str {
+        "queue"
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        self.client
+            .get_with(crate::aws::AwsConfig::sqs)
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
+    }
+}
+
+impl JobQueue for SqsQueue {
+    async fn enqueue(&self, job: Job) -> Result<Uuid, QueueError> {
+        let envelope = Envelope::new(job);
+        let kind = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(envelope.job.kind())
+            .build()
+            .map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .get_with(crate::aws::AwsConfig::sqs)
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(envelope.to_body())
+            .message_attributes("kind", kind)
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+        Ok(envelope.id)
+    }
+}

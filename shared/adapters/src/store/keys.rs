@@ -1,0 +1,124 @@
+//! Every key format of the single table (see docs/data-model.md), in one place.
+
+use uuid::Uuid;
+
+pub const PK: &str = "pk";
+/// The table's TTL attribute (epoch seconds): DynamoDB deletes a row some time after it, so
+/// reads still check it.
+pub const EXPIRES: &str = "expires_at";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
+
+pub fn user(id: Uuid) -> String {
+    format!("USER#{id}")
+}
+pub const USER_SK: &str = "PROFILE";
+pub fn email(email: &str) -> String {
+    format!("EMAIL#{email}")
+}
+pub const EMAIL_SK: &str = "EMAIL";
+pub const USERS_INDEX: &str = "USERS";
+pub const USERS_COUNTER: &str = "COUNTER#USERS";
+/// The partition of deleted users whose cascade has not finished (sort key: the user's id).
+pub const UNFINISHED_DELETIONS: &str = "DELETIONS#UNFINISHED";
+pub const COUNTER_SK: &str = "COUNTER";
+pub fn refresh(digest: &str) -> String {
+    format!("REFRESH#{digest}")
+}
+pub const REFRESH_SK: &str = "REFRESH";
+pub fn family(id: Uuid) -> String {
+    format!("FAMILY#{id}")
+}
+pub const FAMILY_SK: &str = "FAMILY";
+pub fn user_families(user: Uuid) -> String {
+    format!("USER#{user}#FAMILIES")
+}
+pub fn reset(digest: &str) -> String {
+    format!("RESET#{digest}")
+}
+pub const RESET_SK: &str = "RESET";
+/// A rate-limit window. The key (an email, an address) is hashed: whatever a client sends
+/// becomes a bounded key and is never stored as it was typed.
+pub fn rate(scope: &str, key: &str, window_start: u64) -> String {
+    format!("RATE#{scope}#{}#{window_start}", domain::secrets::digest(key))
+}
+pub const RATE_SK: &str = "RATE";
+pub const IDEMPOTENCY_SK: &str = "IDEMP";
+pub fn item(id: Uuid) -> String {
+    format!("ITEM#{id}")
+}
+pub const ITEM_SK: &str = "ITEM";
+pub fn owner_items(owner: Uuid) -> String {
+    format!("OWNER#{owner}#ITEMS")
+}
+pub const ALL_ITEMS: &str = "ITEMS";
+pub const ALL_ITEMS_COUNTER: &str = "COUNTER#ITEMS";
+pub fn owner_items_counter(owner: Uuid) -> String {
+    format!("COUNTER#ITEMS#{owner}")
+}
+
+pub fn post(id: Uuid) -> String {
+    format!("POST#{id}")
+}
+pub const POST_SK: &str = "POST";
+fn state(published: bool) -> &'static str {
+    if published {
+        "PUBLISHED"
+    } else {
+        "DRAFTS"
+    }
+}
+/// One author's published posts, or their drafts.
+pub fn author_posts(author: Uuid, published: bool) -> String {
+    format!("AUTHOR#{author}#{}", state(published))
+}
+pub const PUBLISHED_POSTS: &str = "POSTS#PUBLISHED";
+pub const PUBLISHED_POSTS_COUNTER: &str = "COUNTER#POSTS#PUBLISHED";
+pub fn author_posts_counter(author: Uuid, published: bool) -> String {
+    format!("COUNTER#POSTS#{author}#{}", state(published))
+}
+
+/// An idempotency record: the owner, the collection and the client's key.
+pub fn idempotency(owner: Uuid, collection: &str, key: &str) -> String {
+    format!("IDEMP#{owner}#{collection}#{key}")
+}
+
+/// A WebSocket connection; `gsi1` finds a user's connections.
+pub fn connection(id: &str) -> String {
+    format!("CONN#{id}")
+}
+pub const CONNECTION_SK: &str = "CONN";
+pub fn user_connections(user: Uuid) -> String {
+    format!("USER#{user}#CONNS")
+}
+/// A room: its members (`MEMBER#<connection>`) and its messages (`MSG#<time>#<id>`) share it.
+pub fn room(name: &str) -> String {
+    format!("ROOM#{name}")
+}
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+pub fn member(connection: &str) -> String {
+    format!("{MEMBER_PREFIX}{connection}")
+}
+pub const MESSAGE_PREFIX: &str = "MSG#";
+pub fn message(timestamp: &str, id: Uuid) -> String {
+    format!("{MESSAGE_PREFIX}{timestamp}#{id}")
+}
+pub fn file(id: Uuid) -> String {
+    format!("FILE#{id}")
+}
+pub const FILE_SK: &str = "FILE";
+pub fn owner_files(owner: Uuid) -> String {
+    format!("OWNER#{owner}#FILES")
+}
+pub const ALL_FILES: &str = "FILES";
+/// One owner's upload guard: every create of the owner's files bumps its version, so two
+/// creates that both read the same usage cannot both commit.
+pub fn file_quota(owner: Uuid) -> String {
+    format!("FILEQUOTA#{owner}")
+}
+pub const FILE_QUOTA_SK: &str = "QUOTA";

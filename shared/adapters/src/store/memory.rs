@@ -1,0 +1,811 @@
+//! In-memory implementations of every port, for unit tests of the domain and of the handlers:
+//! the same rules as the table (unique emails, versions, counters, single-use tokens), no I/O.
+
+use domain::clock::now_secs;
+use domain::email::EmailMessage;
+use domain::file::{File, FileScope, FileStatus, UploadLimits, Usage};
+use domain::job::Job;
+use domain::passwords::PasswordHash;
+use domain::ports::{
+    Connections, EmailSender, FileCreateError, FileStore, JobQueue, Notifier, ObjectError, ObjectStore, Probe, Push,
+    PushError, QueueError, RateLimiter, Records, SendError, SessionStore, UploadForm, UploadTicket, UserStore,
+};
+use domain::realtime::{
+    ChatMessage, Connection, ConnectionId, Event, Joined, Member, Notification, RoomName, HISTORY_LEN,
+    MAX_ROOMS_PER_CONNECTION,
+};
+use domain::secrets;
+use domain::session::{Count, Limit, Refresh};
+use domain::{Email, Item, Listing, Owned, Post, Remembered, StoreError, User, WriteError};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+struct ResetLink {
+    user_id: Uuid,
+    email: Email,
+    user_version: u64,
+    expires: u64,
+}
+
+#[derive(Debug, Clone)]
+struct RefreshToken {
+    user_id: Uuid,
+    family: Uuid,
+    used: bool,
+    expires: u64,
+    login_at: u64,
+}
+
+/// What [`Memory`] holds.
+#[derive(Debug, Default)]
+pub struct State {
+    users: HashMap<Uuid, User>,
+    items: HashMap<Uuid, Item>,
+    posts: HashMap<Uuid, Post>,
+    remembered: HashMap<(Uuid, &'static str, String), Remembered>,
+    /// family → (user, revoked)
+    families: HashMap<Uuid, (Uuid, bool)>,
+    refresh: HashMap<String, RefreshToken>,
+    resets: HashMap<String, ResetLink>,
+    rates: HashMap<(&'static str, String, u64), u64>,
+    /// file → (file, expires at)
+    files: HashMap<Uuid, (File, Option<u64>)>,
+    /// key → (bytes, content type)
+    objects: HashMap<String, (Vec<u8>, String)>,
+    /// How many objects were ever written, by key.
+    writes: HashMap<String, usize>,
+    jobs: Vec<Job>,
+    emails: Vec<EmailMessage>,
+    /// deleted user → when (epoch seconds), until their cascade has run.
+    unfinished_deletions: HashMap<Uuid, u64>,
+    /// When set, enqueueing fails (the queue alone is unreachable).
+    queue_down: bool,
+    connections: HashMap<ConnectionId, (Connection, BTreeSet<RoomName>)>,
+    members: BTreeMap<RoomName, BTreeMap<ConnectionId, Uuid>>,
+    history: HashMap<RoomName, Vec<ChatMessage>>,
+    notifications: Vec<Notification>,
+    pushed: Vec<(ConnectionId, String)>,
+    closed: Vec<ConnectionId>,
+    /// Connections the push answers `Gone` for (clients that vanished).
+    gone: HashSet<ConnectionId>,
+    /// When set, every call fails as an unreachable service would.
+    down: bool,
+}
+
+/// Every store port, the job queue and the email sender, in memory. Clones share one state, so
+/// a test can hand one to the code under test and read what it did through another.
+#[derive(Debug, Clone, Default)]
+pub struct Memory(Arc<Mutex<State>>);
+
+impl Memory {
+    fn state(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        let state = self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Corrupt("memory store poisoned".into()))?;
+        if state.down {
+            return Err(StoreError::Unavailable("memory store is down".into()));
+        }
+        Ok(state)
+    }
+
+    /// Makes every later call fail as if the service were unreachable (or reachable again).
+    pub fn set_down(&self, down: bool) {
+        if let Ok(mut state) = self.0.lock() {
+            state.down = down;
+        }
+    }
+
+    /// Makes enqueueing fail while the stores keep working (or work again).
+    pub fn set_queue_down(&self, down: bool) {
+        if let Ok(mut state) = self.0.lock() {
+            state.queue_down = down;
+        }
+    }
+
+    /// The jobs enqueued so far.
+    pub fn jobs(&self) -> Vec<Job> {
+        self.0.lock().map(|s| s.jobs.clone()).unwrap_or_default()
+    }
+
+    /// The emails sent so far.
+    pub fn emails(&self) -> Vec<EmailMessage> {
+        self.0.lock().map(|s| s.emails.clone()).unwrap_or_default()
+    }
+
+    /// The notifications queued so far.
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.0.lock().map(|s| s.notifications.clone()).unwrap_or_default()
+    }
+
+    /// The frames pushed so far, to whom, in order.
+    pub fn pushed(&self) -> Vec<(ConnectionId, String)> {
+        self.0.lock().map(|s| s.pushed.clone()).unwrap_or_default()
+    }
+
+    /// The connections closed from the server's side so far.
+    pub fn closed(&self) -> Vec<ConnectionId> {
+        self.0.lock().map(|s| s.closed.clone()).unwrap_or_default()
+    }
+
+    /// Makes the push answer `Gone` for `connection`, as for a client that vanished.
+    pub fn vanish(&self, connection: &ConnectionId) {
+        if let Ok(mut state) = self.0.lock() {
+            state.gone.insert(connection.clone());
+        }
+    }
+
+    /// The bytes and content type of an object of the bucket.
+    pub fn object(&self, key: &str) -> Option<(Vec<u8>, String)> {
+        self.0.lock().ok().and_then(|s| s.objects.get(key).cloned())
+    }
+
+    /// How many times an object was written at `key`.
+    pub fn writes(&self, key: &str) -> usize {
+        self.0
+            .lock()
+            .map(|s| s.writes.get(key).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Stores a record as it is (tests that need a record with a known id).
+    pub fn insert<T: Kept>(&self, record: T) {
+        if let Ok(mut state) = self.0.lock() {
+            T::kept(&mut state).insert(record.id(), record);
+        }
+    }
+}
+
+/// The owned records memory keeps, each in its own map.
+pub trait Kept: Owned {
+    #[doc(hidden)]
+    fn kept(state: &mut State) -> &mut HashMap<Uuid, Self>;
+}
+
+impl Kept for Item {
+    fn kept(state: &mut State) -> &mut HashMap<Uuid, Self> {
+        &mut state.items
+    }
+}
+
+impl Kept for Post {
+    fn kept(state: &mut State) -> &mut HashMap<Uuid, Self> {
+        &mut state.posts
+    }
+}
+
+impl UserStore for Memory {
+    async fn get(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        Ok(self.state()?.users.get(&id).cloned())
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        Ok(self.state()?.users.values().find(|u| &u.email == email).cloned())
+    }
+
+    async fn create(&self, user: &User) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.users.values().any(|u| u.email == user.email) {
+            return Err(StoreError::EmailTaken);
+        }
+        state.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn list(&self, skip: usize, limit: usize) -> Result<Vec<User>, StoreError> {
+        let state = self.state()?;
+        let mut all: Vec<User> = state.users.values().cloned().collect();
+        all.sort_by_key(|u| std::cmp::Reverse((u.created_at, u.id)));
+        Ok(all.into_iter().skip(skip).take(limit).collect())
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.state()?.users.len() as u64)
+    }
+
+    async fn update(&self, user: &User, _previous_email: &Email) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.users.values().any(|u| u.email == user.email && u.id != user.id) {
+            return Err(StoreError::EmailTaken);
+        }
+        match state.users.get_mut(&user.id) {
+            Some(stored) if stored.version == user.version => {
+                *stored = User {
+                    version: user.version + 1,
+                    ..user.clone()
+                };
+                Ok(())
+            }
+            Some(_) => Err(StoreError::Conflict),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete(&self, user: &User) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        state.users.remove(&user.id).ok_or(StoreError::NotFound)?;
+        state.unfinished_deletions.insert(user.id, domain::clock::now_secs());
+        Ok(())
+    }
+
+    async fn unfinished_deletions(&self, before: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        let state = self.state()?;
+        let mut found: Vec<_> = state
+            .unfinished_deletions
+            .iter()
+            .filter(|(_, deleted_at)| **deleted_at <= before)
+            .map(|(user, deleted_at)| (*deleted_at, *user))
+            .collect();
+        found.sort_unstable();
+        Ok(found.into_iter().take(limit).map(|(_, user)| user).collect())
+    }
+
+    async fn deletion_finished(&self, user: Uuid) -> Result<(), StoreError> {
+        self.state()?.unfinished_deletions.remove(&user);
+        Ok(())
+    }
+}
+
+fn in_listing<T: Owned>(record: &T, listing: &Listing<T::Source>) -> bool {
+    listing.sources.iter().any(|source| record.listed_in(source))
+        && listing.search.as_deref().is_none_or(|search| record.matches(search))
+}
+
+impl<T: Kept> Records<T> for Memory {
+    async fn get(&self, id: Uuid) -> Result<Option<T>, StoreError> {
+        let mut state = self.state()?;
+        Ok(T::kept(&mut state).get(&id).cloned())
+    }
+
+    async fn list(&self, listing: &Listing<T::Source>, wanted: usize) -> Result<Vec<T>, StoreError> {
+        let mut state = self.state()?;
+        let mut rows: Vec<T> = T::kept(&mut state)
+            .values()
+            .filter(|r| in_listing(*r, listing))
+            .filter(|r| {
+                listing
+                    .before
+                    .as_deref()
+                    .is_none_or(|before| r.sort_key().as_str() < before)
+            })
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.sort_key()));
+        rows.truncate(wanted);
+        Ok(rows)
+    }
+
+    async fn count(&self, listing: &Listing<T::Source>) -> Result<u64, StoreError> {
+        let mut state = self.state()?;
+        Ok(T::kept(&mut state).values().filter(|r| in_listing(*r, listing)).count() as u64)
+    }
+
+    async fn create(&self, record: &T, remember: Option<&Remembered>) -> Result<(), WriteError> {
+        let mut state = self.state()?;
+        if let Some(remembered) = remember {
+            let key = (remembered.owner, T::COLLECTION, remembered.client_key.clone());
+            if state.remembered.contains_key(&key) {
+                return Err(WriteError::KeyTaken);
+            }
+            state.remembered.insert(key, remembered.clone());
+        }
+        let records = T::kept(&mut state);
+        if records.contains_key(&record.id()) {
+            return Err(WriteError::Conflict);
+        }
+        records.insert(record.id(), record.clone());
+        Ok(())
+    }
+
+    async fn replace(&self, current: &T, next: &T) -> Result<(), WriteError> {
+        let mut state = self.state()?;
+        match T::kept(&mut state).get_mut(&current.id()) {
+            Some(stored) if stored.version() == current.version() => {
+                *stored = next.clone();
+                Ok(())
+            }
+            _ => Err(WriteError::Conflict),
+        }
+    }
+
+    async fn delete(&self, record: &T, read_version: Option<u64>) -> Result<(), WriteError> {
+        let mut state = self.state()?;
+        let records = T::kept(&mut state);
+        match records.get(&record.id()) {
+            Some(stored) if read_version.is_none_or(|v| v == stored.version()) => {
+                records.remove(&record.id());
+                Ok(())
+            }
+            _ => Err(WriteError::Conflict),
+        }
+    }
+
+    async fn remembered(&self, owner: Uuid, client_key: &str) -> Result<Option<Remembered>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .remembered
+            .get(&(owner, T::COLLECTION, client_key.to_owned()))
+            .cloned())
+    }
+}
+
+fn secret() -> Result<String, StoreError> {
+    secrets::generate().map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))
+}
+
+impl SessionStore for Memory {
+    async fn start_login(&self, user_id: Uuid, ttl: Duration) -> Result<(Uuid, String), StoreError> {
+        let (family, token) = (Uuid::new_v4(), secret()?);
+        let mut state = self.state()?;
+        state.families.insert(family, (user_id, false));
+        let expires = now_secs() + ttl.as_secs();
+        let record = RefreshToken {
+            user_id,
+            family,
+            used: false,
+            expires,
+            login_at: now_secs(),
+        };
+        state.refresh.insert(secrets::digest(&token), record);
+        Ok((family, token))
+    }
+
+    async fn rotate_refresh(&self, presented: &str, ttl: Duration) -> Result<Refresh, StoreError> {
+        let mut state = self.state()?;
+        let Some(record) = state.refresh.get(&secrets::digest(presented)).cloned() else {
+            return Ok(Refresh::Rejected);
+        };
+        if record.expires <= now_secs() {
+            return Ok(Refresh::Rejected);
+        }
+        if record.used {
+            state.families.insert(record.family, (record.user_id, true));
+            return Ok(Refresh::ReuseDetected);
+        }
+        if state.families.get(&record.family).is_none_or(|(_, revoked)| *revoked) {
+            return Ok(Refresh::Rejected);
+        }
+        let token = secret()?;
+        if let Some(old) = state.refresh.get_mut(&secrets::digest(presented)) {
+            old.used = true;
+        }
+        let next = RefreshToken {
+            used: false,
+            expires: now_secs() + ttl.as_secs(),
+            ..record.clone()
+        };
+        state.refresh.insert(secrets::digest(&token), next);
+        Ok(Refresh::Rotated {
+            user_id: record.user_id,
+            family: record.family,
+            token,
+            login_at: record.login_at,
+        })
+    }
+
+    async fn login_active(&self, family: Uuid) -> Result<bool, StoreError> {
+        Ok(self.state()?.families.get(&family).is_some_and(|(_, revoked)| !revoked))
+    }
+
+    async fn reset_target(&self, presented: &str) -> Result<Option<Uuid>, StoreError> {
+        let state = self.state()?;
+        let link = state.resets.get(&secrets::digest(presented));
+        Ok(link.filter(|l| l.expires > now_secs()).map(|l| l.user_id))
+    }
+
+    async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
+        if let Some((_, revoked)) = self.state()?.families.get_mut(&family) {
+            *revoked = true;
+        }
+        Ok(())
+    }
+
+    async fn revoke_user_sessions(&self, user_id: Uuid) -> Result<usize, StoreError> {
+        let mut state = self.state()?;
+        let mut revoked = 0;
+        for (owner, family_revoked) in state.families.values_mut() {
+            if *owner == user_id && !*family_revoked {
+                *family_revoked = true;
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
+    async fn create_reset_token(&self, user: &User, ttl: Duration) -> Result<String, StoreError> {
+        let token = secret()?;
+        let link = ResetLink {
+            user_id: user.id,
+            email: user.email.clone(),
+            user_version: user.version,
+            expires: now_secs() + ttl.as_secs(),
+        };
+        self.state()?.resets.insert(secrets::digest(&token), link);
+        Ok(token)
+    }
+
+    async fn reset_password(&self, presented: &str, new_hash: &PasswordHash) -> Result<Option<Uuid>, StoreError> {
+        let mut state = self.state()?;
+        let Some(link) = state.resets.remove(&secrets::digest(presented)) else {
+            return Ok(None);
+        };
+        if link.expires <= now_secs() {
+            return Ok(None);
+        }
+        match state.users.get_mut(&link.user_id) {
+            Some(user) if user.email == link.email && user.version == link.user_version => {
+                user.password_hash = new_hash.clone();
+                user.version += 1;
+                user.end_sessions();
+                Ok(Some(link.user_id))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl RateLimiter for Memory {
+    async fn hit(&self, limit: &Limit, key: &str) -> Result<Count, StoreError> {
+        let now = now_secs();
+        let mut state = self.state()?;
+        let count = state
+            .rates
+            .entry((limit.scope, key.to_owned(), limit.window_start(now)))
+            .or_insert(0);
+        *count += 1;
+        Ok(Count {
+            count: *count,
+            retry_after_secs: limit.retry_after(now),
+        })
+    }
+
+    async fn refund(&self, limit: &Limit, key: &str) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if let Some(count) = state
+            .rates
+            .get_mut(&(limit.scope, key.to_owned(), limit.window_start(now_secs())))
+        {
+            *count = count.saturating_sub(1);
+        }
+        Ok(())
+    }
+}
+
+fn file_live(expires: Option<u64>, now: u64) -> bool {
+    expires.is_none_or(|at| at > now)
+}
+
+impl FileStore for Memory {
+    async fn get_file(&self, id: Uuid) -> Result<Option<File>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .files
+            .get(&id)
+            .filter(|(_, expires)| file_live(*expires, now_secs()))
+            .map(|(file, _)| file.clone()))
+    }
+
+    async fn create_file(
+        &self,
+        file: &File,
+        limits: &UploadLimits,
+        pending_ttl: Duration,
+    ) -> Result<(), FileCreateError> {
+        let mut state = self.state()?;
+        let now = now_secs();
+        let mut usage = Usage::default();
+        for (existing, expires) in state.files.values() {
+            if existing.owner_id == file.owner_id && file_live(*expires, now) {
+                usage.add(existing);
+            }
+        }
+        if !usage.admits(limits, file.size) {
+            return Err(FileCreateError::QuotaExceeded);
+        }
+        state
+            .files
+            .insert(file.id, (file.clone(), Some(now + pending_ttl.as_secs())));
+        Ok(())
+    }
+
+    async fn list_files(
+        &self,
+        scope: &FileScope,
+        before: Option<&str>,
+        wanted: usize,
+    ) -> Result<Vec<File>, StoreError> {
+        let state = self.state()?;
+        let now = now_secs();
+        let mut files: Vec<File> = state
+            .files
+            .values()
+            .filter(|(file, expires)| {
+                file_live(*expires, now)
+                    && match scope {
+                        FileScope::All => true,
+                        FileScope::Owner(owner) => file.owner_id == *owner,
+                    }
+                    && before.is_none_or(|before| file.sort_key().as_str() < before)
+            })
+            .map(|(file, _)| file.clone())
+            .collect();
+        files.sort_by_key(|f| std::cmp::Reverse(f.sort_key()));
+        files.truncate(wanted);
+        Ok(files)
+    }
+
+    async fn count_files(&self, scope: &FileScope) -> Result<u64, StoreError> {
+        Ok(self.list_files(scope, None, usize::MAX).await?.len() as u64)
+    }
+
+    async fn transition_file(&self, next: &File, from: FileStatus) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        match state.files.get_mut(&next.id) {
+            Some((stored, expires)) if stored.status == from => {
+                *stored = next.clone();
+                if next.status.is_final() {
+                    *expires = None;
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_file(&self, file: &File) -> Result<bool, StoreError> {
+        Ok(self.state()?.files.remove(&file.id).is_some())
+    }
+
+    /// Creates here are serialised by the state's lock: there is no guard to forget.
+    async fn forget_uploader(&self, _owner: Uuid) -> Result<(), StoreError> {
+        drop(self.state()?);
+        Ok(())
+    }
+}
+
+fn bucket_down(err: StoreError) -> ObjectError {
+    ObjectError::Unavailable(err.to_string())
+}
+
+impl ObjectStore for Memory {
+    async fn upload_form(&self, ticket: &UploadTicket<'_>) -> Result<UploadForm, ObjectError> {
+        drop(self.state().map_err(bucket_down)?);
+        Ok(UploadForm {
+            url: "memory://bucket".into(),
+            fields: vec![
+                ("key".into(), ticket.key.to_owned()),
+                ("Content-Type".into(), ticket.content_type.to_owned()),
+            ],
+        })
+    }
+
+    async fn download_link(
+        &self,
+        key: &str,
+        _content_type: &str,
+        _disposition: Option<&str>,
+        expires_in: Duration,
+    ) -> Result<String, ObjectError> {
+        drop(self.state().map_err(bucket_down)?);
+        Ok(format!("memory://bucket/{key}?expires={}", expires_in.as_secs()))
+    }
+
+    async fn put_object(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ObjectError> {
+        let mut state = self.state().map_err(bucket_down)?;
+        state.objects.insert(key.to_owned(), (bytes, content_type.to_owned()));
+        *state.writes.entry(key.to_owned()).or_insert(0) += 1;
+        Ok(())
+    }
+
+    async fn get_object(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ObjectError> {
+        let state = self.state().map_err(bucket_down)?;
+        let limit = usize::try_from(max_bytes.saturating_add(1)).unwrap_or(usize::MAX);
+        Ok(state
+            .objects
+            .get(key)
+            .map(|(bytes, _)| bytes.iter().take(limit).copied().collect()))
+    }
+
+    async fn copy_object(&self, from: &str, to: &str) -> Result<(), ObjectError> {
+        let mut state = self.state().map_err(bucket_down)?;
+        let object = state
+            .objects
+            .get(from)
+            .cloned()
+            .ok_or_else(|| ObjectError::Refused(format!("no object {from}")))?;
+        state.objects.insert(to.to_owned(), object);
+        *state.writes.entry(to.to_owned()).or_insert(0) += 1;
+        Ok(())
+    }
+
+    async fn delete_objects(&self, keys: &[String]) -> Result<(), ObjectError> {
+        let mut state = self.state().map_err(bucket_down)?;
+        for key in keys {
+            state.objects.remove(key);
+        }
+        Ok(())
+    }
+}
+
+impl domain::ports::Accounts for Memory {
+    async fn caller(&self, user_id: Uuid, login: Uuid) -> Result<(Option<User>, bool), StoreError> {
+        Ok((UserStore::get(self, user_id).await?, self.login_active(login).await?))
+    }
+}
+
+impl JobQueue for Memory {
+    async fn enqueue(&self, job: Job) -> Result<Uuid, QueueError> {
+        let mut state = self.state().map_err(|e| QueueError(e.to_string()))?;
+        if state.queue_down {
+            return Err(QueueError("memory queue is down".into()));
+        }
+        state.jobs.push(job);
+        Ok(Uuid::new_v4())
+    }
+}
+
+impl EmailSender for Memory {
+    async fn send(&self, message: &EmailMessage) -> Result<String, SendError> {
+        let mut state = self.state().map_err(|e| SendError::Unavailable(e.to_string()))?;
+        state.emails.push(message.clone());
+        Ok(Uuid::new_v4().to_string())
+    }
+}
+
+impl Connections for Memory {
+    async fn open(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        state
+            .connections
+            .insert(connection.id.clone(), (connection.clone(), BTreeSet::new()));
+        Ok(())
+    }
+
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        Ok(self.state()?.connections.get(id).map(|(c, _)| c.clone()))
+    }
+
+    async fn close(&self, id: &ConnectionId) -> Result<Option<(Connection, Vec<RoomName>)>, StoreError> {
+        let mut state = self.state()?;
+        let Some((connection, rooms)) = state.connections.remove(id) else {
+            return Ok(None);
+        };
+        for room in &rooms {
+            if let Some(members) = state.members.get_mut(room) {
+                members.remove(id);
+            }
+        }
+        Ok(Some((connection, rooms.into_iter().collect())))
+    }
+
+    async fn of_user(&self, user_id: Uuid) -> Result<Vec<ConnectionId>, StoreError> {
+        let state = self.state()?;
+        let mut ids: Vec<_> = state
+            .connections
+            .values()
+            .filter(|(c, _)| c.user_id == user_id)
+            .map(|(c, _)| c.id.clone())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn join(&self, room: &RoomName, connection: &Connection) -> Result<Joined, StoreError> {
+        let mut state = self.state()?;
+        let Some((_, rooms)) = state.connections.get_mut(&connection.id) else {
+            return Ok(Joined::ConnectionGone);
+        };
+        if rooms.len() >= MAX_ROOMS_PER_CONNECTION && !rooms.contains(room) {
+            return Ok(Joined::TooManyRooms);
+        }
+        rooms.insert(room.clone());
+        state
+            .members
+            .entry(room.clone())
+            .or_default()
+            .insert(connection.id.clone(), connection.user_id);
+        Ok(Joined::Joined)
+    }
+
+    async fn leave(&self, room: &RoomName, connection: &ConnectionId) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        if let Some((_, rooms)) = state.connections.get_mut(connection) {
+            rooms.remove(room);
+        }
+        Ok(state
+            .members
+            .get_mut(room)
+            .is_some_and(|members| members.remove(connection).is_some()))
+    }
+
+    async fn members(&self, room: &RoomName) -> Result<Vec<Member>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .members
+            .get(room)
+            .into_iter()
+            .flatten()
+            .map(|(connection, user_id)| Member {
+                connection: connection.clone(),
+                user_id: *user_id,
+            })
+            .collect())
+    }
+
+    async fn remember(&self, message: &ChatMessage) -> Result<(), StoreError> {
+        let room = RoomName::parse(&message.room).map_err(StoreError::Corrupt)?;
+        self.state()?.history.entry(room).or_default().push(message.clone());
+        Ok(())
+    }
+
+    async fn history(&self, room: &RoomName) -> Result<Vec<ChatMessage>, StoreError> {
+        let state = self.state()?;
+        let all = state.history.get(room).cloned().unwrap_or_default();
+        Ok(all[all.len().saturating_sub(HISTORY_LEN)..].to_vec())
+    }
+}
+
+impl Push for Memory {
+    async fn send(&self, to: &ConnectionId, frame: &str) -> Result<(), PushError> {
+        let mut state = self.state().map_err(|e| PushError::Unavailable(e.to_string()))?;
+        if state.gone.contains(to) {
+            return Err(PushError::Gone);
+        }
+        state.pushed.push((to.clone(), frame.to_owned()));
+        Ok(())
+    }
+
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        let mut state = self.state().map_err(|e| PushError::Unavailable(e.to_string()))?;
+        if state.gone.contains(connection) {
+            return Err(PushError::Gone);
+        }
+        state.closed.push(connection.clone());
+        Ok(())
+    }
+}
+
+impl Notifier for Memory {
+    async fn notify(&self, user_id: Uuid, event: Event, data: serde_json::Value) -> Result<(), QueueError> {
+        let mut state = self.state().map_err(|e| QueueError(e.to_string()))?;
+        state.notifications.push(Notification::new(user_id, event, data));
+        Ok(())
+    }
+}
+
+impl Probe for Memory {
+    fn service(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        self.state().map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::accounts::{ensure_first_superuser, Bootstrap};
+    use domain::{passwords, Password};
+
+    #[tokio::test]
+    async fn first_superuser_is_created_once() {
+        let store = Memory::default();
+        let email = Email::parse("admin@example.com").unwrap();
+        let password = Password::parse("changethis").unwrap();
+        let Bootstrap::Created(id) = ensure_first_superuser(&store, &email, &password).await.unwrap() else {
+            panic!("expected a new superuser");
+        };
+        assert_eq!(
+            ensure_first_superuser(&store, &email, &password).await.unwrap(),
+            Bootstrap::AlreadyPresent(id)
+        );
+        let user = UserStore::get(&store, id).await.unwrap().unwrap();
+        assert!(user.role.is_superuser());
+        assert!(passwords::verify("changethis", &user.password_hash));
+    }
+}

@@ -1,0 +1,250 @@
+//! The DynamoDB single table (see docs/data-model.md) and one implementation of each storage
+//! port on it; `memory` holds the in-memory ones for unit tests.
+
+pub mod attrs;
+mod connections;
+mod files;
+mod items;
+pub mod keys;
+pub mod memory;
+mod posts;
+mod records;
+mod sessions;
+mod users;
+
+use attrs::{s, Row};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::Client;
+use domain::StoreError;
+
+/// Error codes of DynamoDB that mean "try again later", whatever the request.
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
+
+/// Any SDK failure other than a condition we test for. Throttling, time-outs, connection
+/// failures and 5xx answers are `Unavailable` (a retry may work: 503); anything else the table
+/// refused is `Refused` — a request we should never have sent (500, logged), never a 503 that
+/// would have the client retry the same bad input forever.
+pub(crate) fn unavailable<E>(err: SdkError<E, aws_smithy_runtime_api::http::Response>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let failure = crate::aws::SdkFailure::of(&err, RETRYABLE_CODES);
+    if failure.retryable {
+        StoreError::Unavailable(failure.cause)
+    } else {
+        StoreError::Refused(failure.cause)
+    }
+}
+
+/// A conditional write's outcome: `true` when it was made, `false` when its condition did not
+/// hold (`ConditionalCheckFailedException`), the classified error otherwise.
+pub(crate) fn condition_held<T, E>(
+    result: Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
+/// The primary key of a row: its `pk` and `sk`.
+pub(crate) fn primary_key(pk: String, sk: &str) -> Row {
+    Row::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
+}
+
+fn corrupt<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// Sends a transaction, retrying briefly when DynamoDB cancels it only because another
+/// transaction held one of its items (`TransactionConflict`, which the SDK does not retry):
+/// counters are shared by concurrent writers.
+///
+/// Each send carries a fresh `ClientRequestToken`, which the SDK's own retries (after a time-out
+/// or a dropped connection) repeat: if the first attempt committed unseen, DynamoDB answers the
+/// retry with success instead of running it again — where the retry's conditions, made false by
+/// that very commit, would report "email taken" for one's own signup, or a token reuse for one's
+/// own refresh.
+pub(crate) async fn send_transaction(
+    transaction: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+) -> Result<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+    SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
+> {
+    let mut attempt = 0u32;
+    loop {
+        let token = uuid::Uuid::new_v4().to_string();
+        match transaction.clone().client_request_token(token).send().await {
+            Err(err) if attempt < 5 && only_conflicts(&err) => {
+                attempt += 1;
+                let jitter = u64::from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.subsec_nanos())
+                        .unwrap_or(0)
+                        % 20,
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn only_conflicts(err: &SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            let codes: Vec<_> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .collect();
+            codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
+        }
+        _ => false,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Table {
+    client: std::sync::Arc<crate::aws::Lazy<Client>>,
+    name: String,
+}
+
+impl Table {
+    pub fn new(client: Client, name: impl Into<String>) -> Self {
+        Self {
+            client: std::sync::Arc::new(crate::aws::Lazy::ready(client)),
+            name: name.into(),
+        }
+    }
+
+    /// For functions where only some work touches the table (the worker's cleanup jobs).
+    pub fn on_first_use(aws: &crate::aws::AwsConfig, name: impl Into<String>) -> Self {
+        let client = crate::aws::Lazy::on_first_use(aws);
+        Self {
+            client: std::sync::Arc::new(client),
+            name: name.into(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn client(&self) -> &Client {
+        self.client.get_with(crate::aws::AwsConfig::dynamodb)
+    }
+
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Row>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.name)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+}
+
+impl Table {
+    /// Adds `delta` to the counter at `key` (created at 0 when absent).
+    /// A query of one partition of an index (`gsi1` or `gsi2`), newest first, after the sort
+    /// key `before` when there is one: how every listing reads.
+    pub(crate) fn newest_first(
+        &self,
+        index: &str,
+        partition: &str,
+        before: Option<&str>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let (pk_attr, sk_attr) = match index {
+            keys::GSI2 => (keys::GSI2_PK, keys::GSI2_SK),
+            _ => (keys::GSI1_PK, keys::GSI1_SK),
+        };
+        let query = self
+            .client()
+            .query()
+            .table_name(self.name())
+            .index_name(index)
+            .scan_index_forward(false)
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", s(partition));
+        match before {
+            Some(before) => query
+                .key_condition_expression("#pk = :pk AND #sk < :before")
+                .expression_attribute_names("#sk", sk_attr)
+                .expression_attribute_values(":before", s(before)),
+            None => query.key_condition_expression("#pk = :pk"),
+        }
+    }
+
+    pub(crate) fn counter_update(&self, key: &str, delta: i64) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(&self.name)
+            .key(keys::PK, s(key))
+            .key(keys::SK, s(keys::COUNTER_SK))
+            .update_expression("ADD #n :delta")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+            .build()
+            .map_err(corrupt)
+    }
+
+    /// The value of a counter kept by `ADD` (0 when it was never written).
+    pub(crate) async fn counter(&self, key: &str) -> Result<u64, StoreError> {
+        let row = self.get_item(key.to_owned(), keys::COUNTER_SK).await?;
+        let n = row.as_ref().and_then(|i| i.get("n")).and_then(|v| v.as_n().ok());
+        Ok(n.and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0) as u64)
+    }
+}
+
+/// Which conditions of a cancelled transaction failed, in the order of its operations.
+pub(crate) fn cancelled_conditions(
+    err: &SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
+) -> Option<Vec<bool>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
+            cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+impl domain::ports::Probe for Table {
+    fn service(&self) -> &'static str {
+        "table"
+    }
+
+    /// A cheap, read-only round trip: is the table there and reachable?
+    async fn probe(&self) -> Result<(), String> {
+        self.client()
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable(e).to_string())
+    }
+}

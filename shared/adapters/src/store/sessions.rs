@@ -1,0 +1,384 @@
+//! Logins (refresh-token families), password-reset links and rate-limit windows in the single
+//! table, with TTL.
+
+use super::attrs::{get_bool, get_n, get_s, get_uuid, n, s, Row};
+use super::keys::EXPIRES;
+use super::users::{TOKENS_VALID_AFTER, VERSION};
+use super::{cancelled_conditions, corrupt, keys, send_transaction, unavailable, Table};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use domain::clock::now_secs;
+use domain::passwords::PasswordHash;
+use domain::ports::{Accounts, RateLimiter, SessionStore, UserStore};
+use domain::secrets;
+use domain::session::{Count, Limit, Refresh};
+use domain::{StoreError, User};
+use std::time::Duration;
+use uuid::Uuid;
+
+const USED: &str = "used";
+/// When the refresh token's login began (epoch seconds); carried from token to token.
+const LOGIN_AT: &str = "login_at";
+const REVOKED: &str = "revoked";
+const USER_VERSION: &str = "user_version";
+
+fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(corrupt)
+}
+
+fn secret() -> Result<String, StoreError> {
+    secrets::generate().map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))
+}
+
+impl Accounts for Table {
+    /// One consistent `BatchGetItem` of the profile and the login: one round trip, one
+    /// connection, on the path of every authenticated request.
+    async fn caller(&self, user_id: Uuid, login: Uuid) -> Result<(Option<User>, bool), StoreError> {
+        let wanted = KeysAndAttributes::builder()
+            .keys(super::primary_key(keys::user(user_id), keys::USER_SK))
+            .keys(super::primary_key(keys::family(login), keys::FAMILY_SK))
+            .consistent_read(true)
+            .build()
+            .map_err(corrupt)?;
+        let out = self
+            .client()
+            .batch_get_item()
+            .request_items(self.name(), wanted)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let unprocessed = out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty());
+        if unprocessed {
+            // Throttled in part: ask for each on its own rather than answer from half a batch.
+            return Ok((UserStore::get(self, user_id).await?, self.login_active(login).await?));
+        }
+        let rows = out
+            .responses
+            .and_then(|mut r| r.remove(self.name()))
+            .unwrap_or_default();
+        let is = |row: &Row, pk: &str| row.get(keys::PK).and_then(|v| v.as_s().ok()).is_some_and(|v| v == pk);
+        let user_pk = keys::user(user_id);
+        let user = rows
+            .iter()
+            .find(|row| is(row, &user_pk))
+            .map(super::users::user_from_item)
+            .transpose()?;
+        let family_pk = keys::family(login);
+        let active = rows.iter().find(|row| is(row, &family_pk)).is_some_and(family_active);
+        Ok((user, active))
+    }
+}
+
+/// A login stands while it is neither revoked nor expired.
+fn family_active(row: &Row) -> bool {
+    !get_bool(row, REVOKED, true) && get_n(row, EXPIRES) > now_secs()
+}
+
+impl SessionStore for Table {
+    /// Starts a login: a new family and its first refresh token, valid for `ttl`.
+    async fn start_login(&self, user_id: Uuid, ttl: Duration) -> Result<(Uuid, String), StoreError> {
+        let family = Uuid::new_v4();
+        let token = secret()?;
+        let expires = now_secs() + ttl.as_secs();
+        let family_item = Row::from([
+            (keys::PK.to_owned(), s(keys::family(family))),
+            (keys::SK.to_owned(), s(keys::FAMILY_SK)),
+            (keys::GSI1_PK.to_owned(), s(keys::user_families(user_id))),
+            (keys::GSI1_SK.to_owned(), s(format!("{}#{family}", now_secs()))),
+            ("user_id".to_owned(), s(user_id.to_string())),
+            (REVOKED.to_owned(), AttributeValue::Bool(false)),
+            (EXPIRES.to_owned(), n(expires)),
+        ]);
+        let put = |item: Row| Put::builder().table_name(self.name()).set_item(Some(item)).build();
+        let transaction = self
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(build(put(family_item))?).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(build(put(self.refresh_item(
+                        &token,
+                        user_id,
+                        family,
+                        now_secs(),
+                        expires,
+                    )))?)
+                    .build(),
+            );
+        send_transaction(transaction).await.map_err(unavailable)?;
+        Ok((family, token))
+    }
+
+    /// Exchanges a refresh token for a new one. The old one stops working; presenting it again
+    /// revokes every token of its login.
+    async fn rotate_refresh(&self, presented: &str, ttl: Duration) -> Result<Refresh, StoreError> {
+        let pk = keys::refresh(&secrets::digest(presented));
+        let Some(item) = self.get_item(pk.clone(), keys::REFRESH_SK).await? else {
+            return Ok(Refresh::Rejected);
+        };
+        let now = now_secs();
+        let user_id = get_uuid(&item, "user_id")?;
+        let family = get_uuid(&item, "family_id")?;
+        let login_at = get_n(&item, LOGIN_AT);
+        if get_n(&item, EXPIRES) <= now {
+            return Ok(Refresh::Rejected);
+        }
+        if get_bool(&item, USED, false) {
+            self.revoke_family(family).await?;
+            return Ok(Refresh::ReuseDetected);
+        }
+        let token = secret()?;
+        let expires = now + ttl.as_secs();
+        let mark_used = Update::builder()
+            .table_name(self.name())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(keys::REFRESH_SK))
+            .update_expression("SET #used = :true")
+            .condition_expression("#used = :false")
+            .expression_attribute_names("#used", USED)
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build();
+        let put_new = Put::builder()
+            .table_name(self.name())
+            .set_item(Some(self.refresh_item(&token, user_id, family, login_at, expires)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build();
+        let extend_family = Update::builder()
+            .table_name(self.name())
+            .key(keys::PK, s(keys::family(family)))
+            .key(keys::SK, s(keys::FAMILY_SK))
+            .update_expression("SET #exp = :exp")
+            .condition_expression("#revoked = :false")
+            .expression_attribute_names("#exp", EXPIRES)
+            .expression_attribute_names("#revoked", REVOKED)
+            .expression_attribute_values(":exp", n(expires))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build();
+        let result = send_transaction(
+            self.client()
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(build(mark_used)?).build())
+                .transact_items(TransactWriteItem::builder().put(build(put_new)?).build())
+                .transact_items(TransactWriteItem::builder().update(build(extend_family)?).build()),
+        )
+        .await;
+        match result {
+            Ok(_) => Ok(Refresh::Rotated {
+                user_id,
+                family,
+                token,
+                login_at,
+            }),
+            Err(err) => match cancelled_conditions(&err) {
+                // Another request used this token first: a replay, whichever came second.
+                Some(failed) if failed.first() == Some(&true) => {
+                    self.revoke_family(family).await?;
+                    Ok(Refresh::ReuseDetected)
+                }
+                Some(failed) if failed.get(2) == Some(&true) => Ok(Refresh::Rejected),
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
+
+    async fn login_active(&self, family: Uuid) -> Result<bool, StoreError> {
+        let row = self.get_item(keys::family(family), keys::FAMILY_SK).await?;
+        Ok(row.as_ref().is_some_and(family_active))
+    }
+
+    async fn reset_target(&self, presented: &str) -> Result<Option<Uuid>, StoreError> {
+        let row = self
+            .get_item(keys::reset(&secrets::digest(presented)), keys::RESET_SK)
+            .await?;
+        match row {
+            Some(row) if get_n(&row, EXPIRES) > now_secs() => Ok(Some(get_uuid(&row, "user_id")?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.name())
+            .key(keys::PK, s(keys::family(family)))
+            .key(keys::SK, s(keys::FAMILY_SK))
+            .update_expression("SET #revoked = :true")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#revoked", REVOKED)
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await;
+        // A login already gone is as revoked as it gets.
+        super::condition_held(result).map(|_| ())
+    }
+
+    /// Revokes every login of a user (logout, password change, deletion). Returns how many.
+    async fn revoke_user_sessions(&self, user_id: Uuid) -> Result<usize, StoreError> {
+        let mut revoked = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(self.name())
+                .index_name(keys::GSI1)
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(keys::user_families(user_id)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                if !get_bool(item, REVOKED, false) {
+                    self.revoke_family(get_uuid(item, "family_id").or_else(|_| family_from_pk(item))?)
+                        .await?;
+                    revoked += 1;
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(revoked),
+            }
+        }
+    }
+
+    /// A single-use password-reset token for `user_id`, valid for `ttl`.
+    async fn create_reset_token(&self, user: &User, ttl: Duration) -> Result<String, StoreError> {
+        let token = secret()?;
+        let now = now_secs();
+        let item = Row::from([
+            (keys::PK.to_owned(), s(keys::reset(&secrets::digest(&token)))),
+            (keys::SK.to_owned(), s(keys::RESET_SK)),
+            ("user_id".to_owned(), s(user.id.to_string())),
+            // The link is for the account as it is now: any later write of the profile (another
+            // reset, a password or email change) voids it.
+            ("email".to_owned(), s(user.email.as_str())),
+            (USER_VERSION.to_owned(), n(user.version)),
+            (EXPIRES.to_owned(), n(now + ttl.as_secs())),
+        ]);
+        self.client()
+            .put_item()
+            .table_name(self.name())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(token)
+    }
+
+    /// Spends a reset token and sets the user's new password hash in one transaction. `None` when
+    /// the token is unknown, expired or already spent, or its user is gone.
+    async fn reset_password(&self, presented: &str, new_hash: &PasswordHash) -> Result<Option<Uuid>, StoreError> {
+        let pk = keys::reset(&secrets::digest(presented));
+        let Some(item) = self.get_item(pk.clone(), keys::RESET_SK).await? else {
+            return Ok(None);
+        };
+        let user_id = get_uuid(&item, "user_id")?;
+        let now = now_secs();
+        let spend = Delete::builder()
+            .table_name(self.name())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(keys::RESET_SK))
+            .condition_expression("attribute_exists(pk) AND #exp > :now")
+            .expression_attribute_names("#exp", EXPIRES)
+            .expression_attribute_values(":now", n(now))
+            .build();
+        let issued_for = get_n(&item, USER_VERSION);
+        // Profiles written before versions existed have none: they count as version 0.
+        let same_version = if issued_for == 0 {
+            "attribute_not_exists(#v)"
+        } else {
+            "#v = :version"
+        };
+        let mut set_password = Update::builder()
+            .table_name(self.name())
+            .key(keys::PK, s(keys::user(user_id)))
+            .key(keys::SK, s(keys::USER_SK))
+            .update_expression("SET hashed_password = :hash, #after = :now, #v = if_not_exists(#v, :zero) + :one")
+            .condition_expression(format!("attribute_exists(pk) AND email = :email AND {same_version}"))
+            .expression_attribute_names("#after", TOKENS_VALID_AFTER)
+            .expression_attribute_names("#v", VERSION)
+            .expression_attribute_values(":hash", s(new_hash.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":email", s(get_s(&item, "email").unwrap_or_default()));
+        if issued_for != 0 {
+            set_password = set_password.expression_attribute_values(":version", n(issued_for));
+        }
+        let set_password = set_password.build();
+        let result = send_transaction(
+            self.client()
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().delete(build(spend)?).build())
+                .transact_items(TransactWriteItem::builder().update(build(set_password)?).build()),
+        )
+        .await;
+        match result {
+            Ok(_) => Ok(Some(user_id)),
+            Err(err) if cancelled_conditions(&err).is_some_and(|f| f.contains(&true)) => Ok(None),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+}
+
+impl Table {
+    fn refresh_item(&self, token: &str, user_id: Uuid, family: Uuid, login_at: u64, expires: u64) -> Row {
+        Row::from([
+            (LOGIN_AT.to_owned(), n(login_at)),
+            (keys::PK.to_owned(), s(keys::refresh(&secrets::digest(token)))),
+            (keys::SK.to_owned(), s(keys::REFRESH_SK)),
+            ("user_id".to_owned(), s(user_id.to_string())),
+            ("family_id".to_owned(), s(family.to_string())),
+            (USED.to_owned(), AttributeValue::Bool(false)),
+            (EXPIRES.to_owned(), n(expires)),
+        ])
+    }
+}
+
+impl Table {
+    /// Adds `delta` to the count of `key` in the current window of `limit`, atomically.
+    async fn add_to_window(&self, limit: &Limit, key: &str, delta: i64) -> Result<Count, StoreError> {
+        let now = now_secs();
+        let start = limit.window_start(now);
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.name())
+            .key(keys::PK, s(keys::rate(limit.scope, key, start)))
+            .key(keys::SK, s(keys::RATE_SK))
+            .update_expression("ADD #count :delta SET #exp = :exp")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#exp", EXPIRES)
+            .expression_attribute_values(":delta", n(delta))
+            .expression_attribute_values(":exp", n(start + limit.window.as_secs()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(Count {
+            count: out.attributes.map(|a| get_n(&a, "count")).unwrap_or(0),
+            retry_after_secs: limit.retry_after(now),
+        })
+    }
+}
+
+impl RateLimiter for Table {
+    async fn hit(&self, limit: &Limit, key: &str) -> Result<Count, StoreError> {
+        self.add_to_window(limit, key, 1).await
+    }
+
+    async fn refund(&self, limit: &Limit, key: &str) -> Result<(), StoreError> {
+        self.add_to_window(limit, key, -1).await.map(|_| ())
+    }
+}
+
+fn family_from_pk(item: &Row) -> Result<Uuid, StoreError> {
+    item.get(keys::PK)
+        .and_then(|v| v.as_s().ok())
+        .and_then(|pk| pk.strip_prefix("FAMILY#"))
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| StoreError::Corrupt("family key".into()))
+}

@@ -1,0 +1,84 @@
+//! Every route of the contract, one module per function crate: each route's one declaration,
+//! which the function's router matches and the docs function writes into the OpenAPI document.
+//! Names (operation ids `<tag>-<handler>`, tags, summaries, bodies) are FastAPI's reference
+//! backend's where it has the route.
+
+pub mod files;
+pub mod items;
+pub mod login;
+pub mod posts;
+pub mod private;
+pub mod users;
+pub mod utils;
+
+use crate::accounts::{PrivateUserCreate, UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe};
+use crate::files::{FileCreate, FileCreated, FilePublic, UploadFileForm};
+use crate::items::{ItemCreate, ItemUpdate};
+use crate::login::{LoginForm, NewPassword, RefreshTokenRequest};
+use crate::operation::{Content, Endpoint, Header, Operation, Param, Reply, INVALID, UNAUTHENTICATED, UNAVAILABLE};
+use crate::paging::{MAX_LIMIT, MAX_SKIP};
+use crate::posts::{PostCreate, PostUpdate};
+use crate::public::{
+    Health, HealthCheck, ItemPublic, ItemUpdated, ItemsPublic, Message, Page, PostPublic, PostUpdated, PostsPublic,
+    Token, UserPublic, UsersPublic,
+};
+use http::Method;
+use serde_json::json;
+
+/// The API functions and their routes, in the order the document lists them.
+pub const FUNCTIONS: &[(&str, &[Operation])] = &[
+    ("login", login::OPERATIONS),
+    ("users", users::OPERATIONS),
+    ("utils", utils::OPERATIONS),
+    ("items", items::OPERATIONS),
+    ("posts", posts::OPERATIONS),
+    ("files", files::OPERATIONS),
+    ("private", private::OPERATIONS),
+];
+
+const SKIP: Param = Param::query(
+    "skip",
+    "Rows to skip",
+    || json!({ "type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_SKIP }),
+);
+const LIMIT: Param = Param::query(
+    "limit",
+    "Rows to return (default 100)",
+    || json!({ "type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_LIMIT }),
+);
+const CURSOR: Param = Param::query(
+    "cursor",
+    "`next_cursor` of the previous page",
+    || json!({ "type": "string" }),
+);
+const IF_MATCH: Param = Param::header(
+    "If-Match",
+    "The `ETag` last read: a record changed since is a 412",
+    || json!({ "type": ["string", "null"] }),
+);
+const IDEMPOTENCY_KEY: Param = Param::header(
+    "Idempotency-Key",
+    "A retry with the same key and body gets the first answer (kept 24 h)",
+    || json!({ "type": ["string", "null"], "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" }),
+);
+
+const ETAG: &[Header] = &[Header {
+    name: "ETag",
+    description: "The item's version",
+    schema: || json!({ "type": "string" }),
+}];
+const NEW_ETAG: &[Header] = &[Header {
+    name: "ETag",
+    description: "The item's new version",
+    schema: || json!({ "type": "string" }),
+}];
+const RETRY_AFTER: &[Header] = &[Header {
+    name: "Retry-After",
+    description: "Seconds to wait",
+    schema: || json!({ "type": "integer", "format": "int64", "minimum": 0 }),
+}];
+const LOCATION: &[Header] = &[Header {
+    name: "Location",
+    description: "A presigned GET, valid 5 minutes",
+    schema: || json!({ "type": "string" }),
+}];

@@ -1,0 +1,235 @@
+//! The routes of the `users` function.
+
+use super::*;
+
+/// Read Users
+pub const READ_USERS: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::GET,
+        path: "/api/v1/users/",
+        id: "users-read_users",
+    },
+    tag: "users",
+    summary: "Read Users",
+    description: "Retrieve users.",
+    bearer: true,
+    params: &[SKIP, LIMIT],
+    body: None,
+    replies: &[
+        Reply::ok::<UsersPublic>(),
+        UNAUTHENTICATED,
+        Reply::error(403, "The user doesn't have enough privileges"),
+        INVALID,
+        UNAVAILABLE,
+    ],
+};
+
+/// Create User
+pub const CREATE_USER: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::POST,
+        path: "/api/v1/users/",
+        id: "users-create_user",
+    },
+    tag: "users",
+    summary: "Create User",
+    description: "Create new user.",
+    bearer: true,
+    params: &[],
+    body: Some(Content::json::<UserCreate>()),
+    replies: &[
+        Reply::ok::<UserPublic>(),
+        Reply::error(400, "The email is taken"),
+        UNAUTHENTICATED,
+        Reply::error(403, "The user doesn't have enough privileges"),
+        INVALID,
+        UNAVAILABLE,
+    ],
+};
+
+/// Read User Me
+pub const READ_USER_ME: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::GET,
+        path: "/api/v1/users/me",
+        id: "users-read_user_me",
+    },
+    tag: "users",
+    summary: "Read User Me",
+    description: "Get current user.",
+    bearer: true,
+    params: &[],
+    body: None,
+    replies: &[Reply::ok::<UserPublic>(), UNAUTHENTICATED, UNAVAILABLE],
+};
+
+/// Delete User Me
+pub const DELETE_USER_ME: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::DELETE,
+        path: "/api/v1/users/me",
+        id: "users-delete_user_me",
+    },
+    tag: "users",
+    summary: "Delete User Me",
+    description: "Delete own user.",
+    bearer: true,
+    params: &[],
+    body: None,
+    replies: &[
+        Reply::ok::<Message>(),
+        UNAUTHENTICATED,
+        Reply::error(403, "Super users are not allowed to delete themselves"),
+        UNAVAILABLE,
+    ],
+};
+
+/// Update User Me
+pub const UPDATE_USER_ME: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::PATCH,
+        path: "/api/v1/users/me",
+        id: "users-update_user_me",
+    },
+    tag: "users",
+    summary: "Update User Me",
+    description: "Update own user.",
+    bearer: true,
+    params: &[],
+    body: Some(Content::json::<UserUpdateMe>()),
+    replies: &[
+        Reply::ok::<UserPublic>(),
+        UNAUTHENTICATED,
+        Reply::error(409, "User with this email already exists"),
+        INVALID,
+        UNAVAILABLE,
+    ],
+};
+
+/// Update Password Me
+pub const UPDATE_PASSWORD_ME: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::PATCH,
+        path: "/api/v1/users/me/password",
+        id: "users-update_password_me",
+    },
+    tag: "users",
+    summary: "Update Password Me",
+    description: "Update own password.",
+    bearer: true,
+    params: &[],
+    body: Some(Content::json::<UpdatePassword>()),
+    replies: &[
+        Reply::ok::<Message>(),
+        Reply::error(400, "Incorrect password, or the new one is the current one"),
+        UNAUTHENTICATED,
+        INVALID,
+        Reply::error(429, "Too many wrong passwords").with_headers(RETRY_AFTER),
+        UNAVAILABLE,
+    ],
+};
+
+/// Register User
+pub const REGISTER_USER: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::POST,
+        path: "/api/v1/users/signup",
+        id: "users-register_user",
+    },
+    tag: "users",
+    summary: "Register User",
+    description: "Create new user without the need to be logged in.",
+    bearer: false,
+    params: &[],
+    body: Some(Content::json::<UserRegister>()),
+    replies: &[
+        Reply::ok::<UserPublic>(),
+        Reply::error(400, "The email is taken"),
+        INVALID,
+        UNAVAILABLE,
+    ],
+};
+
+/// Read User By Id
+pub const READ_USER_BY_ID: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::GET,
+        path: "/api/v1/users/{user_id}",
+        id: "users-read_user_by_id",
+    },
+    tag: "users",
+    summary: "Read User By Id",
+    description: "Get a specific user by id.",
+    bearer: true,
+    params: &[Param::path_id("user_id", "User Id")],
+    body: None,
+    replies: &[
+        Reply::ok::<UserPublic>(),
+        UNAUTHENTICATED,
+        Reply::error(403, "The user doesn't have enough privileges"),
+        Reply::error(404, "User not found"),
+        INVALID,
+        UNAVAILABLE,
+    ],
+};
+
+/// Delete User
+pub const DELETE_USER: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::DELETE,
+        path: "/api/v1/users/{user_id}",
+        id: "users-delete_user",
+    },
+    tag: "users",
+    summary: "Delete User",
+    description: "Delete a user.",
+    bearer: true,
+    params: &[Param::path_id("user_id", "User Id")],
+    body: None,
+    replies: &[
+        Reply::ok::<Message>(),
+        UNAUTHENTICATED,
+        Reply::error(403, "The user doesn't have enough privileges"),
+        Reply::error(404, "User not found"),
+        INVALID,
+        UNAVAILABLE,
+    ],
+};
+
+/// Update User
+pub const UPDATE_USER: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::PATCH,
+        path: "/api/v1/users/{user_id}",
+        id: "users-update_user",
+    },
+    tag: "users",
+    summary: "Update User",
+    description: "Update a user.",
+    bearer: true,
+    params: &[Param::path_id("user_id", "User Id")],
+    body: Some(Content::json::<UserUpdate>()),
+    replies: &[
+        Reply::ok::<UserPublic>(),
+        UNAUTHENTICATED,
+        Reply::error(403, "The user doesn't have enough privileges"),
+        Reply::error(404, "The user with this id does not exist in the system"),
+        Reply::error(409, "User with this email already exists"),
+        INVALID,
+        UNAVAILABLE,
+    ],
+};
+
+/// Every route of the function, in the order the document lists them.
+pub const OPERATIONS: &[Operation] = &[
+    READ_USERS,
+    CREATE_USER,
+    READ_USER_ME,
+    DELETE_USER_ME,
+    UPDATE_USER_ME,
+    UPDATE_PASSWORD_ME,
+    REGISTER_USER,
+    READ_USER_BY_ID,
+    DELETE_USER,
+    UPDATE_USER,
+];
