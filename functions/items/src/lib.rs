@@ -8,14 +8,14 @@ use contract::api::items as api;
 use contract::items::{ItemCreate, ItemUpdate, ItemsQuery};
 use contract::public::ItemPublic;
 use domain::{Item, ItemScope, Listing, User};
-use edge::resource::{Endpoints, Resource, Resources};
+use edge::resource::{Endpoints, Resource, ResourceApi};
 use edge::{ApiError, ApiResult};
 use uuid::Uuid;
 
 /// Items over HTTP.
 pub struct ItemResource;
 
-pub type Items<S = Table> = Resources<ItemResource, S>;
+pub type Items<S = Table> = ResourceApi<ItemResource, S>;
 
 impl Resource for ItemResource {
     type Record = Item;

@@ -7,14 +7,14 @@ use contract::api::posts as api;
 use contract::posts::{PostCreate, PostUpdate, PostsQuery};
 use contract::public::PostPublic;
 use domain::{Listing, Post, PostSource, User};
-use edge::resource::{Endpoints, Resource, Resources};
+use edge::resource::{Endpoints, Resource, ResourceApi};
 use edge::{ApiError, ApiResult};
 use uuid::Uuid;
 
 /// Posts over HTTP.
 pub struct PostResource;
 
-pub type Posts<S = Table> = Resources<PostResource, S>;
+pub type Posts<S = Table> = ResourceApi<PostResource, S>;
 
 impl Resource for PostResource {
     type Record = Post;

@@ -3,10 +3,11 @@
 //! consumer of the notifications queue. Frames reach clients through the Management API,
 //! concurrently and bounded; a connection that is gone (410) is forgotten with its memberships.
 
+use adapters::aws::batch::Failures;
 use adapters::aws::{AwsConfig, ManagementApi};
 use adapters::store::Table;
 use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::auth::{AuthError, Authenticator};
 use domain::config::{AuthConfig, ConfigError, Env};
 use domain::ports::{Accounts, Connections, Push, PushError, RateLimiter};
@@ -343,24 +344,17 @@ impl<S: Store, P: Push> Realtime<S, P> {
     /// `session.revoked` then closes those connections. A record fails alone (partial batch
     /// failure) when the store cannot be read.
     pub async fn notifications(&self, batch: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
+        let mut failures = Failures::default();
         for record in &batch.records {
-            let message_id = record.message_id.clone().unwrap_or_default();
             let outcome = match Notification::parse(record.body.as_deref().unwrap_or_default()) {
                 Ok(notification) => self.notify(notification).await.map_err(|e| e.to_string()),
                 Err(err) => Err(err),
             };
-            match outcome {
-                Ok(delivered) => tracing::info!(message_id, delivered, "notification delivered"),
-                Err(err) => {
-                    tracing::error!(message_id, error = %err, "notification failed");
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = message_id;
-                    response.batch_item_failures.push(failure);
-                }
+            if let Some(delivered) = failures.check(record, outcome) {
+                tracing::info!(message_id = record.message_id, delivered, "notification delivered");
             }
         }
-        response
+        failures.response()
     }
 
     /// Returns to how many connections the notification went.

@@ -2,20 +2,22 @@
 //! reported as partial batch failures so only they return to the queue (and, after
 //! `maxReceiveCount` receives, to the dead-letter queue).
 
+use adapters::aws::batch::Failures;
 use adapters::aws::{AwsConfig, Bucket, SesSender};
 use adapters::store::Table;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use domain::accounts::{delete_user_data, CascadeError};
 use domain::clock::now_secs;
 use domain::config::{ConfigError, Env};
 use domain::job::{Envelope, EnvelopeError, Job};
-use domain::ports::{EmailSender, FileStore, ItemStore, ObjectStore, PostStore, SendError, SessionStore, UserStore};
+use domain::ports::{EmailSender, FileStore, ObjectStore, Records, SendError, SessionStore, UserStore};
 use domain::StoreError;
+use domain::{Item, Post};
 
 /// What the worker needs of a store: the delete-user cascade's sessions, items, posts and files,
 /// and the record of deletions whose cascade is unfinished.
-pub trait UserData: UserStore + SessionStore + ItemStore + PostStore + FileStore {}
-impl<S: UserStore + SessionStore + ItemStore + PostStore + FileStore> UserData for S {}
+pub trait UserData: UserStore + SessionStore + Records<Item> + Records<Post> + FileStore {}
+impl<S: UserStore + SessionStore + Records<Item> + Records<Post> + FileStore> UserData for S {}
 
 /// How long a deletion's job has to run before the sweep runs the cascade itself (the job is
 /// then presumed lost: never enqueued, or dead-lettered).
@@ -136,28 +138,19 @@ impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
         telemetry::metrics::invocation_started();
         let mut counts = telemetry::metrics::JobCounts::default();
+        let mut failures = Failures::default();
         for record in &event.records {
-            let message_id = record.message_id.clone().unwrap_or_default();
-            match self.handle_record(record).await {
-                Ok(kind) => {
-                    counts.processed += 1;
-                    counts.emails_sent += u32::from(kind == "send_email");
-                    tracing::info!(message_id, kind, "job done")
-                }
-                Err(err) => {
-                    counts.failed += 1;
-                    tracing::error!(message_id, error = %err, receive_count = receive_count(record), "job failed");
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = message_id;
-                    response.batch_item_failures.push(failure);
-                }
+            if let Some(kind) = failures.check(record, self.handle_record(record).await) {
+                counts.processed += 1;
+                counts.emails_sent += u32::from(kind == "send_email");
+                tracing::info!(message_id = record.message_id, kind, "job done");
             }
         }
+        counts.failed = failures.count() as u32;
         counts.emf().emit();
-        response
+        failures.response()
     }
 
     async fn handle_record(&self, record: &SqsMessage) -> Result<&'static str, JobError> {
@@ -171,10 +164,6 @@ impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
         }
         Ok(kind)
     }
-}
-
-fn receive_count(record: &SqsMessage) -> Option<&str> {
-    record.attributes.get("ApproximateReceiveCount").map(String::as_str)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use domain::config::{ConfigError, Env};
 
 /// Names of the backing resources, as template.yaml passes them.
 #[derive(Debug, Clone)]
-pub struct Resources {
+pub struct ResourceNames {
     pub table: String,
     pub bucket: String,
     pub jobs_queue_url: String,
@@ -12,7 +12,7 @@ pub struct Resources {
     pub notifications_queue_url: String,
 }
 
-impl Resources {
+impl ResourceNames {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
             table: env.required("TABLE_NAME")?,
@@ -30,7 +30,7 @@ mod tests {
     #[test]
     fn missing_resource_is_named() {
         assert_eq!(
-            Resources::from_env(&[("TABLE_NAME", "t")]).unwrap_err(),
+            ResourceNames::from_env(&[("TABLE_NAME", "t")]).unwrap_err(),
             ConfigError::Missing("BUCKET_NAME")
         );
     }

@@ -1,7 +1,7 @@
 //! What an API function builds once at start: the token keys, the cursor key, and its adapters.
 
 use crate::aws::{AwsConfig, Bucket, SqsQueue};
-use crate::config::Resources;
+use crate::config::ResourceNames;
 use crate::store::Table;
 use domain::auth::Authenticator;
 use domain::config::{AuthConfig, ConfigError, Env};
@@ -25,7 +25,7 @@ pub struct Context<S = Table, Q = SqsQueue, B = Bucket> {
 impl Context {
     /// Reads the settings and builds the adapters.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let resources = Resources::from_env(env)?;
+        let resources = ResourceNames::from_env(env)?;
         let auth = AuthConfig::from_env(env)?;
         let aws = AwsConfig::from_env(env)?;
         Ok(Self::with(

@@ -4,7 +4,7 @@
 use super::file::{objects, FileScope};
 use super::owned::Owned;
 use super::passwords;
-use super::ports::{FileStore, ItemStore, ObjectError, ObjectStore, PostStore, Records, SessionStore, UserStore};
+use super::ports::{FileStore, ObjectError, ObjectStore, Records, SessionStore, UserStore};
 use super::user::{NewAccount, User};
 use super::values::{Email, Password, Role};
 use super::{Item, Listing, Post, StoreError, WriteError};
@@ -98,7 +98,7 @@ pub struct Removed {
 /// Removes what a deleted user left behind: their logins, items, posts, and files with their
 /// objects. Idempotent: the job may run more than once, or after a partial run.
 pub async fn delete_user_data(
-    store: &(impl SessionStore + ItemStore + PostStore + FileStore),
+    store: &(impl SessionStore + Records<Item> + Records<Post> + FileStore),
     bucket: &impl ObjectStore,
     user_id: Uuid,
 ) -> Result<Removed, CascadeError> {

@@ -33,15 +33,6 @@ pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
-/// Lower-case hexadecimal, as digests and secrets are written.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,10 +43,5 @@ mod tests {
         let later = earlier + time::Duration::seconds(1);
         assert_eq!(parse_timestamp(&timestamp(earlier)), Some(earlier));
         assert!(timestamp(earlier) < timestamp(later));
-    }
-
-    #[test]
-    fn hex_is_lower_case_and_two_digits_a_byte() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 }

@@ -11,7 +11,7 @@ use super::realtime::{ChatMessage, Connection, ConnectionId, Event, Joined, Memb
 use super::session::{Count, Limit, Refresh};
 use super::user::User;
 use super::values::Email;
-use super::{Item, Post, StoreError, WriteError};
+use super::{StoreError, WriteError};
 use std::future::Future;
 use std::time::Duration;
 use uuid::Uuid;
@@ -71,14 +71,6 @@ pub trait Records<T: Owned>: Send + Sync {
         client_key: &str,
     ) -> impl Future<Output = Result<Option<Remembered>, StoreError>> + Send;
 }
-
-/// Items, by their port's name.
-pub trait ItemStore: Records<Item> {}
-impl<S: Records<Item>> ItemStore for S {}
-
-/// Posts, by their port's name.
-pub trait PostStore: Records<Post> {}
-impl<S: Records<Post>> PostStore for S {}
 
 /// Logins (refresh-token families) and password-reset links.
 pub trait SessionStore: Send + Sync {

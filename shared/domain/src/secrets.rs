@@ -1,8 +1,16 @@
 //! Opaque bearer secrets (refresh and reset tokens): random, shown to the client once, stored
-//! only as a SHA-256 hash.
+//! only as a SHA-256 hash; and the hexadecimal every digest is written in.
 
-use super::clock::hex;
 use sha2::{Digest, Sha256};
+
+/// Lower-case hexadecimal, as digests and secrets are written.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
 
 /// A fresh secret of 256 random bits, hex-encoded.
 pub fn generate() -> Result<String, getrandom::Error> {
@@ -19,6 +27,11 @@ pub fn digest(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_lower_case_and_two_digits_a_byte() {
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
 
     #[test]
     fn secrets_are_random_and_digests_stable() {

@@ -11,9 +11,9 @@ use contract::paging::Paging;
 use contract::public::{Message, Page, Skip};
 use contract::validation::{FieldError, FromFields, Invalid, Loc};
 use domain::auth::Authenticator;
-use domain::clock::hex;
 use domain::cursor::CursorKey;
 use domain::ports::{Accounts, Records};
+use domain::secrets::hex;
 use domain::tokens::TokenKeys;
 use domain::{Listing, Owned, Permission, Remembered, User, WriteError};
 use http::{HeaderValue, StatusCode};
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 /// What one owned resource (items, posts) is over HTTP: its record, how requests read into it,
 /// how it is shown, and who may see it. Each function declares one, and serves it with
-/// [`Resources`].
+/// [`ResourceApi`].
 pub trait Resource: Send + Sync + 'static {
     type Record: Owned;
     /// The public shape of a record in responses.
@@ -164,13 +164,13 @@ pub enum Route {
 
 /// One owned resource served over HTTP: its records in `store`, callers authenticated against
 /// the same store's users.
-pub struct Resources<R, S> {
+pub struct ResourceApi<R, S> {
     auth: Authenticator<S>,
     cursors: CursorKey,
     _resource: std::marker::PhantomData<fn() -> R>,
 }
 
-impl<R: Resource, S: Records<R::Record> + Accounts + 'static> Resources<R, S> {
+impl<R: Resource, S: Records<R::Record> + Accounts + 'static> ResourceApi<R, S> {
     pub fn new(keys: TokenKeys, cursors: CursorKey, store: S) -> Self {
         Self {
             auth: Authenticator::new(keys, store),
@@ -315,7 +315,7 @@ impl<R: Resource, S: Records<R::Record> + Accounts + 'static> Resources<R, S> {
     }
 }
 
-impl<R: Resource, S: Records<R::Record> + Accounts + 'static> Api for Resources<R, S> {
+impl<R: Resource, S: Records<R::Record> + Accounts + 'static> Api for ResourceApi<R, S> {
     type Route = Route;
 
     fn routes() -> Vec<(Endpoint, Route)> {

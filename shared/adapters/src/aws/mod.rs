@@ -6,6 +6,7 @@
 //! nothing. `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) point the same binary at an
 //! emulator such as moto.
 
+pub mod batch;
 pub mod push;
 pub mod queue;
 pub mod s3;

@@ -11,19 +11,19 @@ use uuid::Uuid;
 /// One row of the table.
 pub type Row = HashMap<String, AttributeValue>;
 
-pub fn s(value: impl Into<String>) -> AttributeValue {
+pub fn text(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-pub fn n(value: impl ToString) -> AttributeValue {
+pub fn number(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
 pub fn time(at: OffsetDateTime) -> AttributeValue {
-    s(timestamp(at))
+    text(timestamp(at))
 }
 
-pub fn get_s<'a>(row: &'a Row, name: &str) -> Result<&'a str, StoreError> {
+pub fn get_text<'a>(row: &'a Row, name: &str) -> Result<&'a str, StoreError> {
     row.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
@@ -31,16 +31,16 @@ pub fn get_s<'a>(row: &'a Row, name: &str) -> Result<&'a str, StoreError> {
 }
 
 /// A text attribute that may be absent.
-pub fn get_opt_s<'a>(row: &'a Row, name: &str) -> Option<&'a str> {
+pub fn get_opt_text<'a>(row: &'a Row, name: &str) -> Option<&'a str> {
     row.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 pub fn get_uuid(row: &Row, name: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(get_s(row, name)?).map_err(|_| StoreError::Corrupt(format!("attribute {name} is no uuid")))
+    Uuid::parse_str(get_text(row, name)?).map_err(|_| StoreError::Corrupt(format!("attribute {name} is no uuid")))
 }
 
 pub fn get_time(row: &Row, name: &str) -> Result<OffsetDateTime, StoreError> {
-    parse_timestamp(get_s(row, name)?).ok_or_else(|| StoreError::Corrupt(format!("attribute {name} is no time")))
+    parse_timestamp(get_text(row, name)?).ok_or_else(|| StoreError::Corrupt(format!("attribute {name} is no time")))
 }
 
 /// A flag: absent is `default`.
@@ -49,7 +49,7 @@ pub fn get_bool(row: &Row, name: &str, default: bool) -> bool {
 }
 
 /// A whole number: absent or malformed is 0.
-pub fn get_n(row: &Row, name: &str) -> u64 {
+pub fn get_number(row: &Row, name: &str) -> u64 {
     row.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
@@ -62,12 +62,12 @@ pub fn get_parsed<T, E>(
     name: &str,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<Option<T>, StoreError> {
-    get_opt_s(row, name)
+    get_opt_text(row, name)
         .map(|raw| parse(raw).map_err(|_| StoreError::Corrupt(format!("attribute {name} is malformed"))))
         .transpose()
 }
 
 /// A required value of text form.
 pub fn get_required<T, E>(row: &Row, name: &str, parse: impl FnOnce(&str) -> Result<T, E>) -> Result<T, StoreError> {
-    parse(get_s(row, name)?).map_err(|_| StoreError::Corrupt(format!("attribute {name} is malformed")))
+    parse(get_text(row, name)?).map_err(|_| StoreError::Corrupt(format!("attribute {name} is malformed")))
 }

@@ -2,7 +2,7 @@
 //! (see docs/data-model.md): a connection lists its rooms, a room partition holds its members
 //! and its messages.
 
-use super::attrs::{get_n, get_opt_s, get_s, get_uuid, n, s, Row};
+use super::attrs::{get_number, get_opt_text, get_text, get_uuid, number, text, Row};
 use super::keys::EXPIRES;
 use super::{cancelled_conditions, condition_held, corrupt, keys, primary_key, send_transaction, unavailable, Table};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
@@ -19,15 +19,15 @@ use uuid::Uuid;
 const ROOMS: &str = "rooms";
 
 fn live(row: &Row) -> bool {
-    get_n(row, EXPIRES) > now_secs()
+    get_number(row, EXPIRES) > now_secs()
 }
 
 fn connection_from(row: &Row) -> Result<Connection, StoreError> {
     Ok(Connection {
-        id: ConnectionId::parse(get_s(row, "id")?).map_err(StoreError::Corrupt)?,
+        id: ConnectionId::parse(get_text(row, "id")?).map_err(StoreError::Corrupt)?,
         user_id: get_uuid(row, "user_id")?,
-        connected_at: get_s(row, "connected_at")?.to_owned(),
-        expires_at: get_n(row, EXPIRES),
+        connected_at: get_text(row, "connected_at")?.to_owned(),
+        expires_at: get_number(row, EXPIRES),
     })
 }
 
@@ -43,10 +43,10 @@ fn rooms_from(row: &Row) -> Vec<RoomName> {
 fn message_from(row: &Row) -> Result<ChatMessage, StoreError> {
     Ok(ChatMessage {
         id: get_uuid(row, "id")?,
-        room: get_s(row, "room")?.to_owned(),
+        room: get_text(row, "room")?.to_owned(),
         user_id: get_uuid(row, "user_id")?,
-        message: MessageText::parse(get_s(row, "message")?).map_err(StoreError::Corrupt)?,
-        timestamp: get_s(row, "timestamp")?.to_owned(),
+        message: MessageText::parse(get_text(row, "message")?).map_err(StoreError::Corrupt)?,
+        timestamp: get_text(row, "timestamp")?.to_owned(),
     })
 }
 
@@ -63,8 +63,8 @@ impl Table {
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", keys::PK)
                 .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
+                .expression_attribute_values(":pk", text(pk.clone()))
+                .expression_attribute_values(":prefix", text(prefix))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -85,17 +85,20 @@ impl Connections for Table {
             .put_item()
             .table_name(self.name())
             .set_item(Some(HashMap::from([
-                (keys::PK.to_owned(), s(keys::connection(connection.id.as_str()))),
-                (keys::SK.to_owned(), s(keys::CONNECTION_SK)),
-                (keys::GSI1_PK.to_owned(), s(keys::user_connections(connection.user_id))),
+                (keys::PK.to_owned(), text(keys::connection(connection.id.as_str()))),
+                (keys::SK.to_owned(), text(keys::CONNECTION_SK)),
+                (
+                    keys::GSI1_PK.to_owned(),
+                    text(keys::user_connections(connection.user_id)),
+                ),
                 (
                     keys::GSI1_SK.to_owned(),
-                    s(format!("{}#{}", connection.connected_at, connection.id)),
+                    text(format!("{}#{}", connection.connected_at, connection.id)),
                 ),
-                ("id".to_owned(), s(connection.id.as_str())),
-                ("user_id".to_owned(), s(connection.user_id.to_string())),
-                ("connected_at".to_owned(), s(connection.connected_at.clone())),
-                (EXPIRES.to_owned(), n(connection.expires_at)),
+                ("id".to_owned(), text(connection.id.as_str())),
+                ("user_id".to_owned(), text(connection.user_id.to_string())),
+                ("connected_at".to_owned(), text(connection.connected_at.clone())),
+                (EXPIRES.to_owned(), number(connection.expires_at)),
             ])))
             .send()
             .await
@@ -149,7 +152,7 @@ impl Connections for Table {
                 .await
                 .map_err(unavailable)?;
             for row in page.items.unwrap_or_default().iter().filter(|r| live(r)) {
-                ids.push(ConnectionId::parse(get_s(row, "id")?).map_err(StoreError::Corrupt)?);
+                ids.push(ConnectionId::parse(get_text(row, "id")?).map_err(StoreError::Corrupt)?);
             }
             match page.last_evaluated_key {
                 Some(next) if !next.is_empty() => start = Some(next),
@@ -164,11 +167,11 @@ impl Connections for Table {
         let member = Put::builder()
             .table_name(self.name())
             .set_item(Some(HashMap::from([
-                (keys::PK.to_owned(), s(keys::room(room.as_str()))),
-                (keys::SK.to_owned(), s(keys::member(connection.id.as_str()))),
-                ("connection".to_owned(), s(connection.id.as_str())),
-                ("user_id".to_owned(), s(connection.user_id.to_string())),
-                (EXPIRES.to_owned(), n(connection.expires_at)),
+                (keys::PK.to_owned(), text(keys::room(room.as_str()))),
+                (keys::SK.to_owned(), text(keys::member(connection.id.as_str()))),
+                ("connection".to_owned(), text(connection.id.as_str())),
+                ("user_id".to_owned(), text(connection.user_id.to_string())),
+                (EXPIRES.to_owned(), number(connection.expires_at)),
             ])))
             .build()
             .map_err(corrupt)?;
@@ -182,8 +185,8 @@ impl Connections for Table {
             .expression_attribute_names("#rooms", ROOMS)
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_values(":room", AttributeValue::Ss(vec![room.as_str().to_owned()]))
-            .expression_attribute_values(":name", s(room.as_str()))
-            .expression_attribute_values(":max", n(MAX_ROOMS_PER_CONNECTION))
+            .expression_attribute_values(":name", text(room.as_str()))
+            .expression_attribute_values(":max", number(MAX_ROOMS_PER_CONNECTION))
             .build()
             .map_err(corrupt)?;
         let transaction = self
@@ -247,7 +250,7 @@ impl Connections for Table {
             .filter(|r| live(r))
             .map(|row| {
                 Ok(Member {
-                    connection: ConnectionId::parse(get_s(row, "connection")?).map_err(StoreError::Corrupt)?,
+                    connection: ConnectionId::parse(get_text(row, "connection")?).map_err(StoreError::Corrupt)?,
                     user_id: get_uuid(row, "user_id")?,
                 })
             })
@@ -259,14 +262,14 @@ impl Connections for Table {
             .put_item()
             .table_name(self.name())
             .set_item(Some(HashMap::from([
-                (keys::PK.to_owned(), s(keys::room(&message.room))),
-                (keys::SK.to_owned(), s(keys::message(&message.timestamp, message.id))),
-                ("id".to_owned(), s(message.id.to_string())),
-                ("room".to_owned(), s(message.room.clone())),
-                ("user_id".to_owned(), s(message.user_id.to_string())),
-                ("message".to_owned(), s(message.message.as_str())),
-                ("timestamp".to_owned(), s(message.timestamp.clone())),
-                (EXPIRES.to_owned(), n(now_secs() + HISTORY_TTL.as_secs())),
+                (keys::PK.to_owned(), text(keys::room(&message.room))),
+                (keys::SK.to_owned(), text(keys::message(&message.timestamp, message.id))),
+                ("id".to_owned(), text(message.id.to_string())),
+                ("room".to_owned(), text(message.room.clone())),
+                ("user_id".to_owned(), text(message.user_id.to_string())),
+                ("message".to_owned(), text(message.message.as_str())),
+                ("timestamp".to_owned(), text(message.timestamp.clone())),
+                (EXPIRES.to_owned(), number(now_secs() + HISTORY_TTL.as_secs())),
             ])))
             .send()
             .await
@@ -283,8 +286,8 @@ impl Connections for Table {
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(":pk", s(keys::room(room.as_str())))
-            .expression_attribute_values(":prefix", s(keys::MESSAGE_PREFIX))
+            .expression_attribute_values(":pk", text(keys::room(room.as_str())))
+            .expression_attribute_values(":prefix", text(keys::MESSAGE_PREFIX))
             .scan_index_forward(false)
             .limit(HISTORY_LEN as i32)
             .send()
@@ -294,7 +297,7 @@ impl Connections for Table {
             .items
             .unwrap_or_default()
             .iter()
-            .filter(|r| live(r) && get_opt_s(r, "message").is_some())
+            .filter(|r| live(r) && get_opt_text(r, "message").is_some())
             .map(message_from)
             .collect::<Result<Vec<_>, _>>()?;
         messages.reverse();

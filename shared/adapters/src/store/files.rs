@@ -3,7 +3,9 @@
 //! has passed. The quota is checked against the owner's live files, and an owner's creates are
 //! serialised by a guard record whose version every create bumps.
 
-use super::attrs::{get_bool, get_n, get_opt_s, get_parsed, get_required, get_s, get_time, get_uuid, n, s, time, Row};
+use super::attrs::{
+    get_bool, get_number, get_opt_text, get_parsed, get_required, get_text, get_time, get_uuid, number, text, time, Row,
+};
 use super::keys::EXPIRES;
 use super::{cancelled_conditions, condition_held, corrupt, keys, send_transaction, unavailable, Table};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
@@ -25,30 +27,30 @@ const CREATE_ATTEMPTS: usize = 4;
 fn to_row(file: &File, expires_at: Option<u64>) -> Row {
     let sort_key = file.sort_key();
     let mut row = Row::from([
-        (keys::PK.to_owned(), s(keys::file(file.id))),
-        (keys::SK.to_owned(), s(keys::FILE_SK)),
-        (keys::GSI1_PK.to_owned(), s(keys::owner_files(file.owner_id))),
-        (keys::GSI1_SK.to_owned(), s(&sort_key)),
-        (keys::GSI2_PK.to_owned(), s(keys::ALL_FILES)),
-        (keys::GSI2_SK.to_owned(), s(sort_key)),
-        ("id".to_owned(), s(file.id.to_string())),
-        ("owner_id".to_owned(), s(file.owner_id.to_string())),
-        ("filename".to_owned(), s(file.filename.as_str())),
-        ("content_type".to_owned(), s(file.file_type.mime())),
-        ("size".to_owned(), n(file.size)),
-        (STATUS.to_owned(), s(file.status.as_str())),
+        (keys::PK.to_owned(), text(keys::file(file.id))),
+        (keys::SK.to_owned(), text(keys::FILE_SK)),
+        (keys::GSI1_PK.to_owned(), text(keys::owner_files(file.owner_id))),
+        (keys::GSI1_SK.to_owned(), text(&sort_key)),
+        (keys::GSI2_PK.to_owned(), text(keys::ALL_FILES)),
+        (keys::GSI2_SK.to_owned(), text(sort_key)),
+        ("id".to_owned(), text(file.id.to_string())),
+        ("owner_id".to_owned(), text(file.owner_id.to_string())),
+        ("filename".to_owned(), text(file.filename.as_str())),
+        ("content_type".to_owned(), text(file.file_type.mime())),
+        ("size".to_owned(), number(file.size)),
+        (STATUS.to_owned(), text(file.status.as_str())),
         ("has_thumbnail".to_owned(), AttributeValue::Bool(file.has_thumbnail)),
         ("created_at".to_owned(), time(file.created_at)),
         ("updated_at".to_owned(), time(file.updated_at)),
     ]);
     if let Some(description) = &file.description {
-        row.insert("description".to_owned(), s(description.as_str()));
+        row.insert("description".to_owned(), text(description.as_str()));
     }
     if let Some(reason) = &file.reason {
-        row.insert("reason".to_owned(), s(reason));
+        row.insert("reason".to_owned(), text(reason));
     }
     if let Some(at) = expires_at {
-        row.insert(EXPIRES.to_owned(), n(at));
+        row.insert(EXPIRES.to_owned(), number(at));
     }
     row
 }
@@ -57,12 +59,12 @@ fn from_row(row: &Row) -> Result<File, StoreError> {
     Ok(File {
         id: get_uuid(row, "id")?,
         owner_id: get_uuid(row, "owner_id")?,
-        filename: Filename::from_stored(get_s(row, "filename")?.to_owned()),
+        filename: Filename::from_stored(get_text(row, "filename")?.to_owned()),
         file_type: get_required(row, "content_type", |m| FileType::from_mime(m).ok_or(()))?,
-        size: get_n(row, "size"),
+        size: get_number(row, "size"),
         description: get_parsed(row, "description", Description::parse)?,
         status: get_required(row, STATUS, |raw| FileStatus::parse(raw).ok_or(()))?,
-        reason: get_opt_s(row, "reason").map(str::to_owned),
+        reason: get_opt_text(row, "reason").map(str::to_owned),
         has_thumbnail: get_bool(row, "has_thumbnail", false),
         created_at: get_time(row, "created_at")?,
         updated_at: get_time(row, "updated_at")?,
@@ -102,7 +104,7 @@ impl Table {
             .newest_first(index, &partition, before)
             .filter_expression(LIVE_FILTER)
             .expression_attribute_names("#exp", EXPIRES)
-            .expression_attribute_values(":now", n(now_secs()))
+            .expression_attribute_values(":now", number(now_secs()))
             .set_exclusive_start_key(start);
         if let Some(limit) = limit {
             // The filter drops expired pending files after the limit is applied: read a little more.
@@ -135,7 +137,7 @@ impl Table {
     /// The version of an owner's upload guard (0 before their first upload).
     async fn quota_guard(&self, owner: Uuid) -> Result<u64, StoreError> {
         let row = self.get_item(keys::file_quota(owner), keys::FILE_QUOTA_SK).await?;
-        Ok(row.as_ref().map(|r| get_n(r, "version")).unwrap_or(0))
+        Ok(row.as_ref().map(|r| get_number(r, "version")).unwrap_or(0))
     }
 }
 
@@ -167,13 +169,13 @@ impl FileStore for Table {
                 .map_err(corrupt)?;
             let bump = Update::builder()
                 .table_name(self.name())
-                .key(keys::PK, s(keys::file_quota(file.owner_id)))
-                .key(keys::SK, s(keys::FILE_QUOTA_SK))
+                .key(keys::PK, text(keys::file_quota(file.owner_id)))
+                .key(keys::SK, text(keys::FILE_QUOTA_SK))
                 .update_expression("SET #v = :next")
                 .condition_expression("attribute_not_exists(pk) OR #v = :read")
                 .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":read", n(guard))
-                .expression_attribute_values(":next", n(guard + 1))
+                .expression_attribute_values(":read", number(guard))
+                .expression_attribute_values(":next", number(guard + 1))
                 .build()
                 .map_err(corrupt)?;
             let transaction = self
@@ -240,7 +242,7 @@ impl FileStore for Table {
             .set_item(Some(to_row(next, expires_at)))
             .condition_expression("attribute_exists(pk) AND #st = :from")
             .expression_attribute_names("#st", STATUS)
-            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":from", text(from.as_str()))
             .send()
             .await;
         condition_held(result)
@@ -251,8 +253,8 @@ impl FileStore for Table {
             .client()
             .delete_item()
             .table_name(self.name())
-            .key(keys::PK, s(keys::file(file.id)))
-            .key(keys::SK, s(keys::FILE_SK))
+            .key(keys::PK, text(keys::file(file.id)))
+            .key(keys::SK, text(keys::FILE_SK))
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
@@ -263,8 +265,8 @@ impl FileStore for Table {
         self.client()
             .delete_item()
             .table_name(self.name())
-            .key(keys::PK, s(keys::file_quota(owner)))
-            .key(keys::SK, s(keys::FILE_QUOTA_SK))
+            .key(keys::PK, text(keys::file_quota(owner)))
+            .key(keys::SK, text(keys::FILE_QUOTA_SK))
             .send()
             .await
             .map(|_| ())

@@ -1,14 +1,14 @@
 //! Items in the table: listed per owner (GSI1) and all together (GSI2), counted both ways.
 
-use super::attrs::{get_bool, get_parsed, get_required, get_time, get_uuid, n, s, time, Row};
+use super::attrs::{get_bool, get_parsed, get_required, get_time, get_uuid, number, text, time, Row};
 use super::keys;
-use super::records::{base_row, version_of, Place, Stored, SEARCH};
+use super::records::{base_row, version_of, Place, TableRow, SEARCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{Description, Item, ItemScope, Price, StoreError, Title};
 use serde_json::Number;
 use uuid::Uuid;
 
-impl Stored for Item {
+impl TableRow for Item {
     fn key(id: Uuid) -> (String, &'static str) {
         (keys::item(id), keys::ITEM_SK)
     }
@@ -16,22 +16,22 @@ impl Stored for Item {
     fn to_row(&self) -> Row {
         let mut row = base_row(self);
         row.extend([
-            (keys::GSI1_PK.to_owned(), s(keys::owner_items(self.owner_id))),
-            (keys::GSI2_PK.to_owned(), s(keys::ALL_ITEMS)),
-            (keys::GSI2_SK.to_owned(), s(domain::Owned::sort_key(self))),
-            ("id".to_owned(), s(self.id.to_string())),
-            ("owner_id".to_owned(), s(self.owner_id.to_string())),
-            ("title".to_owned(), s(self.title.as_str())),
+            (keys::GSI1_PK.to_owned(), text(keys::owner_items(self.owner_id))),
+            (keys::GSI2_PK.to_owned(), text(keys::ALL_ITEMS)),
+            (keys::GSI2_SK.to_owned(), text(domain::Owned::sort_key(self))),
+            ("id".to_owned(), text(self.id.to_string())),
+            ("owner_id".to_owned(), text(self.owner_id.to_string())),
+            ("title".to_owned(), text(self.title.as_str())),
             ("is_available".to_owned(), AttributeValue::Bool(self.is_available)),
             ("created_at".to_owned(), time(self.created_at)),
             ("updated_at".to_owned(), time(self.updated_at)),
-            (SEARCH.to_owned(), s(self.search_text())),
+            (SEARCH.to_owned(), text(self.search_text())),
         ]);
         if let Some(description) = &self.description {
-            row.insert("description".to_owned(), s(description.as_str()));
+            row.insert("description".to_owned(), text(description.as_str()));
         }
         if let Some(price) = &self.price {
-            row.insert("price".to_owned(), n(price.as_number()));
+            row.insert("price".to_owned(), number(price.as_number()));
         }
         row
     }

@@ -16,7 +16,7 @@ use domain::realtime::{
 };
 use domain::secrets;
 use domain::session::{Count, Limit, Refresh};
-use domain::{Email, Item, Listing, Owned, Post, Remembered, StoreError, User, WriteError};
+use domain::{Email, Listing, Owned, Remembered, StoreError, User, WriteError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -43,8 +43,8 @@ struct RefreshToken {
 #[derive(Debug, Default)]
 pub struct State {
     users: HashMap<Uuid, User>,
-    items: HashMap<Uuid, Item>,
-    posts: HashMap<Uuid, Post>,
+    /// Owned records (items, posts), one map per record type.
+    records: HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>,
     remembered: HashMap<(Uuid, &'static str, String), Remembered>,
     /// family → (user, revoked)
     families: HashMap<Uuid, (Uuid, bool)>,
@@ -152,28 +152,21 @@ impl Memory {
     }
 
     /// Stores a record as it is (tests that need a record with a known id).
-    pub fn insert<T: Kept>(&self, record: T) {
+    pub fn insert<T: Owned>(&self, record: T) {
         if let Ok(mut state) = self.0.lock() {
-            T::kept(&mut state).insert(record.id(), record);
+            state.records::<T>().insert(record.id(), record);
         }
     }
 }
 
-/// The owned records memory keeps, each in its own map.
-pub trait Kept: Owned {
-    #[doc(hidden)]
-    fn kept(state: &mut State) -> &mut HashMap<Uuid, Self>;
-}
-
-impl Kept for Item {
-    fn kept(state: &mut State) -> &mut HashMap<Uuid, Self> {
-        &mut state.items
-    }
-}
-
-impl Kept for Post {
-    fn kept(state: &mut State) -> &mut HashMap<Uuid, Self> {
-        &mut state.posts
+impl State {
+    /// The records of type `T`, by id.
+    fn records<T: Owned>(&mut self) -> &mut HashMap<Uuid, T> {
+        self.records
+            .entry(std::any::TypeId::of::<T>())
+            .or_insert_with(|| Box::new(HashMap::<Uuid, T>::new()))
+            .downcast_mut()
+            .unwrap_or_else(|| unreachable!("the map under T's TypeId holds T"))
     }
 }
 
@@ -254,15 +247,16 @@ fn in_listing<T: Owned>(record: &T, listing: &Listing<T::Source>) -> bool {
         && listing.search.as_deref().is_none_or(|search| record.matches(search))
 }
 
-impl<T: Kept> Records<T> for Memory {
+impl<T: Owned> Records<T> for Memory {
     async fn get(&self, id: Uuid) -> Result<Option<T>, StoreError> {
         let mut state = self.state()?;
-        Ok(T::kept(&mut state).get(&id).cloned())
+        Ok(state.records::<T>().get(&id).cloned())
     }
 
     async fn list(&self, listing: &Listing<T::Source>, wanted: usize) -> Result<Vec<T>, StoreError> {
         let mut state = self.state()?;
-        let mut rows: Vec<T> = T::kept(&mut state)
+        let mut rows: Vec<T> = state
+            .records::<T>()
             .values()
             .filter(|r| in_listing(*r, listing))
             .filter(|r| {
@@ -280,7 +274,11 @@ impl<T: Kept> Records<T> for Memory {
 
     async fn count(&self, listing: &Listing<T::Source>) -> Result<u64, StoreError> {
         let mut state = self.state()?;
-        Ok(T::kept(&mut state).values().filter(|r| in_listing(*r, listing)).count() as u64)
+        Ok(state
+            .records::<T>()
+            .values()
+            .filter(|r| in_listing(*r, listing))
+            .count() as u64)
     }
 
     async fn create(&self, record: &T, remember: Option<&Remembered>) -> Result<(), WriteError> {
@@ -292,7 +290,7 @@ impl<T: Kept> Records<T> for Memory {
             }
             state.remembered.insert(key, remembered.clone());
         }
-        let records = T::kept(&mut state);
+        let records = state.records::<T>();
         if records.contains_key(&record.id()) {
             return Err(WriteError::Conflict);
         }
@@ -302,7 +300,7 @@ impl<T: Kept> Records<T> for Memory {
 
     async fn replace(&self, current: &T, next: &T) -> Result<(), WriteError> {
         let mut state = self.state()?;
-        match T::kept(&mut state).get_mut(&current.id()) {
+        match state.records::<T>().get_mut(&current.id()) {
             Some(stored) if stored.version() == current.version() => {
                 *stored = next.clone();
                 Ok(())
@@ -313,7 +311,7 @@ impl<T: Kept> Records<T> for Memory {
 
     async fn delete(&self, record: &T, read_version: Option<u64>) -> Result<(), WriteError> {
         let mut state = self.state()?;
-        let records = T::kept(&mut state);
+        let records = state.records::<T>();
         match records.get(&record.id()) {
             Some(stored) if read_version.is_none_or(|v| v == stored.version()) => {
                 records.remove(&record.id());

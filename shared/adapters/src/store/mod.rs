@@ -12,7 +12,7 @@ mod records;
 mod sessions;
 mod users;
 
-use attrs::{s, Row};
+use attrs::{text, Row};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
@@ -63,7 +63,7 @@ where
 
 /// The primary key of a row: its `pk` and `sk`.
 pub(crate) fn primary_key(pk: String, sk: &str) -> Row {
-    Row::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
+    Row::from([(keys::PK.to_owned(), text(pk)), (keys::SK.to_owned(), text(sk))])
 }
 
 fn corrupt<E: std::fmt::Display>(e: E) -> StoreError {
@@ -155,8 +155,8 @@ impl Table {
             .client()
             .get_item()
             .table_name(&self.name)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
+            .key(keys::PK, text(pk))
+            .key(keys::SK, text(sk))
             .consistent_read(true)
             .send()
             .await
@@ -186,12 +186,12 @@ impl Table {
             .index_name(index)
             .scan_index_forward(false)
             .expression_attribute_names("#pk", pk_attr)
-            .expression_attribute_values(":pk", s(partition));
+            .expression_attribute_values(":pk", text(partition));
         match before {
             Some(before) => query
                 .key_condition_expression("#pk = :pk AND #sk < :before")
                 .expression_attribute_names("#sk", sk_attr)
-                .expression_attribute_values(":before", s(before)),
+                .expression_attribute_values(":before", text(before)),
             None => query.key_condition_expression("#pk = :pk"),
         }
     }
@@ -199,8 +199,8 @@ impl Table {
     pub(crate) fn counter_update(&self, key: &str, delta: i64) -> Result<Update, StoreError> {
         Update::builder()
             .table_name(&self.name)
-            .key(keys::PK, s(key))
-            .key(keys::SK, s(keys::COUNTER_SK))
+            .key(keys::PK, text(key))
+            .key(keys::SK, text(keys::COUNTER_SK))
             .update_expression("ADD #n :delta")
             .expression_attribute_names("#n", "n")
             .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))

@@ -1,14 +1,14 @@
 //! Posts in the table: each author's published posts and drafts (GSI1), and every published
 //! post (GSI2, sparse: drafts are not in it).
 
-use super::attrs::{get_bool, get_required, get_time, get_uuid, s, time, Row};
+use super::attrs::{get_bool, get_required, get_time, get_uuid, text, time, Row};
 use super::keys;
-use super::records::{base_row, version_of, Place, Stored};
+use super::records::{base_row, version_of, Place, TableRow};
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{Owned, Post, PostContent, PostSource, StoreError, Title};
 use uuid::Uuid;
 
-impl Stored for Post {
+impl TableRow for Post {
     fn key(id: Uuid) -> (String, &'static str) {
         (keys::post(id), keys::POST_SK)
     }
@@ -18,19 +18,19 @@ impl Stored for Post {
         row.extend([
             (
                 keys::GSI1_PK.to_owned(),
-                s(keys::author_posts(self.author_id, self.published)),
+                text(keys::author_posts(self.author_id, self.published)),
             ),
-            ("id".to_owned(), s(self.id.to_string())),
-            ("author_id".to_owned(), s(self.author_id.to_string())),
-            ("title".to_owned(), s(self.title.as_str())),
-            ("content".to_owned(), s(self.content.as_str())),
+            ("id".to_owned(), text(self.id.to_string())),
+            ("author_id".to_owned(), text(self.author_id.to_string())),
+            ("title".to_owned(), text(self.title.as_str())),
+            ("content".to_owned(), text(self.content.as_str())),
             ("published".to_owned(), AttributeValue::Bool(self.published)),
             ("created_at".to_owned(), time(self.created_at)),
             ("updated_at".to_owned(), time(self.updated_at)),
         ]);
         if self.published {
-            row.insert(keys::GSI2_PK.to_owned(), s(keys::PUBLISHED_POSTS));
-            row.insert(keys::GSI2_SK.to_owned(), s(self.sort_key()));
+            row.insert(keys::GSI2_PK.to_owned(), text(keys::PUBLISHED_POSTS));
+            row.insert(keys::GSI2_SK.to_owned(), text(self.sort_key()));
         }
         row
     }

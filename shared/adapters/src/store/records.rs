@@ -3,7 +3,7 @@
 //! version is still the one that was read; listed newest first by a sort-key bound, so a cursor
 //! is just a sort key.
 
-use super::attrs::{get_n, get_s, n, s, Row};
+use super::attrs::{get_number, get_text, number, text, Row};
 use super::{cancelled_conditions, corrupt, keys, send_transaction, unavailable, Table};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder as Transaction;
@@ -29,7 +29,7 @@ pub(crate) struct Place {
 }
 
 /// How one kind of owned record is laid out in the table.
-pub(crate) trait Stored: Owned {
+pub(crate) trait TableRow: Owned {
     fn key(id: Uuid) -> (String, &'static str);
     fn to_row(&self) -> Row;
     fn from_row(row: &Row) -> Result<Self, StoreError>;
@@ -39,23 +39,23 @@ pub(crate) trait Stored: Owned {
 }
 
 /// The attributes every owned record carries besides its own.
-pub(crate) fn base_row<T: Stored>(record: &T) -> Row {
+pub(crate) fn base_row<T: TableRow>(record: &T) -> Row {
     let (pk, sk) = T::key(record.id());
     Row::from([
-        (keys::PK.to_owned(), s(pk)),
-        (keys::SK.to_owned(), s(sk)),
-        (keys::GSI1_SK.to_owned(), s(record.sort_key())),
-        (VERSION.to_owned(), n(record.version())),
+        (keys::PK.to_owned(), text(pk)),
+        (keys::SK.to_owned(), text(sk)),
+        (keys::GSI1_SK.to_owned(), text(record.sort_key())),
+        (VERSION.to_owned(), number(record.version())),
     ])
 }
 
 pub(crate) fn version_of(row: &Row) -> u64 {
-    get_n(row, VERSION)
+    get_number(row, VERSION)
 }
 
 type CounterDelta = (String, i64);
 
-fn counter_changes<T: Stored>(before: &T, after: &T) -> Vec<CounterDelta> {
+fn counter_changes<T: TableRow>(before: &T, after: &T) -> Vec<CounterDelta> {
     let (old, new) = (before.counted_in(), after.counted_in());
     let removed = old.iter().filter(|k| !new.contains(k)).map(|k| (k.clone(), -1));
     let added = new.iter().filter(|k| !old.contains(k)).map(|k| (k.clone(), 1));
@@ -66,14 +66,14 @@ fn remembered_row(owner: Uuid, collection: &str, remembered: &Remembered) -> Row
     Row::from([
         (
             keys::PK.to_owned(),
-            s(keys::idempotency(owner, collection, &remembered.client_key)),
+            text(keys::idempotency(owner, collection, &remembered.client_key)),
         ),
-        (keys::SK.to_owned(), s(keys::IDEMPOTENCY_SK)),
-        ("fingerprint".to_owned(), s(&remembered.fingerprint)),
-        ("status".to_owned(), s(remembered.status.to_string())),
-        ("body".to_owned(), s(&remembered.body)),
-        ("etag".to_owned(), s(&remembered.etag)),
-        (keys::EXPIRES.to_owned(), n(now_secs() + IDEMPOTENCY_TTL_SECS)),
+        (keys::SK.to_owned(), text(keys::IDEMPOTENCY_SK)),
+        ("fingerprint".to_owned(), text(&remembered.fingerprint)),
+        ("status".to_owned(), text(remembered.status.to_string())),
+        ("body".to_owned(), text(&remembered.body)),
+        ("etag".to_owned(), text(&remembered.etag)),
+        (keys::EXPIRES.to_owned(), number(now_secs() + IDEMPOTENCY_TTL_SECS)),
     ])
 }
 
@@ -153,7 +153,7 @@ impl Table {
             query = query
                 .filter_expression("contains(#search, :needle)")
                 .expression_attribute_names("#search", SEARCH)
-                .expression_attribute_values(":needle", s(needle));
+                .expression_attribute_values(":needle", text(needle));
         }
         if let Some(limit) = limit {
             // With a filter, DynamoDB limits rows read, not rows matched: read in larger pages.
@@ -167,7 +167,7 @@ impl Table {
     }
 }
 
-impl<T: Stored> Records<T> for Table {
+impl<T: TableRow> Records<T> for Table {
     async fn get(&self, id: Uuid) -> Result<Option<T>, StoreError> {
         let (pk, sk) = T::key(id);
         self.get_item(pk, sk).await?.map(|row| T::from_row(&row)).transpose()
@@ -239,7 +239,7 @@ impl<T: Stored> Records<T> for Table {
             .set_item(Some(next.to_row()))
             .condition_expression("#v = :read")
             .expression_attribute_names("#v", VERSION)
-            .expression_attribute_values(":read", n(current.version()))
+            .expression_attribute_values(":read", number(current.version()))
             .build()
             .map_err(corrupt)?;
         let counters = counter_changes(current, next);
@@ -251,13 +251,13 @@ impl<T: Stored> Records<T> for Table {
         let (pk, sk) = T::key(record.id());
         let mut delete = Delete::builder()
             .table_name(self.name())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk));
+            .key(keys::PK, text(pk))
+            .key(keys::SK, text(sk));
         delete = match read_version {
             Some(version) => delete
                 .condition_expression("#v = :read")
                 .expression_attribute_names("#v", VERSION)
-                .expression_attribute_values(":read", n(version)),
+                .expression_attribute_values(":read", number(version)),
             None => delete.condition_expression("attribute_exists(pk)"),
         };
         let delete = TransactWriteItem::builder()
@@ -275,10 +275,10 @@ impl<T: Stored> Records<T> for Table {
         Ok(Some(Remembered {
             owner,
             client_key: client_key.to_owned(),
-            fingerprint: get_s(&row, "fingerprint")?.to_owned(),
-            status: get_s(&row, "status")?.parse().map_err(corrupt)?,
-            body: get_s(&row, "body")?.to_owned(),
-            etag: get_s(&row, "etag")?.to_owned(),
+            fingerprint: get_text(&row, "fingerprint")?.to_owned(),
+            status: get_text(&row, "status")?.parse().map_err(corrupt)?,
+            body: get_text(&row, "body")?.to_owned(),
+            etag: get_text(&row, "etag")?.to_owned(),
         }))
     }
 }

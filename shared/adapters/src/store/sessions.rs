@@ -1,7 +1,7 @@
 //! Logins (refresh-token families), password-reset links and rate-limit windows in the single
 //! table, with TTL.
 
-use super::attrs::{get_bool, get_n, get_s, get_uuid, n, s, Row};
+use super::attrs::{get_bool, get_number, get_text, get_uuid, number, text, Row};
 use super::keys::EXPIRES;
 use super::users::{TOKENS_VALID_AFTER, VERSION};
 use super::{cancelled_conditions, corrupt, keys, send_transaction, unavailable, Table};
@@ -71,7 +71,7 @@ impl Accounts for Table {
 
 /// A login stands while it is neither revoked nor expired.
 fn family_active(row: &Row) -> bool {
-    !get_bool(row, REVOKED, true) && get_n(row, EXPIRES) > now_secs()
+    !get_bool(row, REVOKED, true) && get_number(row, EXPIRES) > now_secs()
 }
 
 impl SessionStore for Table {
@@ -81,13 +81,13 @@ impl SessionStore for Table {
         let token = secret()?;
         let expires = now_secs() + ttl.as_secs();
         let family_item = Row::from([
-            (keys::PK.to_owned(), s(keys::family(family))),
-            (keys::SK.to_owned(), s(keys::FAMILY_SK)),
-            (keys::GSI1_PK.to_owned(), s(keys::user_families(user_id))),
-            (keys::GSI1_SK.to_owned(), s(format!("{}#{family}", now_secs()))),
-            ("user_id".to_owned(), s(user_id.to_string())),
+            (keys::PK.to_owned(), text(keys::family(family))),
+            (keys::SK.to_owned(), text(keys::FAMILY_SK)),
+            (keys::GSI1_PK.to_owned(), text(keys::user_families(user_id))),
+            (keys::GSI1_SK.to_owned(), text(format!("{}#{family}", now_secs()))),
+            ("user_id".to_owned(), text(user_id.to_string())),
             (REVOKED.to_owned(), AttributeValue::Bool(false)),
-            (EXPIRES.to_owned(), n(expires)),
+            (EXPIRES.to_owned(), number(expires)),
         ]);
         let put = |item: Row| Put::builder().table_name(self.name()).set_item(Some(item)).build();
         let transaction = self
@@ -119,8 +119,8 @@ impl SessionStore for Table {
         let now = now_secs();
         let user_id = get_uuid(&item, "user_id")?;
         let family = get_uuid(&item, "family_id")?;
-        let login_at = get_n(&item, LOGIN_AT);
-        if get_n(&item, EXPIRES) <= now {
+        let login_at = get_number(&item, LOGIN_AT);
+        if get_number(&item, EXPIRES) <= now {
             return Ok(Refresh::Rejected);
         }
         if get_bool(&item, USED, false) {
@@ -131,8 +131,8 @@ impl SessionStore for Table {
         let expires = now + ttl.as_secs();
         let mark_used = Update::builder()
             .table_name(self.name())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(keys::REFRESH_SK))
+            .key(keys::PK, text(pk))
+            .key(keys::SK, text(keys::REFRESH_SK))
             .update_expression("SET #used = :true")
             .condition_expression("#used = :false")
             .expression_attribute_names("#used", USED)
@@ -146,13 +146,13 @@ impl SessionStore for Table {
             .build();
         let extend_family = Update::builder()
             .table_name(self.name())
-            .key(keys::PK, s(keys::family(family)))
-            .key(keys::SK, s(keys::FAMILY_SK))
+            .key(keys::PK, text(keys::family(family)))
+            .key(keys::SK, text(keys::FAMILY_SK))
             .update_expression("SET #exp = :exp")
             .condition_expression("#revoked = :false")
             .expression_attribute_names("#exp", EXPIRES)
             .expression_attribute_names("#revoked", REVOKED)
-            .expression_attribute_values(":exp", n(expires))
+            .expression_attribute_values(":exp", number(expires))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .build();
         let result = send_transaction(
@@ -192,7 +192,7 @@ impl SessionStore for Table {
             .get_item(keys::reset(&secrets::digest(presented)), keys::RESET_SK)
             .await?;
         match row {
-            Some(row) if get_n(&row, EXPIRES) > now_secs() => Ok(Some(get_uuid(&row, "user_id")?)),
+            Some(row) if get_number(&row, EXPIRES) > now_secs() => Ok(Some(get_uuid(&row, "user_id")?)),
             _ => Ok(None),
         }
     }
@@ -202,8 +202,8 @@ impl SessionStore for Table {
             .client()
             .update_item()
             .table_name(self.name())
-            .key(keys::PK, s(keys::family(family)))
-            .key(keys::SK, s(keys::FAMILY_SK))
+            .key(keys::PK, text(keys::family(family)))
+            .key(keys::SK, text(keys::FAMILY_SK))
             .update_expression("SET #revoked = :true")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#revoked", REVOKED)
@@ -225,7 +225,7 @@ impl SessionStore for Table {
                 .table_name(self.name())
                 .index_name(keys::GSI1)
                 .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(keys::user_families(user_id)))
+                .expression_attribute_values(":pk", text(keys::user_families(user_id)))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -249,14 +249,14 @@ impl SessionStore for Table {
         let token = secret()?;
         let now = now_secs();
         let item = Row::from([
-            (keys::PK.to_owned(), s(keys::reset(&secrets::digest(&token)))),
-            (keys::SK.to_owned(), s(keys::RESET_SK)),
-            ("user_id".to_owned(), s(user.id.to_string())),
+            (keys::PK.to_owned(), text(keys::reset(&secrets::digest(&token)))),
+            (keys::SK.to_owned(), text(keys::RESET_SK)),
+            ("user_id".to_owned(), text(user.id.to_string())),
             // The link is for the account as it is now: any later write of the profile (another
             // reset, a password or email change) voids it.
-            ("email".to_owned(), s(user.email.as_str())),
-            (USER_VERSION.to_owned(), n(user.version)),
-            (EXPIRES.to_owned(), n(now + ttl.as_secs())),
+            ("email".to_owned(), text(user.email.as_str())),
+            (USER_VERSION.to_owned(), number(user.version)),
+            (EXPIRES.to_owned(), number(now + ttl.as_secs())),
         ]);
         self.client()
             .put_item()
@@ -279,13 +279,13 @@ impl SessionStore for Table {
         let now = now_secs();
         let spend = Delete::builder()
             .table_name(self.name())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(keys::RESET_SK))
+            .key(keys::PK, text(pk))
+            .key(keys::SK, text(keys::RESET_SK))
             .condition_expression("attribute_exists(pk) AND #exp > :now")
             .expression_attribute_names("#exp", EXPIRES)
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":now", number(now))
             .build();
-        let issued_for = get_n(&item, USER_VERSION);
+        let issued_for = get_number(&item, USER_VERSION);
         // Profiles written before versions existed have none: they count as version 0.
         let same_version = if issued_for == 0 {
             "attribute_not_exists(#v)"
@@ -294,19 +294,19 @@ impl SessionStore for Table {
         };
         let mut set_password = Update::builder()
             .table_name(self.name())
-            .key(keys::PK, s(keys::user(user_id)))
-            .key(keys::SK, s(keys::USER_SK))
+            .key(keys::PK, text(keys::user(user_id)))
+            .key(keys::SK, text(keys::USER_SK))
             .update_expression("SET hashed_password = :hash, #after = :now, #v = if_not_exists(#v, :zero) + :one")
             .condition_expression(format!("attribute_exists(pk) AND email = :email AND {same_version}"))
             .expression_attribute_names("#after", TOKENS_VALID_AFTER)
             .expression_attribute_names("#v", VERSION)
-            .expression_attribute_values(":hash", s(new_hash.as_str()))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":email", s(get_s(&item, "email").unwrap_or_default()));
+            .expression_attribute_values(":hash", text(new_hash.as_str()))
+            .expression_attribute_values(":now", number(now))
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":email", text(get_text(&item, "email").unwrap_or_default()));
         if issued_for != 0 {
-            set_password = set_password.expression_attribute_values(":version", n(issued_for));
+            set_password = set_password.expression_attribute_values(":version", number(issued_for));
         }
         let set_password = set_password.build();
         let result = send_transaction(
@@ -327,13 +327,13 @@ impl SessionStore for Table {
 impl Table {
     fn refresh_item(&self, token: &str, user_id: Uuid, family: Uuid, login_at: u64, expires: u64) -> Row {
         Row::from([
-            (LOGIN_AT.to_owned(), n(login_at)),
-            (keys::PK.to_owned(), s(keys::refresh(&secrets::digest(token)))),
-            (keys::SK.to_owned(), s(keys::REFRESH_SK)),
-            ("user_id".to_owned(), s(user_id.to_string())),
-            ("family_id".to_owned(), s(family.to_string())),
+            (LOGIN_AT.to_owned(), number(login_at)),
+            (keys::PK.to_owned(), text(keys::refresh(&secrets::digest(token)))),
+            (keys::SK.to_owned(), text(keys::REFRESH_SK)),
+            ("user_id".to_owned(), text(user_id.to_string())),
+            ("family_id".to_owned(), text(family.to_string())),
             (USED.to_owned(), AttributeValue::Bool(false)),
-            (EXPIRES.to_owned(), n(expires)),
+            (EXPIRES.to_owned(), number(expires)),
         ])
     }
 }
@@ -347,19 +347,19 @@ impl Table {
             .client()
             .update_item()
             .table_name(self.name())
-            .key(keys::PK, s(keys::rate(limit.scope, key, start)))
-            .key(keys::SK, s(keys::RATE_SK))
+            .key(keys::PK, text(keys::rate(limit.scope, key, start)))
+            .key(keys::SK, text(keys::RATE_SK))
             .update_expression("ADD #count :delta SET #exp = :exp")
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#exp", EXPIRES)
-            .expression_attribute_values(":delta", n(delta))
-            .expression_attribute_values(":exp", n(start + limit.window.as_secs()))
+            .expression_attribute_values(":delta", number(delta))
+            .expression_attribute_values(":exp", number(start + limit.window.as_secs()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await
             .map_err(unavailable)?;
         Ok(Count {
-            count: out.attributes.map(|a| get_n(&a, "count")).unwrap_or(0),
+            count: out.attributes.map(|a| get_number(&a, "count")).unwrap_or(0),
             retry_after_secs: limit.retry_after(now),
         })
     }

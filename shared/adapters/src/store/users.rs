@@ -1,7 +1,7 @@
 //! Users in the table: the profile row, the email guard that makes an email belong to one
 //! user, and the user count — written together in one transaction.
 
-use super::attrs::{get_bool, get_n, get_parsed, get_required, get_s, get_time, get_uuid, n, s, Row};
+use super::attrs::{get_bool, get_number, get_parsed, get_required, get_text, get_time, get_uuid, number, text, Row};
 use super::{cancelled_conditions, keys, send_transaction, unavailable, Table};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
@@ -18,21 +18,21 @@ pub(crate) const VERSION: &str = "version";
 fn user_to_item(user: &User) -> Row {
     let created = domain::clock::timestamp(user.created_at);
     let mut item = Row::from([
-        (keys::PK.to_owned(), s(keys::user(user.id))),
-        (keys::SK.to_owned(), s(keys::USER_SK)),
-        (keys::GSI1_PK.to_owned(), s(keys::USERS_INDEX)),
-        (keys::GSI1_SK.to_owned(), s(format!("{created}#{}", user.id))),
-        ("id".to_owned(), s(user.id.to_string())),
-        ("email".to_owned(), s(user.email.as_str())),
+        (keys::PK.to_owned(), text(keys::user(user.id))),
+        (keys::SK.to_owned(), text(keys::USER_SK)),
+        (keys::GSI1_PK.to_owned(), text(keys::USERS_INDEX)),
+        (keys::GSI1_SK.to_owned(), text(format!("{created}#{}", user.id))),
+        ("id".to_owned(), text(user.id.to_string())),
+        ("email".to_owned(), text(user.email.as_str())),
         ("is_active".to_owned(), AttributeValue::Bool(user.is_active)),
-        ("role".to_owned(), s(user.role.as_str())),
-        ("created_at".to_owned(), s(created)),
-        ("hashed_password".to_owned(), s(user.password_hash.as_str())),
-        (TOKENS_VALID_AFTER.to_owned(), n(user.tokens_valid_after)),
-        (VERSION.to_owned(), n(user.version)),
+        ("role".to_owned(), text(user.role.as_str())),
+        ("created_at".to_owned(), text(created)),
+        ("hashed_password".to_owned(), text(user.password_hash.as_str())),
+        (TOKENS_VALID_AFTER.to_owned(), number(user.tokens_valid_after)),
+        (VERSION.to_owned(), number(user.version)),
     ]);
     if let Some(name) = &user.full_name {
-        item.insert("full_name".to_owned(), s(name.as_str()));
+        item.insert("full_name".to_owned(), text(name.as_str()));
     }
     item
 }
@@ -45,18 +45,18 @@ pub(crate) fn user_from_item(item: &Row) -> Result<User, StoreError> {
         is_active: get_bool(item, "is_active", false),
         role: get_required(item, "role", Role::parse)?,
         created_at: get_time(item, "created_at")?,
-        password_hash: PasswordHash::from_stored(get_s(item, "hashed_password")?.to_owned()),
-        tokens_valid_after: get_n(item, TOKENS_VALID_AFTER),
-        version: get_n(item, VERSION),
+        password_hash: PasswordHash::from_stored(get_text(item, "hashed_password")?.to_owned()),
+        tokens_valid_after: get_number(item, TOKENS_VALID_AFTER),
+        version: get_number(item, VERSION),
     })
 }
 
 impl Table {
     fn email_guard(&self, email: &Email, user: Uuid) -> Result<Put, StoreError> {
         let guard = Row::from([
-            (keys::PK.to_owned(), s(keys::email(email.as_str()))),
-            (keys::SK.to_owned(), s(keys::EMAIL_SK)),
-            ("user_id".to_owned(), s(user.to_string())),
+            (keys::PK.to_owned(), text(keys::email(email.as_str()))),
+            (keys::SK.to_owned(), text(keys::EMAIL_SK)),
+            ("user_id".to_owned(), text(user.to_string())),
         ]);
         Put::builder()
             .table_name(&self.name)
@@ -69,10 +69,10 @@ impl Table {
     fn delete_email_guard(&self, email: &Email, user: Uuid) -> Result<Delete, StoreError> {
         Delete::builder()
             .table_name(&self.name)
-            .key(keys::PK, s(keys::email(email.as_str())))
-            .key(keys::SK, s(keys::EMAIL_SK))
+            .key(keys::PK, text(keys::email(email.as_str())))
+            .key(keys::SK, text(keys::EMAIL_SK))
             .condition_expression("user_id = :user")
-            .expression_attribute_values(":user", s(user.to_string()))
+            .expression_attribute_values(":user", text(user.to_string()))
             .build()
             .map_err(super::corrupt)
     }
@@ -90,7 +90,8 @@ impl UserStore for Table {
         let Some(guard) = self.get_item(keys::email(email.as_str()), keys::EMAIL_SK).await? else {
             return Ok(None);
         };
-        let id = Uuid::parse_str(get_s(&guard, "user_id")?).map_err(|_| StoreError::Corrupt("email guard".into()))?;
+        let id =
+            Uuid::parse_str(get_text(&guard, "user_id")?).map_err(|_| StoreError::Corrupt("email guard".into()))?;
         self.get(id).await
     }
 
@@ -154,7 +155,7 @@ impl UserStore for Table {
                 .table_name(&self.name)
                 .index_name(keys::GSI1)
                 .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(keys::USERS_INDEX))
+                .expression_attribute_values(":pk", text(keys::USERS_INDEX))
                 .scan_index_forward(false)
                 .limit(i32::try_from(wanted - items.len()).unwrap_or(i32::MAX).clamp(1, 1000))
                 .set_exclusive_start_key(start)
@@ -188,7 +189,7 @@ impl UserStore for Table {
             .set_item(Some(user_to_item(&next)))
             .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#v) OR #v = :read)")
             .expression_attribute_names("#v", VERSION)
-            .expression_attribute_values(":read", n(user.version))
+            .expression_attribute_values(":read", number(user.version))
             .build()
             .map_err(super::corrupt)?;
         let mut transaction = self
@@ -225,8 +226,8 @@ impl UserStore for Table {
     async fn delete(&self, user: &User) -> Result<(), StoreError> {
         let delete_user = Delete::builder()
             .table_name(&self.name)
-            .key(keys::PK, s(keys::user(user.id)))
-            .key(keys::SK, s(keys::USER_SK))
+            .key(keys::PK, text(keys::user(user.id)))
+            .key(keys::SK, text(keys::USER_SK))
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(super::corrupt)?;
@@ -264,15 +265,15 @@ impl UserStore for Table {
                 .table_name(&self.name)
                 .key_condition_expression("pk = :pk")
                 .filter_expression("deleted_at <= :before")
-                .expression_attribute_values(":pk", s(keys::UNFINISHED_DELETIONS))
-                .expression_attribute_values(":before", n(before))
+                .expression_attribute_values(":pk", text(keys::UNFINISHED_DELETIONS))
+                .expression_attribute_values(":before", number(before))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(unavailable)?;
             for row in page.items.unwrap_or_default() {
-                found.push((get_n(&row, "deleted_at"), get_uuid(&row, "user_id")?));
+                found.push((get_number(&row, "deleted_at"), get_uuid(&row, "user_id")?));
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() && found.len() < limit => start = Some(key),
@@ -287,8 +288,8 @@ impl UserStore for Table {
         self.client()
             .delete_item()
             .table_name(&self.name)
-            .key(keys::PK, s(keys::UNFINISHED_DELETIONS))
-            .key(keys::SK, s(user.to_string()))
+            .key(keys::PK, text(keys::UNFINISHED_DELETIONS))
+            .key(keys::SK, text(user.to_string()))
             .send()
             .await
             .map_err(unavailable)?;
@@ -300,10 +301,10 @@ impl Table {
     /// The record of a deletion whose cascade is still to run; removed when it has run.
     fn deletion_marker(&self, user: Uuid) -> Result<Put, StoreError> {
         let marker = Row::from([
-            (keys::PK.to_owned(), s(keys::UNFINISHED_DELETIONS)),
-            (keys::SK.to_owned(), s(user.to_string())),
-            ("user_id".to_owned(), s(user.to_string())),
-            ("deleted_at".to_owned(), n(domain::clock::now_secs())),
+            (keys::PK.to_owned(), text(keys::UNFINISHED_DELETIONS)),
+            (keys::SK.to_owned(), text(user.to_string())),
+            ("user_id".to_owned(), text(user.to_string())),
+            ("deleted_at".to_owned(), number(domain::clock::now_secs())),
         ]);
         Put::builder()
             .table_name(&self.name)
@@ -326,7 +327,7 @@ mod tests {
             Role::Moderator,
         );
         let item = user_to_item(&user);
-        assert_eq!(get_s(&item, keys::PK).unwrap(), keys::user(user.id));
+        assert_eq!(get_text(&item, keys::PK).unwrap(), keys::user(user.id));
         let back = user_from_item(&item).unwrap();
         assert_eq!(back.id, user.id);
         assert_eq!(back.email, user.email);
@@ -337,7 +338,7 @@ mod tests {
 
     #[test]
     fn malformed_item_is_corrupt_not_a_panic() {
-        let item = Row::from([("id".to_owned(), s("not-a-uuid"))]);
+        let item = Row::from([("id".to_owned(), text("not-a-uuid"))]);
         assert!(matches!(user_from_item(&item), Err(StoreError::Corrupt(_))));
     }
 }
