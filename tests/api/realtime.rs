@@ -224,8 +224,7 @@ fn a_client_that_vanishes_is_removed_at_the_next_fan_out() {
     join(&mut a, &room);
     join(&mut b, &room);
     a.expect("user_join");
-    b.vanish();
-    std::thread::sleep(Duration::from_millis(500));
+    b.vanish(stack);
     say(&mut a, &room, "anyone there?");
     let left = a.expect("user_leave");
     assert_eq!(

@@ -532,10 +532,23 @@ impl Socket {
         let _ = self.receive(Duration::from_secs(2));
     }
 
-    /// Gone without a close frame, as a client whose network dropped.
-    pub fn vanish(self) {
-        if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = self.ws.get_ref() {
-            let _ = tcp.shutdown(std::net::Shutdown::Both);
-        }
+    /// Gone without a close frame, as a client whose network dropped; returns once the
+    /// gateway has seen it go (no `$disconnect`: the next push to it is answered 410 Gone).
+    pub fn vanish(self, stack: &Stack) {
+        let tungstenite::stream::MaybeTlsStream::Plain(tcp) = self.ws.get_ref() else {
+            panic!("a plain TCP WebSocket")
+        };
+        let local = tcp.local_addr().expect("the socket's address").to_string();
+        let _ = tcp.shutdown(std::net::Shutdown::Both);
+        let gone = eventually(Duration::from_secs(10), || {
+            let peers = get(&stack.admin("/websockets")).json();
+            (!peers["peers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p == local.as_str()))
+            .then_some(())
+        });
+        assert!(gone.is_some(), "the gateway still holds {local} 10 s after it went");
     }
 }

@@ -214,6 +214,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_event_fixture_through_the_handler() {
+        let worker = Worker::new(Outbox::default(), Memory::default(), Memory::default());
+        let sent = worker.handle(testkit::fixture("worker/send-email.json")).await.unwrap();
+        assert_eq!(sent["batchItemFailures"], serde_json::json!([]));
+        assert_eq!(worker.email.0.lock().unwrap()[0].to.as_str(), "someone@example.com");
+
+        let poisoned = worker
+            .handle(testkit::fixture("worker/batch-with-poison.json"))
+            .await
+            .unwrap();
+        let failed: Vec<_> = poisoned["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+            .collect();
+        let event = testkit::fixture("worker/batch-with-poison.json");
+        let poison: Vec<_> = event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| Envelope::parse(r["body"].as_str().unwrap()).is_err())
+            .map(|r| r["messageId"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!poison.is_empty());
+        assert_eq!(failed, poison, "exactly the records that are not jobs fail");
+
+        let swept = worker.handle(testkit::fixture("worker/sweep.json")).await.unwrap();
+        assert_eq!(swept, serde_json::json!({"finished": 0, "failed": 0}));
+    }
+
+    #[tokio::test]
     async fn only_failed_records_are_reported() {
         let worker = Worker::new(Outbox::default(), Memory::default(), Memory::default());
         let mut event = SqsEvent::default();

@@ -58,6 +58,14 @@ fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
 }
 
+/// The event file `events/<name>` as it is: the event of a function that is not behind the HTTP
+/// API (a queue's batch, a schedule's tick).
+pub fn fixture(name: &str) -> Value {
+    let path = events_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 /// The event file `events/<name>` as a request, its token placeholder replaced by `token`, and
 /// `edit` applied to its JSON first (a body, a path) when the test needs another input.
 pub fn event(name: &str, token: &str, edit: impl FnOnce(&mut Value)) -> lambda_http::Request {

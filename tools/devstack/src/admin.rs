@@ -58,6 +58,10 @@ pub async fn handle(stack: &Stack, method: &Method, path: &str, body: Bytes) -> 
         (&Method::POST, ["invoke", function]) => invoke(stack, function, body).await,
         (&Method::GET, ["emails"]) => emails(stack).await,
         (&Method::GET, ["queues"]) => queues(stack).await,
+        (&Method::GET, ["websockets"]) => reply(
+            StatusCode::OK,
+            json!({"peers": stack.websocket.as_ref().map(|ws| ws.peers()).unwrap_or_default()}),
+        ),
         (&Method::POST, ["queues", queue, "messages"]) => send(stack, queue, body).await,
         (&Method::POST, ["queues", queue, "batch"]) => send_batch(stack, queue, body).await,
         (&Method::POST, ["emulator", action @ ("freeze" | "thaw")]) => {

@@ -49,6 +49,8 @@ struct Live {
     last_active: Arc<Mutex<SystemTime>>,
     source_ip: String,
     user_agent: String,
+    /// The client's address and port: tells a test's socket from the others.
+    peer: SocketAddr,
 }
 
 fn now_ms() -> u64 {
@@ -266,6 +268,7 @@ impl WebSocketApi {
                 last_active: last_active.clone(),
                 source_ip: source_ip.clone(),
                 user_agent: user_agent.clone(),
+                peer,
             },
         );
         let api = self.clone();
@@ -476,9 +479,10 @@ impl WebSocketApi {
         }
     }
 
-    /// How many connections are open (for `/_devstack/info`).
-    pub fn open_connections(&self) -> usize {
-        self.live().len()
+    /// The client addresses of the open connections (`GET /_devstack/websockets`): a test waits
+    /// on it to know that the gateway has seen a client go.
+    pub fn peers(&self) -> Vec<String> {
+        self.live().values().map(|live| live.peer.to_string()).collect()
     }
 }
 
