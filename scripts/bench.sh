@@ -2,14 +2,15 @@
 # `make bench`: builds every function, the floor and the harness with the release profile,
 # starts a local stack, and measures each function beside the floor and FastAPI + Mangum.
 #   scripts/bench.sh          full run: 15 cold starts, 1000 warm invokes per route → bench/
-#   scripts/bench.sh smoke    one of each, results in target/bench-smoke/ (what CI runs)
+#   scripts/bench.sh smoke    one of each on the debug build `make test` made, results in
+#                             target/bench-smoke/ (what CI runs: the harness keeps working)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="${1:-full}"
 case "$mode" in
-  full) runs=15; warm=1000; out=bench ;;
-  smoke) runs=1; warm=5; out=target/bench-smoke ;;
+  full) runs=15; warm=1000; out=bench; bin=target/release ;;
+  smoke) runs=1; warm=5; out=target/bench-smoke; bin=target/debug ;;
   *) echo "usage: $0 [full|smoke]" >&2; exit 2 ;;
 esac
 
@@ -20,10 +21,14 @@ if ! cmp -s requirements-bench.txt "$stamp"; then
   cp requirements-bench.txt "$stamp"
 fi
 
-cargo build --release -p utils -p login -p users -p items -p posts -p private -p worker -p realtime -p files -p thumbnails -p docs -p floor -p devstack -p bench
+if [ "$mode" = full ]; then
+  cargo build --release -p utils -p login -p users -p items -p posts -p private -p worker -p realtime -p files -p thumbnails -p docs -p floor -p devstack -p bench
+else
+  cargo build --workspace --bins
+fi
 
 log=target/bench-stack.log
-target/release/devstack up --port 0 --bin-dir target/release --exit-with-parent $$ > "$log" 2>&1 &
+"$bin/devstack" up --port 0 --bin-dir "$bin" --exit-with-parent $$ > "$log" 2>&1 &
 stack_pid=$!
 trap 'kill "$stack_pid" 2>/dev/null || true' EXIT
 url=""
@@ -36,7 +41,7 @@ done
 [ -n "$url" ] || { echo "the local stack did not start" >&2; cat "$log"; exit 1; }
 
 mkdir -p "$out"
-target/release/bench --stack "$url" --release-dir target/release --python .venv/bin/python \
+"$bin/bench" --stack "$url" --release-dir "$bin" --python .venv/bin/python \
   --runs "$runs" --warm "$warm" --out "$out"
 .venv/bin/python bench/chart.py "$out/results.json" "$out/chart.png"
 echo "bench: results in $out/results.md, chart in $out/chart.png"

@@ -4,6 +4,7 @@
 # Needs the built workspace (target/debug/devstack and the functions). Zero failures or it fails.
 #   FUZZ_MAX_EXAMPLES=n   cases per operation and phase (default 25)
 #   FUZZ_SEED=n           the seed (default fixed, so a failure reproduces; "random" for a new one)
+#   scripts/fuzz.sh install   only install schemathesis
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ if ! { [ -x "$venv/bin/st" ] && cmp -s requirements-fuzz.txt "$stamp"; }; then
   "$venv/bin/python" -m pip install --quiet -r requirements-fuzz.txt
   cp requirements-fuzz.txt "$stamp"
 fi
+[ "${1:-}" != install ] || exit 0
 
 out=target/fuzz
 rm -rf "$out" && mkdir -p "$out"

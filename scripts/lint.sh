@@ -18,6 +18,7 @@ if ! cmp -s tools/lint/package-lock.json "$npm_stamp.src" 2>/dev/null || [ ! -f 
   npm ci --prefix tools/lint --no-audit --no-fund --loglevel=error
   cp tools/lint/package-lock.json "$npm_stamp.src"
 fi
+[ "${1:-}" != install ] || exit 0  # `scripts/lint.sh install`: only the linters
 
 workflows=(.github/workflows/*.yml)
 
