@@ -385,3 +385,75 @@ fn every_function_is_in_the_errors_and_throttles_alarms() {
         }
     }
 }
+
+/// The crates of ours a package's `Cargo.toml` names as dependencies (not dev-dependencies).
+fn our_dependencies(package: &str) -> std::collections::BTreeSet<String> {
+    let ours = ["domain", "contract", "edge", "adapters", "telemetry", "testkit"];
+    let text = std::fs::read_to_string(project_root().join(package).join("Cargo.toml")).expect("Cargo.toml");
+    let manifest: toml_lite::Table = toml_lite::parse(&text);
+    manifest
+        .section("dependencies")
+        .into_iter()
+        .filter(|name| ours.contains(&name.as_str()))
+        .collect()
+}
+
+/// A reader of the one thing these tests need from a `Cargo.toml`: the keys of a section.
+mod toml_lite {
+    pub struct Table(Vec<(String, Vec<String>)>);
+
+    pub fn parse(text: &str) -> Table {
+        let mut sections: Vec<(String, Vec<String>)> = vec![(String::new(), Vec::new())];
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                sections.push((name.to_owned(), Vec::new()));
+            } else if let Some((key, _)) = line.split_once('=') {
+                if !line.starts_with('#') {
+                    let key = key.trim().split('.').next().unwrap_or_default().to_owned();
+                    if let Some(last) = sections.last_mut() {
+                        last.1.push(key);
+                    }
+                }
+            }
+        }
+        Table(sections)
+    }
+
+    impl Table {
+        pub fn section(&self, name: &str) -> Vec<String> {
+            self.0
+                .iter()
+                .filter(|(n, _)| n == name)
+                .flat_map(|(_, keys)| keys.clone())
+                .collect()
+        }
+    }
+}
+
+#[test]
+fn the_architecture_map_is_what_the_manifests_say() {
+    let doc = std::fs::read_to_string(project_root().join("docs/architecture.md")).expect("docs/architecture.md");
+    let mut rows = 0;
+    for line in doc.lines().filter(|l| l.starts_with("| ") && l.contains("`shared/")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (crate_name, folder, uses) = (cells[1], cells[2].trim_matches('`').trim_end_matches('/'), cells[3]);
+        let documented: std::collections::BTreeSet<String> = uses
+            .split(',')
+            .map(str::trim)
+            .filter(|u| *u != "—" && !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(our_dependencies(folder), documented, "{crate_name} ({folder})");
+        rows += 1;
+    }
+    assert_eq!(rows, 6, "one row per crate of shared/");
+    // The functions that no HTTP API invokes stay off the HTTP edge, as the map draws them.
+    for function in ["worker", "realtime", "thumbnails"] {
+        let text = std::fs::read_to_string(project_root().join(format!("functions/{function}/Cargo.toml")))
+            .expect("Cargo.toml");
+        let dependencies = toml_lite::parse(&text).section("dependencies");
+        for edge in ["edge", "lambda_http"] {
+            assert!(!dependencies.iter().any(|d| d == edge), "{function} depends on {edge}");
+        }
+    }
+}

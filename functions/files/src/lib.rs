@@ -17,7 +17,7 @@ use domain::cursor::CursorKey;
 use domain::file::{File, FileScope, FileStatus, Filename, NewUpload, UploadLimits};
 use domain::ports::{Accounts, FileStore, ObjectStore, UploadTicket};
 use domain::{Description, Permission, User};
-use edge::auth::Caller;
+use edge::request::Caller;
 use edge::resource::owner_or;
 use edge::{json, Api, ApiError, ApiRequest, ApiResult, Response, StatusCode};
 use lambda_http::http;

@@ -15,8 +15,8 @@ use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
 use domain::realtime::Event;
 use domain::session::{Count, Limit, Refresh};
 use domain::{Email, User};
-use edge::auth::Caller;
 use edge::error::AuthFailure;
+use edge::request::Caller;
 use edge::HttpConfig;
 use edge::{self, Api, ApiRequest, Response};
 use futures_util::future::join_all;
@@ -348,7 +348,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edge::router::{Matched, Router};
+    use edge::service::{Matched, Router};
     use lambda_http::http::Method;
 
     #[test]

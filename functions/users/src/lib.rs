@@ -26,7 +26,7 @@ use {
 };
 use {
     domain::auth::Authenticator,
-    edge::auth::{require, Caller},
+    edge::request::{require, Caller},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,7 +314,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edge::router::{Matched, Router};
+    use edge::service::{Matched, Router};
     use lambda_http::http::Method;
 
     #[test]

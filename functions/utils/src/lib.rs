@@ -11,8 +11,8 @@ use domain::email;
 use domain::job::Job;
 use domain::ports::{Accounts, JobQueue, Probe};
 use domain::Email;
-use edge::auth::Caller;
 use edge::error::UNAVAILABLE_RETRY_AFTER_SECS;
+use edge::request::Caller;
 use edge::HttpConfig;
 use edge::{self, Api, ApiRequest, Response};
 use lambda_http::http::StatusCode;
@@ -157,7 +157,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edge::router::{Matched, Router};
+    use edge::service::{Matched, Router};
     use lambda_http::http::Method;
 
     #[test]

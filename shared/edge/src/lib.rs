@@ -3,12 +3,10 @@
 //! error mapping, and the handler set of owned resources. It speaks `domain` and `contract`, and
 //! knows no AWS service: the adapters are handed to it by each function's `main`.
 
-pub mod auth;
 pub mod config;
 pub mod error;
 pub mod request;
 pub mod resource;
-pub mod router;
 pub mod service;
 
 pub use config::HttpConfig;

@@ -1,10 +1,16 @@
 //! A request as handlers see it, with typed extraction: `request.body::<T>()`,
-//! `request.query::<T>()` and `request.form::<T>()` give the value or the contract's 422.
+//! `request.query::<T>()` and `request.form::<T>()` give the value or the contract's 422; and
+//! who sends it (`Caller`: its bearer token through the domain's authenticator, and the
+//! permission checks routes ask for).
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, AuthFailure};
 use contract::validation::{self, scalar, FieldError, FromFields, Invalid, Loc, Source};
+use domain::auth::{AuthError, Authenticator};
+use domain::ports::Accounts;
+use domain::{Permission, User};
 use http::{HeaderMap, Method};
 use serde_json::{Map, Value};
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
@@ -167,6 +173,50 @@ impl ApiRequest {
     /// Records who made the request, for the request's log line.
     pub fn set_user(&self, user_id: impl ToString) {
         let _ = self.user.set(user_id.to_string());
+    }
+}
+
+/// Who is calling, for the handlers of an API function.
+pub trait Caller: Send + Sync {
+    /// The caller, who must hold a valid access token (401 otherwise); recorded for the log line.
+    fn current_user(&self, request: &ApiRequest) -> impl Future<Output = ApiResult<User>> + Send;
+
+    /// The caller, who must also hold the admin permission (403 otherwise).
+    fn current_superuser(&self, request: &ApiRequest) -> impl Future<Output = ApiResult<User>> + Send {
+        async move {
+            let user = self.current_user(request).await?;
+            require(&user, Permission::Admin)?;
+            Ok(user)
+        }
+    }
+}
+
+impl<S: Accounts> Caller for Authenticator<S> {
+    async fn current_user(&self, request: &ApiRequest) -> ApiResult<User> {
+        let token = request
+            .bearer_token()
+            .ok_or(ApiError::Unauthorized(AuthFailure::Missing))?;
+        let user = self.user_of(token).await?;
+        request.set_user(user.id);
+        Ok(user)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Invalid => Self::Unauthorized(AuthFailure::Invalid),
+            AuthError::Store(store) => store.into(),
+        }
+    }
+}
+
+/// 403 with the reference backend's message unless the user's role grants `permission`.
+pub fn require(user: &User, permission: Permission) -> ApiResult<()> {
+    if user.role.can(permission) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("The user doesn't have enough privileges".into()))
     }
 }
 

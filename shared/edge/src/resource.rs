@@ -2,9 +2,9 @@
 //! both run on: listing with paging and cursors, `ETag` / `If-Match`, `Idempotency-Key` replays,
 //! and the owner-or-permission rules.
 
-use crate::auth::Caller;
 use crate::error::{precondition_failed, ApiError, ApiResult};
 use crate::request::ApiRequest;
+use crate::request::Caller;
 use crate::service::{json, Api, Response};
 use contract::operation::Endpoint;
 use contract::paging::Paging;
