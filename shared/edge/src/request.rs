@@ -29,7 +29,7 @@ pub struct ApiRequest {
 
 impl ApiRequest {
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
+    pub fn new(
         method: Method,
         path: String,
         headers: HeaderMap,
