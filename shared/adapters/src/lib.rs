@@ -1,7 +1,7 @@
 //! The ports of `domain` on AWS, and in memory for tests:
 //!
-//! - `store`: the DynamoDB single table behind every storage port (`store::memory`, feature
-//!   `memory`: the same ports in memory);
+//! - `store`: the DynamoDB single table behind every storage port (`store::memory`: the same
+//!   ports in memory, for tests);
 //! - `aws`: SDK clients built from the Lambda environment, the SQS queue, the SES sender, the S3
 //!   bucket and API Gateway's Management API;
 //! - `Context`: what an API function builds once at start.

@@ -166,7 +166,6 @@ impl Table {
 }
 
 impl Table {
-    /// Adds `delta` to the counter at `key` (created at 0 when absent).
     /// A query of one partition of an index (`gsi1` or `gsi2`), newest first, after the sort
     /// key `before` when there is one: how every listing reads.
     pub(crate) fn newest_first(
@@ -196,6 +195,7 @@ impl Table {
         }
     }
 
+    /// The transaction's part that adds `delta` to the counter at `key` (created at 0 when absent).
     pub(crate) fn counter_update(&self, key: &str, delta: i64) -> Result<Update, StoreError> {
         Update::builder()
             .table_name(&self.name)
