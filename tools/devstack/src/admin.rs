@@ -58,6 +58,16 @@ pub async fn handle(stack: &Stack, method: &Method, path: &str, body: Bytes) -> 
         (&Method::POST, ["invoke", function]) => invoke(stack, function, body).await,
         (&Method::GET, ["emails"]) => emails(stack).await,
         (&Method::GET, ["queues"]) => queues(stack).await,
+        (&Method::GET, ["meter", since @ ..]) => match &stack.meter {
+            Some(meter) => {
+                let since = since.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+                reply(StatusCode::OK, json!({ "calls": meter.calls_since(since) }))
+            }
+            None => reply(
+                StatusCode::NOT_FOUND,
+                json!({"message": "the stack runs without --meter"}),
+            ),
+        },
         (&Method::GET, ["websockets"]) => reply(
             StatusCode::OK,
             json!({"peers": stack.websocket.as_ref().map(|ws| ws.peers()).unwrap_or_default()}),

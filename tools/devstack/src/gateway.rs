@@ -156,7 +156,17 @@ async fn handle(stack: Arc<Stack>, peer: SocketAddr, request: Request<hyper::bod
     }
     if let Some(websocket) = &stack.websocket {
         if let Some(id) = websocket.management_path(&path) {
-            return websocket.manage(&parts.method, &id, body).await;
+            let sent = body.len() as u64;
+            let response = websocket.manage(&parts.method, &id, body).await;
+            if let Some(meter) = &stack.meter {
+                let operation = match parts.method.as_str() {
+                    "POST" => "PostToConnection",
+                    "DELETE" => "DeleteConnection",
+                    _ => "GetConnection",
+                };
+                meter.record("execute-api", operation, response.status().as_u16(), sent);
+            }
+            return response;
         }
     }
     let mut log = AccessLog::start(&parts, peer);

@@ -5,6 +5,7 @@
 mod access_log;
 mod admin;
 pub mod gateway;
+pub mod meter;
 pub mod moto;
 pub mod process;
 pub mod provision;
@@ -31,4 +32,6 @@ pub struct Stack {
     pub aws: AwsConfig,
     /// The WebSocket API of the template, served at `/{stage}` beside the HTTP API.
     pub websocket: Option<Arc<websocket::WebSocketApi>>,
+    /// The capacity meter, when the stack runs with `--meter`.
+    pub meter: Option<Arc<meter::Meter>>,
 }

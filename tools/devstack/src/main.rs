@@ -37,6 +37,8 @@ struct UpOptions {
     bin_dir: PathBuf,
     max_instances: usize,
     parent: Option<u32>,
+    /// Functions reach the emulator through the capacity meter (`make capacity`).
+    meter: bool,
 }
 
 fn main() {
@@ -101,6 +103,7 @@ fn parse_up(args: &[String]) -> Result<UpOptions, String> {
         template: PathBuf::new(),
         bin_dir: exe_dir,
         max_instances: 4,
+        meter: false,
         parent: None,
     };
     let mut template = None;
@@ -122,6 +125,7 @@ fn parse_up(args: &[String]) -> Result<UpOptions, String> {
             }
             "--template" => template = Some(PathBuf::from(flag_value(args, &mut i, "--template")?)),
             "--bin-dir" => options.bin_dir = PathBuf::from(flag_value(args, &mut i, "--bin-dir")?),
+            "--meter" => options.meter = true,
             "--max-instances" => {
                 options.max_instances = flag_value(args, &mut i, "--max-instances")?
                     .parse()
@@ -228,6 +232,20 @@ async fn up(options: UpOptions) -> Result<(), String> {
     }
     let websocket = websocket_api(&template)?;
     let mut aws_env = aws_env.clone();
+    let meter = if options.meter {
+        let (meter, url) = devstack::meter::Meter::start(&moto.endpoint).await?;
+        say(format!(
+            "capacity meter on {url}: every AWS call of the functions is recorded"
+        ));
+        for (key, value) in aws_env.iter_mut() {
+            if key == "AWS_ENDPOINT_URL" {
+                *value = url.clone();
+            }
+        }
+        Some(meter)
+    } else {
+        None
+    };
     if let Some(ws) = &websocket {
         // The functions' Management API clients reach this stack's WebSocket API.
         aws_env.push((
@@ -252,6 +270,9 @@ async fn up(options: UpOptions) -> Result<(), String> {
             ));
         }
         let function = Function::new(spec);
+        if let Some(meter) = &meter {
+            function.metered(meter.clone());
+        }
         for (event_id, event) in props.get("Events").and_then(Yaml::as_mapping).into_iter().flatten() {
             let event_props = template
                 .resolve(event.get("Properties").unwrap_or(&Yaml::Null))
@@ -319,6 +340,7 @@ async fn up(options: UpOptions) -> Result<(), String> {
         moto: tokio::sync::Mutex::new(moto),
         aws: aws.clone(),
         websocket: websocket.clone(),
+        meter,
     });
     for (rule, every, function) in schedules {
         say(format!(

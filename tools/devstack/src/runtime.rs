@@ -104,6 +104,8 @@ pub struct Function {
     stopping: watch::Sender<bool>,
     /// Notified each time an environment has ended.
     ended: Notify,
+    /// Where invocations and their durations are recorded, when the stack is metered.
+    meter: std::sync::OnceLock<Arc<crate::meter::Meter>>,
 }
 
 impl Function {
@@ -128,7 +130,13 @@ impl Function {
             observer,
             stopping: watch::Sender::new(false),
             ended: Notify::new(),
+            meter: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records every invocation of this function, with its duration, in `meter`.
+    pub fn metered(&self, meter: Arc<crate::meter::Meter>) {
+        let _ = self.meter.set(meter);
     }
 
     /// How many execution environments were started so far (cold starts).
@@ -169,11 +177,16 @@ impl Function {
         }
         // The environment enforces the timeout; this only guards against an environment that
         // never starts at all.
-        match tokio::time::timeout(self.spec.timeout + Duration::from_secs(30), answer).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.spec.timeout + Duration::from_secs(30), answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => InvokeResult::Crashed("invocation dropped".into()),
             Err(_) => InvokeResult::TimedOut,
+        };
+        if let Some(meter) = self.meter.get() {
+            meter.record_invocation(&self.spec.logical_id, self.spec.memory_mb, started.elapsed());
         }
+        result
     }
 
     /// Starts an execution environment before any invocation asks for one, so that its init can
