@@ -2,7 +2,7 @@
 # Every check and test: formatting, lints, the SAM template, unit tests, every events/ file
 # through its function, black-box HTTP tests against local stacks this command starts and
 # stops itself, the browser test of /docs, schemathesis over the OpenAPI document, and the
-# benchmark in smoke mode so it keeps working.
+# benchmark and the capacity meter in smoke mode so they keep working.
 #
 # The workspace is compiled once: clippy lints our crates as they are built for the tests
 # (clippy-driver as the workspace's rustc wrapper, as `cargo clippy` runs it, but building
@@ -57,6 +57,9 @@ scripts/fuzz.sh
 
 step "benchmark, smoke mode (one run of each, on the test build; figures are never asserted)"
 scripts/bench.sh smoke
+
+step "capacity meter, smoke mode (one pass of the mix through the metered stack)"
+scripts/capacity.sh smoke
 
 cat target/browser-output.log >>"$log"
 awk '/^test result:/ { passed += $4; failed += $6 }
