@@ -8,7 +8,7 @@
 //! written at fixed keys (a second run overwrites the same object), and the state changes only
 //! if it is still the one this run started from — one state change, however many deliveries.
 
-mod jpeg_dc;
+pub mod jpeg_dc;
 pub mod thumbnail;
 
 pub use shared::domain::file::FileType;
