@@ -635,7 +635,8 @@ impl DcJpeg<'_, '_> {
         };
         let low = u32::from(scan.approximation_low);
         let mut reader = BitReader::new(scan.data);
-        let mut predictions = [0i32; 4];
+        // 16 bits, wrapping, as jpeg-decoder keeps them (only corrupt data can overflow them).
+        let mut predictions = [0i16; 4];
         let mut until_restart = scan.restart_interval;
         for unit_y in 0..units_y {
             if deadline.passed() {
@@ -659,14 +660,14 @@ impl DcJpeg<'_, '_> {
                         for block_x in 0..bh {
                             let value = &mut plane.values[row + block_x];
                             match &tables[slot] {
-                                None => *value |= (reader.bit() as i32) << low,
+                                None => *value = i32::from((*value as i16) | ((reader.bit() as i16) << low)),
                                 Some((dc, ac)) => {
                                     let difference = match ac {
                                         Some(ac) => reader.block(dc, ac)?,
                                         None => reader.dc_difference(dc)?,
                                     };
-                                    predictions[slot] = predictions[slot].wrapping_add(difference);
-                                    *value = predictions[slot].wrapping_shl(low);
+                                    predictions[slot] = predictions[slot].wrapping_add(difference as i16);
+                                    *value = i32::from(predictions[slot].wrapping_shl(low));
                                 }
                             }
                         }
@@ -836,17 +837,23 @@ impl HuffmanTable {
     }
 }
 
+/// How far an end of block moves the coefficient index: past any index a block can reach
+/// otherwise, so that a block that ends past 63 without it (a run too long) is told apart.
+const END_OF_BLOCK: u32 = 128;
+
 /// For an AC code of `length` bits and `symbol` (run << 4 | size): the bits to skip (the code
-/// and the coefficient's magnitude) and how far the coefficient index moves. A zero size with a
-/// run other than 15 ends the block, as libjpeg reads it.
-fn ac_skip(length: u32, symbol: u8) -> (u32, u32) {
+/// and the coefficient's magnitude) and how far the coefficient index moves (an end of block:
+/// [`END_OF_BLOCK`]). `None` for an end-of-band run, which only a progressive scan may hold:
+/// corrupt data, which libjpeg and jpeg-decoder read differently, so refused here.
+fn ac_skip(length: u32, symbol: u8) -> Option<(u32, u32)> {
     let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
     let advance = match (run, size) {
         (15, 0) => 16,
-        (_, 0) => 64,
+        (0, 0) => END_OF_BLOCK,
+        (_, 0) => return None,
         _ => run + 1,
     };
-    (length + size, advance)
+    Some((length + size, advance))
 }
 
 /// An AC Huffman table for skipping codes. Reading one code after another is a chain of dependent
@@ -865,8 +872,8 @@ struct AcTable {
 struct Skip {
     /// Bits, ≤ 27 (the window and the last code's magnitude).
     bits: u32,
-    /// How far the coefficient index moves: below 256 (an end of block ends the run, and at
-    /// most eleven 16-coefficient skips fit in the window before it).
+    /// How far the coefficient index moves: below 256 (the codes before the last move it less
+    /// than 64, the last at most [`END_OF_BLOCK`]).
     advance: u32,
     /// How far it moves before the last code: the block ends before that code (coefficient 63
     /// was reached without an end-of-block code) when the index would pass 63 here.
@@ -902,7 +909,9 @@ impl AcTable {
                 if skip.bits + length > WINDOW_BITS {
                     break;
                 }
-                let (bits, advance) = ac_skip(length, symbol);
+                let Some((bits, advance)) = ac_skip(length, symbol) else {
+                    break;
+                };
                 skip.advance_before_last = skip.advance;
                 skip.bits += bits;
                 skip.advance += advance;
@@ -1007,7 +1016,8 @@ impl<'a> BitReader<'a> {
         }
         let (mut bits, mut count) = (self.bits, self.count);
         let (length, size) = dc.decode(bits)?;
-        if size > 15 {
+        // At most 11 bits for 8-bit samples (jpeg-decoder refuses more, libjpeg reads up to 15).
+        if size > 11 {
             return Err("bad DC magnitude");
         }
         bits <<= length;
@@ -1041,11 +1051,16 @@ impl<'a> BitReader<'a> {
                 // A code longer than the window, or a block that ends within it without an
                 // end-of-block code: one code.
                 let (length, symbol) = ac.huffman.decode(bits)?;
-                ac_skip(length, symbol)
+                ac_skip(length, symbol).ok_or("an end-of-band run in a sequential scan")?
             };
             bits <<= skipped;
             count -= skipped;
             k += advance;
+        }
+        // Past 63 without an end of block: a run too long, which libjpeg reads with its
+        // magnitude bits and jpeg-decoder without. Corrupt either way.
+        if k != 64 && k < END_OF_BLOCK {
+            return Err("an AC run passes the end of a block");
         }
         (self.bits, self.count) = (bits, count);
         Ok(difference)
@@ -1057,7 +1072,8 @@ impl<'a> BitReader<'a> {
             self.refill();
         }
         let (length, size) = dc.decode(self.bits)?;
-        if size > 15 {
+        // At most 11 bits for 8-bit samples (jpeg-decoder refuses more, libjpeg reads up to 15).
+        if size > 11 {
             return Err("bad DC magnitude");
         }
         self.bits <<= length;
