@@ -523,9 +523,24 @@ impl DcJpeg<'_, '_> {
                 values: vec![0; mcus_x * c.h * mcus_y * c.v],
             })
             .collect();
+        // Which coefficients of each component have been sent in full (the last bit of their
+        // successive approximation): once all 64 have, a component is done, and a later scan
+        // does not change it (as jpeg-decoder renders a component when it is done; only a
+        // corrupt file sends more).
+        let mut sent = [0u64; 4];
         for scan in &self.markers.scans {
+            let done = sent.map(|bits| bits == !0);
+            if scan.approximation_low == 0 {
+                for &(index, ..) in &scan.components {
+                    if sent[index] != !0 {
+                        for coefficient in scan.spectral_start..=scan.spectral_end.min(63) {
+                            sent[index] |= 1 << coefficient;
+                        }
+                    }
+                }
+            }
             if scan.spectral_start == 0 {
-                self.decode_dc_scan(scan, &mut coefficients, deadline)?;
+                self.decode_dc_scan(scan, &mut coefficients, &done, deadline)?;
             }
         }
         let (width, height) = self.eighth_size();
@@ -597,11 +612,13 @@ impl DcJpeg<'_, '_> {
     }
 
     /// A scan with the DC coefficient: the first (a DC difference per block, after which a
-    /// sequential scan skips the block's AC codes) or a refinement (one bit per block).
+    /// sequential scan skips the block's AC codes) or a refinement (one bit per block). The
+    /// blocks of a component that is `done` are read but not kept.
     fn decode_dc_scan(
         &self,
         scan: &Scan,
         coefficients: &mut [Coefficients],
+        done: &[bool; 4],
         deadline: &Deadline,
     ) -> Result<(), DcError> {
         let refining = self.frame.progressive && scan.approximation_high != 0;
@@ -642,6 +659,9 @@ impl DcJpeg<'_, '_> {
             if deadline.passed() {
                 return Err(DcError::OutOfTime);
             }
+            if reader.read_past_the_end() {
+                return Err(DcError::Corrupt("the scan is cut short".into()));
+            }
             for unit_x in 0..units_x {
                 if scan.restart_interval > 0 {
                     if until_restart == 0 {
@@ -658,7 +678,13 @@ impl DcJpeg<'_, '_> {
                     for block_y in 0..bv {
                         let row = (unit_y * bv + block_y) * plane.stride + unit_x * bh;
                         for block_x in 0..bh {
-                            let value = &mut plane.values[row + block_x];
+                            // A done component's blocks are read (the bits must be) into a scratch.
+                            let mut scratch = 0;
+                            let value = if done[index] {
+                                &mut scratch
+                            } else {
+                                &mut plane.values[row + block_x]
+                            };
                             match &tables[slot] {
                                 None => *value = i32::from((*value as i16) | ((reader.bit() as i16) << low)),
                                 Some((dc, ac)) => {
