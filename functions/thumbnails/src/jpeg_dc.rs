@@ -527,7 +527,15 @@ impl DcJpeg<'_, '_> {
         // successive approximation): once all 64 have, a component is done, and a later scan
         // does not change it (as jpeg-decoder renders a component when it is done; only a
         // corrupt file sends more).
+        // Its DC quantization step is the one in force at the scan that made it done (a
+        // component never done: the last one defined).
         let mut sent = [0u64; 4];
+        let mut quant: Vec<Option<u16>> = self
+            .frame
+            .components
+            .iter()
+            .map(|c| self.markers.dc_quant[c.quant_table])
+            .collect();
         for scan in &self.markers.scans {
             let done = sent.map(|bits| bits == !0);
             if scan.approximation_low == 0 {
@@ -535,6 +543,9 @@ impl DcJpeg<'_, '_> {
                     if sent[index] != !0 {
                         for coefficient in scan.spectral_start..=scan.spectral_end.min(63) {
                             sent[index] |= 1 << coefficient;
+                        }
+                        if sent[index] == !0 {
+                            quant[index] = scan.dc_quant[self.frame.components[index].quant_table];
                         }
                     }
                 }
@@ -547,7 +558,7 @@ impl DcJpeg<'_, '_> {
         let (w, h) = (width as usize, height as usize);
         let mut planes = Vec::with_capacity(coefficients.len());
         for (index, (c, coefficients)) in self.frame.components.iter().zip(coefficients).enumerate() {
-            let quant = self.dc_quant(index).ok_or("no quantization table")?;
+            let quant = quant[index].ok_or("no quantization table")?;
             let plane = Plane {
                 // The blocks that hold image samples; the rest is MCU padding.
                 width: (usize::from(self.frame.width) * c.h).div_ceil(self.h_max).div_ceil(8),
@@ -593,22 +604,6 @@ impl DcJpeg<'_, '_> {
         RgbImage::from_raw(width, height, rgb)
             .map(DynamicImage::ImageRgb8)
             .ok_or_else(wrong_size)
-    }
-
-    /// The DC quantization step of a component: a sequential scan uses the table in force at its
-    /// scan, a progressive image the last one defined (as jpeg-decoder does).
-    fn dc_quant(&self, index: usize) -> Option<u16> {
-        let table = self.frame.components[index].quant_table;
-        if self.frame.progressive {
-            return self.markers.dc_quant[table];
-        }
-        let scan = self
-            .markers
-            .scans
-            .iter()
-            .rev()
-            .find(|s| s.components.iter().any(|&(i, ..)| i == index));
-        scan.map_or(self.markers.dc_quant[table], |s| s.dc_quant[table])
     }
 
     /// A scan with the DC coefficient: the first (a DC difference per block, after which a
