@@ -89,7 +89,7 @@ pub fn make(bytes: &[u8], kind: FileType, limits: &DecodeLimits) -> Result<(Vec<
         other => return Err(ThumbnailError::NotAnImage(other.mime())),
     };
     let (width, height) = fit(source_w, source_h);
-    let mut small = if (width, height) == (image.width(), image.height()) {
+    let small = if (width, height) == (image.width(), image.height()) {
         image
     } else {
         // Pillow's `thumbnail` default is a bicubic-class filter after a box reduction; the
@@ -109,13 +109,57 @@ pub fn make(bytes: &[u8], kind: FileType, limits: &DecodeLimits) -> Result<(Vec<
         }
     };
     // Turned on the thumbnail, not the image: the same result for a fraction of the pixels.
-    small.apply_orientation(orientation);
+    let small = orient(small, orientation);
     let (width, height) = (small.width(), small.height());
     let mut png = Vec::new();
     small
         .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
         .map_err(|e| ThumbnailError::Undecodable(e.to_string()))?;
     Ok((png, width, height))
+}
+
+/// The image turned as its Exif orientation says, by moving its bytes: one small function for
+/// every 8-bit pixel type (the image crate's `apply_orientation` instantiates seven operations for
+/// each of its ten types, some 100 KB of binary).
+fn orient(image: DynamicImage, orientation: Orientation) -> DynamicImage {
+    use Orientation::*;
+    if orientation == NoTransforms {
+        return image;
+    }
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let turned = matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH);
+    let (out_w, out_h) = if turned { (h, w) } else { (w, h) };
+    let channels = usize::from(image.color().bytes_per_pixel());
+    let source = image.as_bytes();
+    let mut out = Vec::with_capacity(source.len());
+    for y in 0..out_h {
+        for x in 0..out_w {
+            // The source pixel of output pixel (x, y).
+            let (sx, sy) = match orientation {
+                NoTransforms => (x, y),
+                FlipHorizontal => (w - 1 - x, y),
+                Rotate180 => (w - 1 - x, h - 1 - y),
+                FlipVertical => (x, h - 1 - y),
+                Rotate90 => (y, h - 1 - x),
+                Rotate270 => (w - 1 - y, x),
+                Rotate90FlipH => (y, x),
+                Rotate270FlipH => (w - 1 - y, h - 1 - x),
+            };
+            let at = (sy * w + sx) * channels;
+            out.extend_from_slice(&source[at..at + channels]);
+        }
+    }
+    let (out_w, out_h) = (out_w as u32, out_h as u32);
+    let turned = match &image {
+        DynamicImage::ImageLuma8(_) => image::GrayImage::from_raw(out_w, out_h, out).map(DynamicImage::ImageLuma8),
+        DynamicImage::ImageLumaA8(_) => {
+            image::GrayAlphaImage::from_raw(out_w, out_h, out).map(DynamicImage::ImageLumaA8)
+        }
+        DynamicImage::ImageRgb8(_) => image::RgbImage::from_raw(out_w, out_h, out).map(DynamicImage::ImageRgb8),
+        DynamicImage::ImageRgba8(_) => image::RgbaImage::from_raw(out_w, out_h, out).map(DynamicImage::ImageRgba8),
+        _ => None,
+    };
+    turned.unwrap_or(image)
 }
 
 /// A decoded image (perhaps at a reduced scale), its Exif orientation, and its full size.
@@ -801,5 +845,29 @@ mod tests {
             }
         }
         !crc
+    }
+
+    #[test]
+    fn orient_turns_as_the_image_crate_does() {
+        use Orientation::*;
+        let image = DynamicImage::ImageRgb8(image::RgbImage::from_fn(5, 3, |x, y| image::Rgb([x as u8, y as u8, 7])));
+        for orientation in [
+            NoTransforms,
+            FlipHorizontal,
+            Rotate180,
+            FlipVertical,
+            Rotate90,
+            Rotate270,
+            Rotate90FlipH,
+            Rotate270FlipH,
+        ] {
+            let mut expected = image.clone();
+            expected.apply_orientation(orientation);
+            assert_eq!(orient(image.clone(), orientation), expected, "{orientation:?}");
+            let grey = DynamicImage::ImageLumaA8(image.to_luma_alpha8());
+            let mut expected = grey.clone();
+            expected.apply_orientation(orientation);
+            assert_eq!(orient(grey, orientation), expected, "{orientation:?}");
+        }
     }
 }
