@@ -739,16 +739,19 @@ struct Plane {
 }
 
 impl Plane {
-    /// The plane at `width`×`height`, each sample stretched `fx`×`fy` times: by 2 with the
-    /// triangle filter of libjpeg's fancy upsampling (a new sample is ¾ its nearest source sample
-    /// and ¼ the next nearest, in each direction), by other factors by replication.
+    /// The plane at `width`×`height`, each sample stretched `fx`×`fy` times: by 2 (and 1) with
+    /// the triangle filter of libjpeg's fancy upsampling (a new sample is ¾ its nearest source
+    /// sample and ¼ the next nearest, in each direction), by other factors by replication.
     fn upsampled(&self, fx: usize, fy: usize, width: usize, height: usize) -> Vec<u8> {
         let last_x = self.width.max(1) - 1;
         let last_y = self.height.max(1) - 1;
         // Source index of the nearest and the next nearest sample, as weights ¾ and ¼ (or the
         // same sample twice when not stretched).
+        // The triangle filter only where both factors are 1 or 2 (jpeg-decoder replicates in
+        // both directions when either is larger).
+        let fancy = fx <= 2 && fy <= 2;
         let neighbours = |out: usize, factor: usize, last: usize| {
-            if factor != 2 {
+            if factor != 2 || !fancy {
                 let at = (out / factor).min(last);
                 (at, at)
             } else {
