@@ -774,22 +774,30 @@ fn report(results: &[Measured], fan_out: Option<&fanout::FanOut>, thumbnails: &[
         }
     }
     if !thumbnails.is_empty() {
+        let first = thumbnails.first();
         out.push_str(&format!(
-            "\n## Thumbnails\n\nA {}×{} ({} MP) image to a PNG thumbnail that fits 200×200, from the file on disk: the `thumbnails` function's own code \
-             (`thumbnails::thumbnail::make`, release build) against Pillow's `Image.open` + `Image.thumbnail((200, 200))` + save as PNG \
-             (Pillow {}, the peer a FastAPI backend would use). Each side runs in {} processes of {} runs, alternating with the other side's (Rust, Pillow, Rust, …) \
-             so that load on the machine falls on both: median and fastest time over all its runs, and the largest peak RSS of its processes \
-             (VmHWM, the interpreter included for Pillow, as a Lambda would hold it). Images are generated at bench time, deterministically.\n\n\
+            "\n## Thumbnails\n\nA {}×{} ({} MP) image to a PNG thumbnail that fits 200×200, turned upright as its Exif orientation says, from the file on disk: the `thumbnails` function's own code \
+             (`thumbnails::thumbnail::make`, release build) against Pillow's `Image.open` + `Image.thumbnail((200, 200))` + `ImageOps.exif_transpose` + save as PNG \
+             (Pillow {}, the peer a FastAPI backend would use) and libvips' `thumbnail` + PNG to memory (pyvips, libvips {} from pyvips-binary, operation cache off, \
+             VIPS_CONCURRENCY={}: one thread, like the other two; a Lambda of 1024 MB has about 0.6 vCPU). Each side runs in {} processes of {} runs, alternating with the others' (Rust, Pillow, libvips, Rust, …) \
+             so that load on the machine falls on all: median and fastest time over all its runs, and the largest peak RSS of its processes \
+             (VmHWM, the interpreter included for Pillow and libvips, as a Lambda would hold it). Images are generated at bench time, deterministically.\n\n\
              | image | file MB | implementation | median ms | fastest ms | peak RSS MB | thumbnail |\n|---|---:|---|---:|---:|---:|---|\n",
             THUMB_W,
             THUMB_H,
             THUMB_W * THUMB_H / 1_000_000,
-            thumbnails.first().map(|t| t.pillow_version.as_str()).unwrap_or("?"),
-            thumbnails.first().map(|t| t.rounds).unwrap_or(0),
-            thumbnails.first().map(|t| t.repeats).unwrap_or(0),
+            first.map(|t| t.pillow_version.as_str()).unwrap_or("?"),
+            first.map(|t| t.vips_version.as_str()).unwrap_or("?"),
+            std::env::var("VIPS_CONCURRENCY").unwrap_or_else(|_| "1".into()),
+            first.map(|t| t.rounds).unwrap_or(0),
+            first.map(|t| t.repeats).unwrap_or(0),
         ));
         for t in thumbnails {
-            for (name, side) in [("Rust (thumbnails)", &t.rust), ("Pillow", &t.pillow)] {
+            for (name, side) in [
+                ("Rust (thumbnails)", &t.rust),
+                ("Pillow", &t.pillow),
+                ("libvips", &t.vips),
+            ] {
                 out.push_str(&format!(
                     "| {} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {}×{} |\n",
                     t.image,
@@ -803,23 +811,19 @@ fn report(results: &[Measured], fan_out: Option<&fanout::FanOut>, thumbnails: &[
                 ));
             }
         }
-        out.push_str("\nAgainst the target (faster than Pillow and at most its memory, on both images):\n\n");
+        out.push_str("\nAgainst the target (faster than Pillow and libvips, at no more than libvips' peak memory, on every image):\n\n");
         for t in thumbnails {
+            let ratio = |side: &ThumbnailSide| t.rust.median_ms / side.median_ms.max(1e-9);
+            let met = t.rust.median_ms < t.pillow.median_ms
+                && t.rust.median_ms < t.vips.median_ms
+                && t.rust.peak_rss_kb <= t.vips.peak_rss_kb;
             out.push_str(&format!(
-                "- {}: {:.2}× Pillow's time ({}), {:.2}× its peak RSS ({}).\n",
+                "- {}: {:.2}× Pillow's time, {:.2}× libvips', {:.2}× libvips' peak RSS → {}.\n",
                 t.image,
-                t.rust.median_ms / t.pillow.median_ms.max(1e-9),
-                if t.rust.median_ms < t.pillow.median_ms {
-                    "faster"
-                } else {
-                    "not faster"
-                },
-                t.rust.peak_rss_kb as f64 / (t.pillow.peak_rss_kb as f64).max(1.0),
-                if t.rust.peak_rss_kb <= t.pillow.peak_rss_kb {
-                    "at most"
-                } else {
-                    "more"
-                },
+                ratio(&t.pillow),
+                ratio(&t.vips),
+                t.rust.peak_rss_kb as f64 / (t.vips.peak_rss_kb as f64).max(1.0),
+                if met { "met" } else { "missed" },
             ));
         }
     }
@@ -869,8 +873,10 @@ struct ThumbnailRun {
     /// Runs in each process.
     repeats: usize,
     pillow_version: String,
+    vips_version: String,
     rust: ThumbnailSide,
     pillow: ThumbnailSide,
+    vips: ThumbnailSide,
 }
 
 /// A photo-like test image: smooth gradients and shapes with a little deterministic noise (an
@@ -893,24 +899,88 @@ fn test_image() -> image::RgbImage {
     })
 }
 
-/// Writes the test images once (target/bench-images/), returns `(name, path, kind)`.
+/// An Exif APP1 segment whose only tag is the orientation (6: turn 90° clockwise to view, as a
+/// phone held upright stores its photo).
+fn exif_orientation_segment(orientation: u8) -> Vec<u8> {
+    let tiff = [
+        b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0".as_slice(),
+        &[orientation],
+        b"\0\0\0\0\0\0",
+    ]
+    .concat();
+    let payload = [b"Exif\0\0".as_slice(), &tiff].concat();
+    let mut segment = vec![0xFF, 0xE1];
+    segment.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    segment.extend_from_slice(&payload);
+    segment
+}
+
+/// Writes the test images once (target/bench-images/), returns `(name, path, kind)`: the photo as
+/// a baseline JPEG (the image crate's encoder, q90), a progressive one and a CMYK one (Adobe's
+/// inverted CMYK, as Photoshop writes it; jpeg-encoder, q90, 4:2:0 for the progressive), the
+/// baseline one with an Exif orientation, and as PNG, RGB and RGBA (alpha a diagonal gradient).
 fn test_images(root: &Path) -> Result<Vec<(&'static str, PathBuf, &'static str)>, String> {
     let dir = root.join("target/bench-images");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let jpeg = dir.join("photo-12mp.jpg");
-    let png = dir.join("photo-12mp.png");
-    if !jpeg.exists() || !png.exists() {
+    let images: [(&str, &str, &str); 6] = [
+        ("12 MP JPEG (q90)", "photo-12mp.jpg", "jpeg"),
+        ("12 MP progressive JPEG (q90)", "photo-12mp-progressive.jpg", "jpeg"),
+        ("12 MP JPEG, Exif-rotated (q90)", "photo-12mp-rotated.jpg", "jpeg"),
+        ("12 MP CMYK JPEG (q90)", "photo-12mp-cmyk.jpg", "jpeg"),
+        ("12 MP PNG", "photo-12mp.png", "png"),
+        ("12 MP RGBA PNG", "photo-12mp-rgba.png", "png"),
+    ];
+    if images.iter().any(|(_, file, _)| !dir.join(file).exists()) {
         let image = test_image();
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&jpeg).map_err(|e| e.to_string())?);
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        let write = |file: &str, bytes: &[u8]| std::fs::write(dir.join(file), bytes).map_err(|e| e.to_string());
+        let mut baseline = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut baseline, 90)
             .encode_image(&image)
             .map_err(|e| e.to_string())?;
-        drop(out);
+        write("photo-12mp.jpg", &baseline)?;
+        let rotated = [&baseline[..2], &exif_orientation_segment(6), &baseline[2..]].concat();
+        write("photo-12mp-rotated.jpg", &rotated)?;
+        let (w, h) = (THUMB_W as u16, THUMB_H as u16);
+        let mut progressive = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut progressive, 90);
+        encoder.set_progressive(true);
+        encoder
+            .encode(image.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+            .map_err(|e| e.to_string())?;
+        write("photo-12mp-progressive.jpg", &progressive)?;
+        // The inks that leave this light: black for what all three lack, the rest coloured.
+        let inks: Vec<u8> = image
+            .pixels()
+            .flat_map(|p| {
+                let brightest = p.0.iter().copied().max().unwrap_or(0);
+                let black = 255 - brightest;
+                let ink = |c: u8| {
+                    (u32::from(brightest - c) * 255)
+                        .checked_div(u32::from(brightest))
+                        .unwrap_or(0) as u8
+                };
+                [ink(p.0[0]), ink(p.0[1]), ink(p.0[2]), black]
+            })
+            .collect();
+        let mut cmyk = Vec::new();
+        jpeg_encoder::Encoder::new(&mut cmyk, 90)
+            .encode(&inks, w, h, jpeg_encoder::ColorType::Cmyk)
+            .map_err(|e| e.to_string())?;
+        write("photo-12mp-cmyk.jpg", &cmyk)?;
         image
-            .save_with_format(&png, image::ImageFormat::Png)
+            .save_with_format(dir.join("photo-12mp.png"), image::ImageFormat::Png)
+            .map_err(|e| e.to_string())?;
+        let rgba = image::RgbaImage::from_fn(THUMB_W, THUMB_H, |x, y| {
+            let [r, g, b] = image.get_pixel(x, y).0;
+            image::Rgba([r, g, b, ((x + y) * 255 / (THUMB_W + THUMB_H)) as u8])
+        });
+        rgba.save_with_format(dir.join("photo-12mp-rgba.png"), image::ImageFormat::Png)
             .map_err(|e| e.to_string())?;
     }
-    Ok(vec![("12 MP JPEG (q90)", jpeg, "jpeg"), ("12 MP PNG", png, "png")])
+    Ok(images
+        .into_iter()
+        .map(|(name, file, kind)| (name, dir.join(file), kind))
+        .collect())
 }
 
 /// `bench thumbnail IMAGE jpeg|png REPEATS`: the Rust side, in a process of its own.
@@ -950,6 +1020,12 @@ fn thumbnail_child(args: &[String]) -> Result<String, String> {
 fn run_side(program: &Path, args: &[String]) -> Result<ThumbnailSide, String> {
     let output = std::process::Command::new(program)
         .args(args)
+        // libvips on one thread, as the Rust side and Pillow run (a Lambda of 1024 MB has
+        // about 0.6 vCPU); an explicit VIPS_CONCURRENCY in the bench's environment wins.
+        .env(
+            "VIPS_CONCURRENCY",
+            std::env::var("VIPS_CONCURRENCY").unwrap_or_else(|_| "1".into()),
+        )
         .output()
         .map_err(|e| format!("{}: {e}", program.display()))?;
     if !output.status.success() {
@@ -962,49 +1038,70 @@ fn run_side(program: &Path, args: &[String]) -> Result<ThumbnailSide, String> {
     serde_json::from_slice(&output.stdout).map_err(|e| format!("{}: {e}", program.display()))
 }
 
-/// The thumbnail comparison: each image through the Rust code and through Pillow. The two sides'
-/// processes alternate (Rust, Pillow, Rust, …, up to three of each), so that a load spike on this
-/// shared machine does not land on one side only; each side's figures pool all its runs.
+/// The thumbnail comparison: each image through the Rust code, Pillow and libvips. The sides'
+/// processes alternate (Rust, Pillow, libvips, Rust, …, up to three of each), so that a load spike
+/// on this shared machine does not land on one side only; each side's figures pool all its runs.
 fn thumbnails(options: &Options, root: &Path) -> Result<Vec<ThumbnailRun>, String> {
     let total = options.runs.clamp(1, 10);
     let rounds = total.min(3);
     let repeats = total.div_ceil(rounds);
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let python = root.join(&options.python);
-    let script = root.join("bench/thumbnail_pillow.py").display().to_string();
-    let version = std::process::Command::new(&python)
-        .args(["-c", "import PIL; print(PIL.__version__)"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
+    let pillow_script = root.join("bench/thumbnail_pillow.py").display().to_string();
+    let vips_script = root.join("bench/thumbnail_vips.py").display().to_string();
+    let version = |code: &str| {
+        std::process::Command::new(&python)
+            .args(["-c", code])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let pillow_version = version("import PIL; print(PIL.__version__)");
+    let vips_version = version("import pyvips; print('%d.%d.%d' % tuple(pyvips.version(i) for i in range(3)))");
     let mut runs = Vec::new();
     for (name, path, kind) in test_images(root)? {
         eprintln!("bench: thumbnail of {name} ({rounds} alternating processes per side, {repeats} runs each)");
         let file = path.display().to_string();
-        let (mut rust, mut pillow) = (Vec::new(), Vec::new());
+        let (mut rust, mut pillow, mut vips) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             rust.push(run_side(
                 &me,
                 &["thumbnail".into(), file.clone(), kind.into(), repeats.to_string()],
             )?);
-            pillow.push(run_side(&python, &[script.clone(), file.clone(), repeats.to_string()])?);
+            pillow.push(run_side(
+                &python,
+                &[pillow_script.clone(), file.clone(), repeats.to_string()],
+            )?);
+            vips.push(run_side(
+                &python,
+                &[vips_script.clone(), file.clone(), repeats.to_string()],
+            )?);
         }
-        let (rust, pillow) = (ThumbnailSide::pooled(rust), ThumbnailSide::pooled(pillow));
+        let (rust, pillow, vips) = (
+            ThumbnailSide::pooled(rust),
+            ThumbnailSide::pooled(pillow),
+            ThumbnailSide::pooled(vips),
+        );
+        let mb = |kb: u64| kb as f64 / 1024.0;
         eprintln!(
-            "bench:   Rust {:.1} ms {:.1} MB, Pillow {:.1} ms {:.1} MB",
+            "bench:   Rust {:.1} ms {:.1} MB, Pillow {:.1} ms {:.1} MB, libvips {:.1} ms {:.1} MB",
             rust.median_ms,
-            rust.peak_rss_kb as f64 / 1024.0,
+            mb(rust.peak_rss_kb),
             pillow.median_ms,
-            pillow.peak_rss_kb as f64 / 1024.0
+            mb(pillow.peak_rss_kb),
+            vips.median_ms,
+            mb(vips.peak_rss_kb)
         );
         runs.push(ThumbnailRun {
             image: name.into(),
             file_bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
             rounds,
             repeats,
-            pillow_version: version.clone(),
+            pillow_version: pillow_version.clone(),
+            vips_version: vips_version.clone(),
             rust,
             pillow,
+            vips,
         });
     }
     Ok(runs)

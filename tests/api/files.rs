@@ -2,7 +2,7 @@ use api_tests::{eventually, get_auth, multipart, post_json, request_raw, with_to
 use base64::Engine;
 use serde_json::{json, Value};
 use std::io::Cursor;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn encoded(format: image::ImageFormat, width: u32, height: u32) -> Vec<u8> {
     let pixels = image::RgbImage::from_fn(width, height, |x, y| {
@@ -327,6 +327,61 @@ fn a_small_file_uploaded_directly_is_processed_like_a_presigned_one() {
     );
     let image = image::load_from_memory(&thumb.body).expect("thumbnail");
     assert_eq!((image.width(), image.height()), (200, 50));
+}
+
+/// A progressive JPEG followed by `extra` empty scans (each an end-of-band run over every block,
+/// a few bytes): what a general decoder walks every block of, once per scan.
+fn many_scan_jpeg(extra: usize) -> Vec<u8> {
+    let (width, height) = (2000u16, 1500u16);
+    let pixels: Vec<u8> = (0..u32::from(width) * u32::from(height))
+        .flat_map(|i| [(i % 251) as u8, (i / 2000 % 256) as u8, 90])
+        .collect();
+    let mut progressive = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut progressive, 80);
+    encoder.set_progressive(true);
+    encoder
+        .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+        .expect("encode");
+    let mut bytes = progressive[..progressive.len() - 2].to_vec();
+    for _ in 0..extra {
+        // SOS: the first component, coefficients 1–63, refining bit 0; no data.
+        bytes.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 1, 63, 0x10]);
+    }
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    bytes
+}
+
+#[test]
+fn a_jpeg_with_thousands_of_scans_is_rejected_within_seconds_and_the_uploads_beside_it_become_ready() {
+    let stack = Stack::shared();
+    let user = stack.signup();
+    let poison = many_scan_jpeg(5000);
+    let photo = encoded(image::ImageFormat::Jpeg, 640, 480);
+    // Uploaded back to back, as one batch of the files queue would have held them.
+    let started = Instant::now();
+    let bad = upload(stack, &user, "scans.jpg", "image/jpeg", &poison);
+    let good: Vec<Value> = (0..4)
+        .map(|i| upload(stack, &user, &format!("photo-{i}.jpg"), "image/jpeg", &photo))
+        .collect();
+    let rejected = settled(stack, &user.token, bad["file"]["id"].as_str().expect("id"));
+    let took = started.elapsed();
+    assert_eq!(rejected["status"], "rejected", "{rejected}");
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("more than 64 scans"),
+        "{rejected}"
+    );
+    assert!(took < Duration::from_secs(15), "rejected after {took:?}");
+    for created in &good {
+        let file = settled(stack, &user.token, created["file"]["id"].as_str().expect("id"));
+        assert_eq!(
+            (file["status"].as_str(), file["has_thumbnail"].as_bool()),
+            (Some("ready"), Some(true)),
+            "{file}"
+        );
+    }
 }
 
 #[test]

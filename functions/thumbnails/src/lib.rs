@@ -8,14 +8,15 @@
 //! written at fixed keys (a second run overwrites the same object), and the state changes only
 //! if it is still the one this run started from — one state change, however many deliveries.
 
-mod jpeg_dc;
+pub mod jpeg_dc;
 pub mod thumbnail;
 
 pub use domain::file::FileType;
 
 use adapters::aws::{AwsConfig, Bucket, SqsQueue};
 use adapters::store::Table;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use adapters::aws::batch::Failures;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use contract::files::FilePublic;
 use domain::config::{ConfigError, Env};
 use domain::file::{check_content, objects, File, FileStatus, Outcome, UploadLimits};
@@ -68,7 +69,10 @@ impl Processor<Table, Bucket, SqsQueue> {
     }
 }
 
-/// The parts of an S3 event notification this function reads.
+/// The parts of an S3 event notification this function reads: the event's name and the object's
+/// key. Not `aws_lambda_events`' `S3Event`: its records require `userIdentity` and
+/// `requestParameters`, which the local emulator's notifications leave out (moto 5.2), and it
+/// links chrono and the http crates into a function that uses neither.
 #[derive(Debug, Deserialize)]
 struct S3Notification {
     #[serde(rename = "Records", default)]
@@ -115,28 +119,19 @@ impl<S: FileStore, B: ObjectStore, N: Notifier> Processor<S, B, N> {
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         telemetry::metrics::invocation_started();
-        let mut response = SqsBatchResponse::default();
+        let mut failures = Failures::default();
         let mut made = 0;
         for record in &event.records {
-            let message_id = record.message_id.clone().unwrap_or_default();
-            match self.handle_record(record).await {
-                Ok(done) => {
-                    made += done
-                        .iter()
-                        .filter(|d| **d == Done::Settled(Outcome::Ready { thumbnail: true }))
-                        .count() as u32;
-                    tracing::info!(message_id, ?done, "uploads processed")
-                }
-                Err(err) => {
-                    tracing::error!(message_id, error = %err, "upload processing failed");
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = message_id;
-                    response.batch_item_failures.push(failure);
-                }
+            if let Some(done) = failures.check(record, self.handle_record(record).await) {
+                made += done
+                    .iter()
+                    .filter(|d| **d == Done::Settled(Outcome::Ready { thumbnail: true }))
+                    .count() as u32;
+                tracing::info!(message_id = record.message_id.as_deref(), ?done, "uploads processed");
             }
         }
         telemetry::metrics::thumbnails_made(made).emit();
-        response
+        failures.response()
     }
 
     async fn handle_record(&self, record: &SqsMessage) -> Result<Vec<Done>, ProcessError> {
