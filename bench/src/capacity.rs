@@ -917,11 +917,7 @@ fn template_limits(path: &PathBuf) -> TemplateLimits {
         let reserved = props["ReservedConcurrentExecutions"]
             .as_f64()
             .or_else(|| props["ReservedConcurrentExecutions"].as_i64().map(|n| n as f64))
-            .or_else(|| {
-                props["ReservedConcurrentExecutions"]["Ref"]
-                    .as_str()
-                    .and_then(&default)
-            });
+            .or_else(|| props["ReservedConcurrentExecutions"]["Ref"].as_str().and_then(&default));
         let maximum = props["Events"]
             .as_mapping()
             .into_iter()
@@ -1226,7 +1222,11 @@ fn report(runs: &[Run], options: &Options) -> Result<String, String> {
         // The peer serves the same contract the way the reference design does: the calls of the
         // "before" run (this run's when there is none).
         let peer_cost = {
-            let run = runs.iter().find(|r| r.label == "before").or(runs.last()).ok_or("no run")?;
+            let run = runs
+                .iter()
+                .find(|r| r.label == "before")
+                .or(runs.last())
+                .ok_or("no run")?;
             let mut peer = Cost::default();
             for (kind, share) in shares(run) {
                 if let Some(usage) = run.routes.get(&kind) {

@@ -13,9 +13,9 @@ pub mod thumbnail;
 
 pub use domain::file::FileType;
 
+use adapters::aws::batch::Failures;
 use adapters::aws::{AwsConfig, Bucket, SqsQueue};
 use adapters::store::Table;
-use adapters::aws::batch::Failures;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use contract::files::FilePublic;
 use domain::config::{ConfigError, Env};
