@@ -20,10 +20,13 @@ if ! cmp -s requirements-bench.txt "$stamp"; then
   cp requirements-bench.txt "$stamp"
 fi
 
-cargo build --release -p utils -p login -p users -p items -p posts -p private -p worker -p realtime -p files -p thumbnails -p floor -p devstack -p bench
-# The stack serves the docs function too; built apart, so the measured functions do not compile
-# shared's `openapi` feature (as scripts/package.sh builds them).
-cargo build --release -p docs
+# Every function of functions.txt but docs, with the floor, the stack and the harness. The stack
+# serves the docs function too; built apart, so the measured functions do not compile shared's
+# `openapi` feature (as scripts/package.sh builds them).
+mapfile -t measured < <(awk '!/^#/ && NF && $3 != "docs" { print "-p"; print $1 }' functions.txt)
+mapfile -t docs < <(awk '!/^#/ && NF && $3 == "docs" { print "-p"; print $1 }' functions.txt)
+cargo build --release "${measured[@]}" -p floor -p devstack -p bench
+cargo build --release "${docs[@]}"
 
 log=target/bench-stack.log
 target/release/devstack up --port 0 --bin-dir target/release --exit-with-parent $$ > "$log" 2>&1 &
