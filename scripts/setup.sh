@@ -1,11 +1,42 @@
 #!/usr/bin/env bash
 # Installs the project's local tooling at pinned versions: moto, cfn-lint and the SAM CLI into
-# .venv (requirements-dev.txt); the API docs' assets and playwright-core into tools/docs
-# (package-lock.json; functions/docs builds the assets in, so this comes before any cargo build);
-# and Debian's chromium for the browser test when it is missing (as root, or through sudo -n).
+# .venv (requirements-dev.txt), and the API docs' assets into tools/docs (package-lock.json;
+# functions/docs builds them in, so this comes before any cargo build). First it checks what the
+# README's requirements name, and says what is missing and how to get it.
+#   scripts/setup.sh        what `make run` needs
+#   scripts/setup.sh test   also what only `make test` uses: Debian's chromium for the browser
+#                           test (as root, or through sudo -n) and playwright-core (tools/docs)
 # Safe to run again: each part does nothing when it already matches its pins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mode="${1:-run}"
+case "$mode" in
+  run | test) ;;
+  *) echo "usage: $0 [test]" >&2; exit 2 ;;
+esac
+
+missing=0
+need() { # command, why, how to get it
+  if ! command -v "$1" >/dev/null; then
+    echo "setup: $1 is missing: $2 ($3)" >&2
+    missing=1
+  fi
+}
+need cargo "the functions and the local stack are Rust" "https://rustup.rs"
+need cc "Rust links through the system's C compiler" "apt-get install build-essential"
+need python3 "the emulator (moto) and the SAM CLI are Python" "apt-get install python3 python3-venv"
+need npm "functions/docs builds Swagger UI and Redoc in from pinned npm packages" \
+  "Node.js 20 or later with npm: apt-get install nodejs npm, or https://nodejs.org"
+if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  echo "setup: python3 cannot create virtual environments (apt-get install python3-venv)" >&2
+  missing=1
+fi
+[ "$missing" -eq 0 ] || exit 1
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js $(node --version 2>/dev/null || echo '?') is older than the 20 this project is tested with" >&2
+fi
 
 venv=.venv
 stamp="$venv/.requirements-dev.txt"
@@ -17,12 +48,15 @@ if ! { [ -x "$venv/bin/moto_server" ] && [ -f "$stamp" ] && cmp -s requirements-
   echo "setup: tools installed in $venv"
 fi
 
+# One lock for the docs' assets and playwright-core: a few MB that `make run` installs too.
 npm_stamp=tools/docs/node_modules/.package-lock.json
 if ! { [ -f "$npm_stamp" ] && cmp -s tools/docs/package-lock.json "$npm_stamp.src"; }; then
   npm ci --prefix tools/docs --no-audit --no-fund --loglevel=error
   cp tools/docs/package-lock.json "$npm_stamp.src"
   echo "setup: docs assets installed in tools/docs/node_modules"
 fi
+
+[ "$mode" = test ] || exit 0
 
 # The browser test drives Debian's chromium (playwright-core downloads no browser).
 if [ ! -x /usr/bin/chromium ]; then
