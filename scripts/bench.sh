@@ -21,8 +21,10 @@ if ! cmp -s requirements-bench.txt "$stamp"; then
   cp requirements-bench.txt "$stamp"
 fi
 
+# Every function of functions.txt, with the floor, the stack and the harness.
+mapfile -t functions < <(awk '!/^#/ && NF { print "-p"; print $1 }' functions.txt)
 if [ "$mode" = full ]; then
-  cargo build --release -p utils -p login -p users -p items -p posts -p private -p worker -p realtime -p files -p thumbnails -p docs -p floor -p devstack -p bench
+  cargo build --release "${functions[@]}" -p floor -p devstack -p bench
 else
   cargo build --workspace --bins
 fi

@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-functions=(utils login users items posts private worker realtime files thumbnails)
+# functions.txt lists them.
+mapfile -t functions < <(awk '!/^#/ && NF { print $1 }' functions.txt)
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=.venv/.requirements-package.txt
@@ -32,7 +33,6 @@ export PATH="$PWD/.venv/bin:$PATH"
 # One build for all of them shares the dependency build (`sam build` builds each function alone,
 # with `--bin <name>`: the same crates, since no function enables a feature another lacks). The
 # docs function builds the Swagger UI and Redoc assets in (tools/docs, installed above).
-functions+=(docs)
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda "${packages[@]}"

@@ -1,16 +1,42 @@
 #!/usr/bin/env bash
 # Installs the project's local tooling at pinned versions: moto, cfn-lint and the SAM CLI into
-# .venv (requirements-dev.txt); the API docs' assets and playwright-core into tools/docs
-# (package-lock.json; functions/docs builds the assets in, so this comes before any cargo build);
-# and Debian's chromium for the browser test when it is missing (as root, or through sudo -n).
-# Safe to run again: each part does nothing when it already matches its pins.
+# .venv (requirements-dev.txt), and the API docs' assets and playwright-core into tools/docs
+# (package-lock.json; functions/docs builds the assets in, so this comes before any cargo build).
+# First it checks what the README's requirements name, and says what is missing and how to get it.
 #   scripts/setup.sh           what `make run` needs: the assets and .venv
+#   scripts/setup.sh test      also what only `make test` uses: Debian's chromium for the browser
+#                              test (as root, or through sudo -n)
 #   scripts/setup.sh assets    the docs assets only (before a build)
 #   scripts/setup.sh python    .venv only
 #   scripts/setup.sh browser   chromium only (the browser test's)
+# Safe to run again: each part does nothing when it already matches its pins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part="${1:-run}"
+
+requirements() {
+missing=0
+need() { # command, why, how to get it
+  if ! command -v "$1" >/dev/null; then
+    echo "setup: $1 is missing: $2 ($3)" >&2
+    missing=1
+  fi
+}
+need cargo "the functions and the local stack are Rust" "https://rustup.rs"
+need cc "Rust links through the system's C compiler" "apt-get install build-essential"
+need python3 "the emulator (moto) and the SAM CLI are Python" "apt-get install python3 python3-venv"
+need npm "functions/docs builds Swagger UI and Redoc in from pinned npm packages" \
+  "Node.js 20 or later with npm: apt-get install nodejs npm, or https://nodejs.org"
+if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  echo "setup: python3 cannot create virtual environments (apt-get install python3-venv)" >&2
+  missing=1
+fi
+[ "$missing" -eq 0 ] || exit 1
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js $(node --version 2>/dev/null || echo '?') is older than the 20 this project is tested with" >&2
+fi
+}
 
 python_tools() {
 venv=.venv
@@ -24,6 +50,7 @@ if ! { [ -x "$venv/bin/moto_server" ] && [ -f "$stamp" ] && cmp -s requirements-
 fi
 }
 
+# One lock for the docs' assets and playwright-core: a few MB that `make run` installs too.
 assets() {
 npm_stamp=tools/docs/node_modules/.package-lock.json
 if ! { [ -f "$npm_stamp" ] && cmp -s tools/docs/package-lock.json "$npm_stamp.src"; }; then
@@ -49,9 +76,10 @@ fi
 }
 
 case "$part" in
-  run) assets; python_tools ;;
-  assets) assets ;;
+  run) requirements; assets; python_tools ;;
+  test) requirements; assets; python_tools; browser ;;
+  assets) requirements; assets ;;
   python) python_tools ;;
   browser) browser ;;
-  *) echo "usage: $0 [assets|python|browser]" >&2; exit 2 ;;
+  *) echo "usage: $0 [test|assets|python|browser]" >&2; exit 2 ;;
 esac

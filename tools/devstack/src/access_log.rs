@@ -23,6 +23,7 @@ pub struct AccessLog {
     user_agent: String,
     request_id: String,
     route_key: String,
+    invocation_id: String,
     invoked: Option<Instant>,
     integration: Option<(Duration, u16)>,
     integration_error: Option<&'static str>,
@@ -44,15 +45,18 @@ impl AccessLog {
                 .to_owned(),
             request_id: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
             route_key: String::new(),
+            invocation_id: String::new(),
             invoked: None,
             integration: None,
             integration_error: None,
         }
     }
 
-    /// The route matched and its function is about to be invoked with `event`.
-    pub fn invoked(&mut self, route: &Route, event: &Value) {
+    /// The route matched and its function is about to be invoked with `event`, as Lambda's
+    /// request `invocation_id`.
+    pub fn invoked(&mut self, route: &Route, event: &Value, invocation_id: &str) {
         self.route_key = route.route_key.clone();
+        invocation_id.clone_into(&mut self.invocation_id);
         if let Some(id) = event["requestContext"]["requestId"].as_str() {
             self.request_id = id.to_owned();
         }
@@ -90,6 +94,7 @@ impl AccessLog {
             response_length: response.body().size_hint().exact().unwrap_or_default(),
             response_latency: self.started.elapsed(),
             integration: self.integration,
+            integration_request_id: &self.invocation_id,
             integration_error: self.integration_error,
         };
         // A closed stdout must not take the request down with it.
@@ -113,6 +118,8 @@ pub struct Entry<'a> {
     pub response_latency: Duration,
     /// Latency and status of the Lambda invoke; `None` when no function was invoked.
     pub integration: Option<(Duration, u16)>,
+    /// The invocation's Lambda request id (the function's `span.requestId`); empty when none.
+    pub integration_request_id: &'a str,
     pub integration_error: Option<&'a str>,
 }
 
@@ -138,8 +145,7 @@ impl Entry<'_> {
         };
         m.insert("integrationLatency".into(), latency);
         m.insert("integrationStatus".into(), status);
-        // Locally the runtime emulator names invocations itself; API Gateway would log Lambda's id.
-        m.insert("integrationRequestId".into(), text(""));
+        m.insert("integrationRequestId".into(), text(self.integration_request_id));
         m.insert(
             "integrationError".into(),
             text(self.integration_error.unwrap_or_default()),
@@ -181,6 +187,7 @@ mod tests {
             response_length: 4,
             response_latency: Duration::from_millis(12),
             integration: Some((Duration::from_millis(11), 200)),
+            integration_request_id: "8f0c3a8e-1b2c-4d5e-9f00-0123456789ab",
             integration_error: None,
         }
     }
@@ -216,6 +223,7 @@ mod tests {
         assert_eq!(line["status"], "200");
         assert_eq!(line["responseLatency"], "12");
         assert_eq!(line["integrationError"], "-");
+        assert_eq!(line["integrationRequestId"], "8f0c3a8e-1b2c-4d5e-9f00-0123456789ab");
     }
 
     #[test]
@@ -224,10 +232,15 @@ mod tests {
         e.route_key = "-";
         e.status = 404;
         e.integration = None;
+        e.integration_request_id = "";
         let line: Value = serde_json::from_str(&e.line()).unwrap();
         assert_eq!(
-            (line["integrationLatency"].as_str(), line["integrationStatus"].as_str()),
-            (Some("-"), Some("-"))
+            (
+                line["integrationLatency"].as_str(),
+                line["integrationStatus"].as_str(),
+                line["integrationRequestId"].as_str()
+            ),
+            (Some("-"), Some("-"), Some("-"))
         );
     }
 }

@@ -178,8 +178,12 @@ async fn handle(stack: Arc<Stack>, peer: SocketAddr, request: Request<hyper::bod
         return log.finish(respond(StatusCode::NOT_FOUND, json!({"message": "Not Found"})));
     };
     let event = event(&parts, &path, route, params, &body, peer);
-    log.invoked(route, &event);
-    let result = route.function.invoke(Bytes::from(event.to_string())).await;
+    let invocation_id = uuid::Uuid::new_v4().to_string();
+    log.invoked(route, &event, &invocation_id);
+    let result = route
+        .function
+        .invoke_as(invocation_id, Bytes::from(event.to_string()))
+        .await;
     log.answered(&result);
     log.finish(proxy_response(&route.route_key, result))
 }

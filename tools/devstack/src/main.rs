@@ -3,7 +3,8 @@
 //! `devstack up` starts moto, creates in it what template.yaml declares, bootstraps the first
 //! superuser, serves every HttpApi route through the real function binaries under a Lambda
 //! Runtime API emulator, and feeds SQS queues to their functions like Lambda's event source
-//! mappings. `devstack invoke <Function> -e <event.json>` sends one event to a running stack.
+//! mappings. `devstack invoke <Function> -e <event.json>` sends one event to a running stack;
+//! `devstack bootstrap` creates the first superuser of a deployed stage.
 
 use adapters::aws::AwsConfig;
 use adapters::store::Table;
@@ -20,13 +21,42 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-const USAGE: &str = "usage:
-  devstack up [--port 9000] [--stage local] [--param Name=Value]... [--template template.yaml]
+const USAGE: &str = "devstack: the whole API on localhost (moto, the resources of template.yaml, the real
+function binaries), and the first superuser of a deployed stage.
+
+usage:
+  devstack up [--port PORT] [--stage local] [--param Name=Value]... [--template template.yaml]
               [--bin-dir DIR] [--max-instances 4] [--exit-with-parent PID]
-  devstack invoke <FunctionLogicalId> -e <event.json> [--url http://127.0.0.1:9000]
-  devstack emails [--url http://127.0.0.1:9000]
-  devstack bootstrap --table <AppTableName> --stage dev|prod   (against AWS: first superuser from
-            FIRST_SUPERUSER / FIRST_SUPERUSER_PASSWORD, AWS credentials and region from the environment)";
+      serves the stack until Ctrl-C; prints `READY <url>` once it answers
+  devstack invoke <FunctionLogicalId> -e <event.json> [--token <access token>] [--url URL]
+      sends one event to a function of the running stack, like `sam local invoke -e`; --token
+      takes the place of REPLACE_WITH_ACCESS_TOKEN in the event (the file stays as it is)
+  devstack emails [--url URL]
+      the emails the running stack has sent (SES in the emulator keeps them)
+  devstack bootstrap --table <AppTableName> --stage dev|prod [--region REGION]
+      creates the first superuser of a deployed stage in its table, from FIRST_SUPERUSER and
+      FIRST_SUPERUSER_PASSWORD; AWS credentials and region come from the SDK's usual chain
+      (AWS_PROFILE and ~/.aws/config, SSO after `aws sso login`, AWS_ACCESS_KEY_ID, ...)
+  devstack --help
+
+PORT (default 9000) is where `up` listens and where `invoke` and `emails` find the stack,
+unless --port or --url says otherwise.";
+
+/// `--help` or `-h` anywhere, or `help` as the command.
+fn wants_help(args: &[String]) -> bool {
+    args.first().is_some_and(|a| a == "help") || args.iter().any(|a| a == "--help" || a == "-h")
+}
+
+/// `PORT`, or 9000: where `make run` serves the stack, and where the other commands find it.
+fn default_port() -> Result<u16, String> {
+    match std::env::var("PORT") {
+        Ok(port) if !port.trim().is_empty() => port
+            .trim()
+            .parse()
+            .map_err(|_| format!("PORT={port} is not a port number")),
+        _ => Ok(9000),
+    }
+}
 
 #[derive(Debug)]
 struct UpOptions {
@@ -43,6 +73,10 @@ struct UpOptions {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if wants_help(&args) {
+        println!("{USAGE}");
+        return;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -92,10 +126,7 @@ fn parse_up(args: &[String]) -> Result<UpOptions, String> {
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default();
-    let port = std::env::var("DEVSTACK_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(9000);
+    let port = default_port()?;
     let mut options = UpOptions {
         port,
         stage: "local".into(),
@@ -164,7 +195,7 @@ async fn up(options: UpOptions) -> Result<(), String> {
         .await
         .map_err(|e| {
             format!(
-                "cannot listen on 127.0.0.1:{}: {e} (is another stack running? use --port)",
+                "cannot listen on 127.0.0.1:{}: {e} (is another stack running? `make run PORT=9001`, or `devstack up --port 9001`)",
                 options.port
             )
         })?;
@@ -206,7 +237,7 @@ async fn up(options: UpOptions) -> Result<(), String> {
         options.template.display()
     ));
     verify_sender(&template, &aws).await?;
-    bootstrap_superuser(&template, &aws, &options.stage).await?;
+    bootstrap_superuser(&template, &aws).await?;
 
     // Local stand-ins for what CloudFormation would name: the APIs and the functions themselves.
     for kind in [
@@ -628,27 +659,70 @@ async fn verify_sender(template: &Template, aws: &AwsConfig) -> Result<(), Strin
     }
 }
 
-/// The first superuser of a deployed stage, written straight to its table.
+/// The first superuser of a deployed stage, written straight to its table. Unlike a function,
+/// this runs on a laptop or in CI: credentials and region come from the SDK's own chain.
 async fn bootstrap(args: &[String]) -> Result<(), String> {
-    let (mut table, mut stage) = (None, None);
+    let (mut table, mut stage, mut region) = (None, None, None);
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--table" => table = Some(flag_value(args, &mut i, "--table")?.to_owned()),
             "--stage" => stage = Some(flag_value(args, &mut i, "--stage")?.to_owned()),
+            "--region" => region = Some(flag_value(args, &mut i, "--region")?.to_owned()),
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
         i += 1;
     }
     let (Some(table), Some(stage)) = (table, stage) else {
-        return Err(USAGE.to_owned());
+        return Err(format!("bootstrap needs --table and --stage\n{USAGE}"));
     };
-    let aws = AwsConfig::from_env(&domain::config::ProcessEnv).map_err(|e| e.to_string())?;
-    ensure_superuser(&Table::new(aws.dynamodb(), table), None, &stage).await
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https);
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return Err("no AWS region: pass --region, or set AWS_REGION, or give your AWS profile a region".into());
+    }
+    let credentials = config.credentials_provider().ok_or("no AWS credentials provider")?;
+    if let Err(err) = aws_credential_types::provider::ProvideCredentials::provide_credentials(&credentials).await {
+        return Err(format!(
+            "no AWS credentials ({}): sign in first (`aws sso login --profile NAME`, then AWS_PROFILE=NAME), \
+             or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            causes(&err)
+        ));
+    }
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    ensure_superuser(&Table::new(client, table.clone()), &stage)
+        .await
+        .map_err(|err| {
+            format!(
+                "{err} (table {table}: the AppTableName output of the stage's stack, \
+                 `sam list stack-outputs --stack-name serverless-backend-{stage}`)"
+            )
+        })
 }
 
-/// `FIRST_SUPERUSER` / `FIRST_SUPERUSER_PASSWORD`; the reference defaults only in the local stage.
-async fn bootstrap_superuser(template: &Template, aws: &AwsConfig, stage: &str) -> Result<(), String> {
+/// An error and its first causes, without the SDK's debug dump of each.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    for _ in 0..3 {
+        let Some(cause) = source else { break };
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The local stack's first superuser, in the table `template.yaml` declares.
+async fn bootstrap_superuser(template: &Template, aws: &AwsConfig) -> Result<(), String> {
     let table_id = template
         .resources("AWS::DynamoDB::Table")
         .map_err(|e| e.to_string())?
@@ -660,26 +734,25 @@ async fn bootstrap_superuser(template: &Template, aws: &AwsConfig, stage: &str) 
         .get(&table_id)
         .map(|p| p.reference.clone())
         .unwrap_or_default();
-    ensure_superuser(
-        &Table::new(aws.dynamodb(), table_name),
-        template.parameter("FirstSuperuser"),
-        stage,
-    )
-    .await
+    ensure_superuser(&Table::new(aws.dynamodb(), table_name), "local").await
 }
 
-async fn ensure_superuser(table: &Table, default_email: Option<&str>, stage: &str) -> Result<(), String> {
+/// `FIRST_SUPERUSER` / `FIRST_SUPERUSER_PASSWORD`; the reference's defaults only in the local stage.
+async fn ensure_superuser(table: &Table, stage: &str) -> Result<(), String> {
+    const DEFAULT_EMAIL: &str = "admin@example.com";
     const DEFAULT_PASSWORD: &str = "changethis";
-    let email = std::env::var("FIRST_SUPERUSER")
-        .ok()
-        .or_else(|| default_email.map(str::to_owned))
-        .unwrap_or_else(|| "admin@example.com".into());
+    let local = stage == "local";
+    let email = match std::env::var("FIRST_SUPERUSER") {
+        Ok(email) => email,
+        Err(_) if local => DEFAULT_EMAIL.to_owned(),
+        Err(_) => return Err(format!("FIRST_SUPERUSER must be set in the {stage} stage")),
+    };
     let password = match std::env::var("FIRST_SUPERUSER_PASSWORD") {
         Ok(password) => password,
-        Err(_) if stage == "local" => DEFAULT_PASSWORD.to_owned(),
+        Err(_) if local => DEFAULT_PASSWORD.to_owned(),
         Err(_) => return Err(format!("FIRST_SUPERUSER_PASSWORD must be set in the {stage} stage")),
     };
-    if stage != "local" && password == DEFAULT_PASSWORD {
+    if !local && password == DEFAULT_PASSWORD {
         return Err(format!(
             "the default superuser password {DEFAULT_PASSWORD:?} is refused in the {stage} stage"
         ));
@@ -697,10 +770,7 @@ async fn ensure_superuser(table: &Table, default_email: Option<&str>, stage: &st
 }
 
 fn url_option(args: &[String]) -> Result<(String, Vec<String>), String> {
-    let mut url = format!(
-        "http://127.0.0.1:{}",
-        std::env::var("DEVSTACK_PORT").unwrap_or_else(|_| "9000".into())
-    );
+    let mut url = format!("http://127.0.0.1:{}", default_port()?);
     let mut rest = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -714,20 +784,49 @@ fn url_option(args: &[String]) -> Result<(String, Vec<String>), String> {
     Ok((url, rest))
 }
 
+/// What the event files carry where an access token goes (`tests/events` and the handler tests
+/// put a fresh one there; so does `--token`).
+const TOKEN_PLACEHOLDER: &str = "REPLACE_WITH_ACCESS_TOKEN";
+
+/// The event with `token` in the placeholder's place; without one, an event that needs it is
+/// refused here rather than answered 401 by the function.
+fn with_token(event: &str, path: &str, token: Option<&str>) -> Result<String, String> {
+    match token {
+        Some(token) => Ok(event.replace(TOKEN_PLACEHOLDER, token)),
+        None if event.contains(TOKEN_PLACEHOLDER) => Err(format!(
+            "{path} needs an access token: add --token <access_token> (from POST /api/v1/login/access-token)"
+        )),
+        None => Ok(event.to_owned()),
+    }
+}
+
 fn invoke(args: &[String]) -> Result<(), String> {
     let (url, rest) = url_option(args)?;
-    let (function, event) = match rest.as_slice() {
-        [function, flag, event] if flag == "-e" || flag == "--event" => (function, event),
-        _ => return Err(USAGE.to_owned()),
+    let (mut function, mut event, mut token) = (None, None, None);
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i].as_str() {
+            "-e" | "--event" => event = Some(flag_value(&rest, &mut i, "-e")?),
+            "--token" => token = Some(flag_value(&rest, &mut i, "--token")?),
+            other if function.is_none() && !other.starts_with('-') => function = Some(other),
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+        i += 1;
+    }
+    let (Some(function), Some(event)) = (function, event) else {
+        return Err(format!("invoke needs a function and -e <event.json>\n{USAGE}"));
     };
     let body = std::fs::read_to_string(event).map_err(|e| format!("cannot read {event}: {e}"))?;
+    let body = with_token(&body, event, token)?;
     let mut response = ureq::post(&format!("{url}/_devstack/invoke/{function}"))
         .config()
         .http_status_as_error(false)
         .build()
         .content_type("application/json")
         .send(body.as_str())
-        .map_err(|e| format!("no stack at {url}: {e} (start it with `make run`)"))?;
+        .map_err(|e| {
+            format!("no stack at {url}: {e} (start it with `make run`; PORT=… or --url if it is not on 9000)")
+        })?;
     let status = response.status();
     let text = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
     let pretty = serde_json::from_str::<Value>(&text)
@@ -742,14 +841,51 @@ fn invoke(args: &[String]) -> Result<(), String> {
 }
 
 fn emails(args: &[String]) -> Result<(), String> {
-    let (url, _) = url_option(args)?;
-    let mut response = ureq::get(&format!("{url}/_devstack/emails"))
-        .call()
-        .map_err(|e| format!("no stack at {url}: {e}"))?;
+    let (url, rest) = url_option(args)?;
+    if let Some(other) = rest.first() {
+        return Err(format!("unknown option {other}\n{USAGE}"));
+    }
+    let mut response = ureq::get(&format!("{url}/_devstack/emails")).call().map_err(|e| {
+        format!("no stack at {url}: {e} (start it with `make run`; PORT=… or --url if it is not on 9000)")
+    })?;
     let emails: Value = response.body_mut().read_json().map_err(|e| e.to_string())?;
     println!(
         "{}",
         serde_json::to_string_pretty(&emails).unwrap_or_else(|_| json!(emails).to_string())
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn help_is_asked_for_anywhere() {
+        assert!(wants_help(&args(&["--help"])));
+        assert!(wants_help(&args(&["help"])));
+        assert!(wants_help(&args(&["emails", "-h"])));
+        assert!(wants_help(&args(&["invoke", "UtilsFunction", "--help"])));
+        assert!(!wants_help(&args(&["emails"])));
+    }
+
+    #[test]
+    fn the_token_takes_the_placeholders_place_everywhere() {
+        let event = r#"{"headers": {"authorization": "Bearer REPLACE_WITH_ACCESS_TOKEN"},
+            "queryStringParameters": {"token": "REPLACE_WITH_ACCESS_TOKEN"}}"#;
+        let filled = with_token(event, "e.json", Some("abc.def")).unwrap();
+        assert!(!filled.contains(TOKEN_PLACEHOLDER));
+        assert_eq!(filled.matches("abc.def").count(), 2);
+    }
+
+    #[test]
+    fn an_event_that_needs_a_token_is_refused_without_one() {
+        let refused = with_token("Bearer REPLACE_WITH_ACCESS_TOKEN", "events/x.json", None).unwrap_err();
+        assert!(refused.contains("--token"), "{refused}");
+        assert_eq!(with_token("{}", "e.json", None).unwrap(), "{}");
+    }
 }

@@ -155,13 +155,19 @@ impl Function {
     }
 
     pub async fn invoke(self: &Arc<Self>, payload: Bytes) -> InvokeResult {
+        self.invoke_as(uuid::Uuid::new_v4().to_string(), payload).await
+    }
+
+    /// An invocation whose request id (`Lambda-Runtime-Aws-Request-Id`, the function's
+    /// `span.requestId`) the caller chose, as API Gateway logs it in `integrationRequestId`.
+    pub async fn invoke_as(self: &Arc<Self>, request_id: String, payload: Bytes) -> InvokeResult {
         if self.stopped() {
             return InvokeResult::Crashed("the function was stopped".into());
         }
         let (reply, answer) = oneshot::channel();
         let deadline = SystemTime::now() + self.spec.timeout;
         let invocation = Invocation {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: request_id,
             payload,
             deadline_ms: deadline
                 .duration_since(UNIX_EPOCH)

@@ -173,7 +173,10 @@ impl WebSocketApi {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let result = function.invoke(Bytes::from(event.to_string())).await;
+        let invocation_id = uuid::Uuid::new_v4().to_string();
+        let result = function
+            .invoke_as(invocation_id.clone(), Bytes::from(event.to_string()))
+            .await;
         let (status, error) = match result {
             InvokeResult::Ok(payload) => {
                 let answer: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
@@ -193,6 +196,7 @@ impl WebSocketApi {
                 "connectionId": connection_id,
                 "status": status.to_string(),
                 "integrationLatency": started.elapsed().as_millis().to_string(),
+                "integrationRequestId": invocation_id,
                 "integrationError": error.clone().unwrap_or_default(),
             })
         );
