@@ -12,8 +12,8 @@ use domain::email;
 use domain::job::Job;
 use domain::passwords;
 use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
-use domain::realtime::Event;
-use domain::session::{Count, Limit, Refresh};
+use domain::realtime::{Audience, Event};
+use domain::session::{Count, Limit, LoginOrigin, Refresh};
 use domain::{Email, User};
 use edge::error::AuthFailure;
 use edge::request::Caller;
@@ -184,8 +184,17 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             return Err(ApiError::BadRequest("Inactive user".into()));
         }
         request.set_user(user.id);
-        let (login, refresh_token) = self.store().start_login(user.id, self.ctx.refresh_ttl).await?;
-        self.tokens_for(&user, login, refresh_token).await
+        self.start_session(&request, &user).await
+    }
+
+    /// A new login of `user` from where `request` came, and its tokens.
+    async fn start_session(&self, request: &ApiRequest, user: &User) -> ApiResult<Response> {
+        let origin = LoginOrigin::new(request.header("user-agent"), request.source_ip.as_deref());
+        let (login, refresh_token) = self
+            .store()
+            .start_login(user.id, self.ctx.refresh_ttl, &origin)
+            .await?;
+        self.tokens_for(user, login, refresh_token).await
     }
 
     async fn test_token(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -230,9 +239,23 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         }
     }
 
+    /// Ends the caller's session: its tokens, and its WebSockets (told, then closed).
     async fn logout(&self, request: ApiRequest) -> ApiResult<Response> {
-        let user = self.auth.current_user(&request).await?;
-        self.store().revoke_user_sessions(user.id).await?;
+        let me = self.auth.caller(&request).await?;
+        let audience = match me.session() {
+            Some(session) => {
+                self.store().revoke_family(session).await?;
+                Audience::Session(session)
+            }
+            None => {
+                self.store().revoke_user_sessions(me.user.id).await?;
+                Audience::User
+            }
+        };
+        let data = serde_json::json!({ "reason": "logout" });
+        if let Err(err) = self.ctx.queue.notify_to(me.user.id, audience, Event::SessionRevoked, data).await {
+            tracing::warn!(user_id = %me.user.id, error = %err, "session.revoked not queued");
+        }
         edge::message(StatusCode::OK, "Logged out successfully")
     }
 
@@ -478,20 +501,35 @@ mod handler_tests {
     }
 
     #[tokio::test]
-    async fn logout_ends_the_callers_logins() {
+    async fn logout_ends_the_callers_session_and_no_other() {
+        use domain::ports::SessionStore;
         let memory = Memory::default();
-        caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
         let tokens = log_in(&memory).await;
+        let other = log_in(&memory).await;
         let access = tokens["access_token"].as_str().unwrap();
         let (status, body) = call(&login(&memory), event("login/logout.json", access, |_| {})).await;
         assert_eq!(
             (status, body["message"].clone()),
             (StatusCode::OK, json!("Logged out successfully"))
         );
-        let refresh = event("login/refresh-token-invalid.json", "", |e| {
-            set_body(e, json!({ "refresh_token": tokens["refresh_token"] }))
-        });
-        assert_eq!(call(&login(&memory), refresh).await.0, StatusCode::UNAUTHORIZED);
+        let refresh = |tokens: &Value| {
+            let token = tokens["refresh_token"].clone();
+            event("login/refresh-token-invalid.json", "", move |e| {
+                set_body(e, json!({ "refresh_token": token }))
+            })
+        };
+        assert_eq!(call(&login(&memory), refresh(&tokens)).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(call(&login(&memory), refresh(&other)).await.0, StatusCode::OK);
+        let sessions = memory.sessions(admin.id).await.unwrap();
+        // The fixture's login: where it came from is the session's.
+        assert!(sessions
+            .iter()
+            .all(|s| s.origin.user_agent.as_deref() == Some("curl/8.5.0") || s.origin.user_agent.is_none()));
+        assert!(sessions.iter().any(|s| s.origin.ip.as_deref() == Some("127.0.0.1")));
+        let [notification] = memory.notifications().try_into().unwrap();
+        assert_eq!(notification.event, Event::SessionRevoked);
+        assert!(matches!(notification.audience, Audience::Session(s) if !sessions.iter().any(|l| l.id == s)));
     }
 
     #[tokio::test]

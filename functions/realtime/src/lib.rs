@@ -144,19 +144,24 @@ impl<S: Store, P: Push> Realtime<S, P> {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return (401, None);
         };
-        let user = match self.auth.user_of(token).await {
-            Ok(user) => user,
+        // An access token of a session only: the connection is that session's, and ends with it.
+        let principal = match self.auth.session_of(token).await {
+            Ok(principal) => principal,
             Err(AuthError::Invalid) => return (401, None),
             Err(err) => {
                 tracing::error!(error = %err, "cannot check the token");
                 return (503, None);
             }
         };
-        match self.store.open(&Connection::open(id.clone(), user.id)).await {
-            Ok(()) => (200, Some(user.id)),
+        let (user_id, session) = (principal.user.id, principal.session());
+        let Some(session) = session else {
+            return (401, None);
+        };
+        match self.store.open(&Connection::open(id.clone(), user_id, session)).await {
+            Ok(()) => (200, Some(user_id)),
             Err(err) => {
                 tracing::error!(error = %err, "cannot keep the connection");
-                (503, Some(user.id))
+                (503, Some(user_id))
             }
         }
     }
@@ -357,9 +362,13 @@ impl<S: Store, P: Push> Realtime<S, P> {
         failures.response()
     }
 
-    /// Returns to how many connections the notification went.
+    /// Returns to how many connections the notification went: those of its audience (every
+    /// connection of the user, or one session's, or all but one session's).
     async fn notify(&self, notification: Notification) -> Result<usize, StoreError> {
-        let targets = self.store.of_user(notification.user_id).await?;
+        let targets = self
+            .store
+            .of_audience(notification.user_id, &notification.audience)
+            .await?;
         let frame = ServerFrame::Notification {
             event: notification.event,
             data: notification.data,
@@ -588,6 +597,34 @@ mod tests {
         }
         assert_eq!(memory.closed().len(), 2);
         assert!(memory.of_user(bob).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_revoked_session_closes_its_own_connections_only() {
+        use domain::realtime::Audience;
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        let (bob, first) = testing::caller(&memory, "b@example.com", Role::User).await;
+        let (second_session, second) = testing::session(&memory, bob.id).await;
+        assert_eq!(status(&realtime, event("connect.json", &first, on("one"))).await, 200);
+        assert_eq!(status(&realtime, event("connect.json", &second, on("two"))).await, 200);
+        memory
+            .notify_to(
+                bob.id,
+                Audience::Session(second_session),
+                Event::SessionRevoked,
+                json!({"reason": "session_revoked"}),
+            )
+            .await
+            .unwrap();
+        let mut batch = event("notifications.json", "", |_| {});
+        batch["Records"][0]["body"] = json!(memory.notifications()[0].to_body());
+        batch["Records"] = json!([batch["Records"][0].clone()]);
+        assert_eq!(realtime.handle(batch).await.unwrap()["batchItemFailures"], json!([]));
+        assert_eq!(frames(&memory, "two").pop().unwrap()["event"], "session.revoked");
+        assert!(frames(&memory, "one").is_empty());
+        assert_eq!(memory.closed(), [ConnectionId::parse("two").unwrap()]);
+        assert_eq!(memory.of_user(bob.id).await.unwrap(), [ConnectionId::parse("one").unwrap()]);
     }
 
     #[tokio::test]

@@ -7,12 +7,13 @@ use contract::api::users;
 use contract::operation::Endpoint;
 use contract::paging::Paging;
 use contract::public::{Page, Skip, UserPublic};
+use contract::sessions::sessions_page;
 use domain::accounts::AccountError;
 use domain::email;
 use domain::job::Job;
 use domain::passwords;
 use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
-use domain::realtime::Event;
+use domain::realtime::{Audience, Event};
 use domain::session::Limit;
 use domain::user::AccountChanges;
 use domain::{Email, Permission, StoreError, User};
@@ -41,6 +42,9 @@ pub enum Route {
     Read,
     Update,
     Delete,
+    Sessions,
+    RevokeSession,
+    RevokeOtherSessions,
 }
 
 const EMAIL_TAKEN_BY_ADMIN: &str = "The user with this email already exists in the system.";
@@ -78,11 +82,12 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
         &self.ctx.store
     }
 
-    /// Tells the user's WebSocket connections their sessions ended (they are then closed). The
-    /// sessions are over whatever happens here, so a queue failure is logged, not answered.
-    async fn sessions_ended(&self, user_id: uuid::Uuid, reason: &str) {
+    /// Tells the WebSocket connections of the sessions that ended (`audience`) so, and they are
+    /// then closed. The sessions are over whatever happens here, so a queue failure is logged,
+    /// not answered.
+    async fn sessions_ended(&self, user_id: uuid::Uuid, audience: Audience, reason: &str) {
         let data = serde_json::json!({ "reason": reason });
-        if let Err(err) = self.ctx.queue.notify(user_id, Event::SessionRevoked, data).await {
+        if let Err(err) = self.ctx.queue.notify_to(user_id, audience, Event::SessionRevoked, data).await {
             tracing::warn!(%user_id, error = %err, "session.revoked not queued");
         }
     }
@@ -184,7 +189,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
         self.save(&me, &email).await?;
         // Every login ends with the old password, this one included: a thief's token as well.
         self.store().revoke_user_sessions(me.id).await?;
-        self.sessions_ended(me.id, "password_changed").await;
+        self.sessions_ended(me.id, Audience::User, "password_changed").await;
         edge::message(StatusCode::OK, "Password updated successfully")
     }
 
@@ -208,7 +213,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
         if let Err(err) = self.ctx.queue.enqueue(Job::DeleteUserData { user_id: user.id }).await {
             tracing::warn!(user_id = %user.id, error = %err, "cascade not enqueued; the sweep will run it");
         }
-        self.sessions_ended(user.id, "user_deleted").await;
+        self.sessions_ended(user.id, Audience::User, "user_deleted").await;
         edge::message(StatusCode::OK, "User deleted successfully")
     }
 
@@ -247,9 +252,47 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             } else {
                 "user_deactivated"
             };
-            self.sessions_ended(user.id, reason).await;
+            self.sessions_ended(user.id, Audience::User, reason).await;
         }
         Self::user_json(StatusCode::OK, &user)
+    }
+
+    async fn sessions(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.caller(&request).await?;
+        let sessions = self.store().sessions(me.user.id).await?;
+        edge::json(StatusCode::OK, &sessions_page(&sessions, me.session()))
+    }
+
+    /// Ends one of the caller's sessions; another user's is as unknown as a made-up id.
+    async fn revoke_session(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.caller(&request).await?;
+        let id = request.path_id("session_id")?;
+        let session = self
+            .store()
+            .session(id)
+            .await?
+            .filter(|session| session.user_id == me.user.id)
+            .ok_or_else(|| ApiError::NotFound("Session not found".into()))?;
+        self.store().revoke_family(session.id).await?;
+        self.sessions_ended(me.user.id, Audience::Session(session.id), "session_revoked")
+            .await;
+        edge::message(StatusCode::OK, "Session revoked")
+    }
+
+    async fn revoke_other_sessions(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.caller(&request).await?;
+        let audience = match me.session() {
+            Some(keep) => {
+                self.store().revoke_other_sessions(me.user.id, keep).await?;
+                Audience::OtherSessions(keep)
+            }
+            None => {
+                self.store().revoke_user_sessions(me.user.id).await?;
+                Audience::User
+            }
+        };
+        self.sessions_ended(me.user.id, audience, "session_revoked").await;
+        edge::message(StatusCode::OK, "Other sessions revoked")
     }
 
     async fn delete(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -292,6 +335,9 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             (users::READ_USER_BY_ID.endpoint, Route::Read),
             (users::UPDATE_USER.endpoint, Route::Update),
             (users::DELETE_USER.endpoint, Route::Delete),
+            (users::READ_SESSIONS.endpoint, Route::Sessions),
+            (users::REVOKE_SESSION.endpoint, Route::RevokeSession),
+            (users::REVOKE_OTHER_SESSIONS.endpoint, Route::RevokeOtherSessions),
         ]
     }
 
@@ -307,6 +353,9 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             Route::Read => self.read(request).await,
             Route::Update => self.update(request).await,
             Route::Delete => self.delete(request).await,
+            Route::Sessions => self.sessions(request).await,
+            Route::RevokeSession => self.revoke_session(request).await,
+            Route::RevokeOtherSessions => self.revoke_other_sessions(request).await,
         }
     }
 }
@@ -489,6 +538,61 @@ mod handler_tests {
         assert!(memory.jobs().is_empty());
         let now = domain::clock::now_secs();
         assert_eq!(memory.unfinished_deletions(now, 10).await.unwrap(), vec![me.id]);
+    }
+
+    #[tokio::test]
+    async fn sessions_are_listed_and_ended_one_at_a_time_or_all_but_the_callers() {
+        let memory = Memory::default();
+        let (me, first) = caller(&memory, "me@example.com", Role::User).await;
+        let (second_id, second) = testkit::session(&memory, me.id).await;
+        let (third_id, third) = testkit::session(&memory, me.id).await;
+        let (status, page) = call(&users(&memory), event("users/sessions.json", &third, |_| {})).await;
+        assert_eq!((status, page["count"].clone()), (StatusCode::OK, json!(3)));
+        let listed = page["data"].as_array().unwrap();
+        let created: Vec<&str> = listed.iter().map(|s| s["created_at"].as_str().unwrap()).collect();
+        assert!(created.windows(2).all(|w| w[0] >= w[1]), "newest first: {created:?}");
+        let current: Vec<&Value> = listed.iter().filter(|s| s["current"] == true).collect();
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0]["id"], third_id.to_string());
+
+        let path = format!("/api/v1/users/me/sessions/{second_id}");
+        let (_, stranger) = caller(&memory, "other@example.com", Role::User).await;
+        let theirs = event("users/revoke-session-unknown.json", &stranger, |e| set_path(e, &path));
+        assert_eq!(
+            call(&users(&memory), theirs).await,
+            (StatusCode::NOT_FOUND, json!({"detail": "Session not found"}))
+        );
+        let unknown = event("users/revoke-session-unknown.json", &third, |_| {});
+        assert_eq!(call(&users(&memory), unknown).await.0, StatusCode::NOT_FOUND);
+
+        let revoke = event("users/revoke-session-unknown.json", &third, |e| set_path(e, &path));
+        assert_eq!(
+            call(&users(&memory), revoke).await,
+            (StatusCode::OK, json!({"message": "Session revoked"}))
+        );
+        let read_me = |token: &str| event("users/read-me.json", token, |_| {});
+        assert_eq!(call(&users(&memory), read_me(&second)).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(call(&users(&memory), read_me(&first)).await.0, StatusCode::OK);
+
+        let others = event("users/revoke-other-sessions.json", &third, |_| {});
+        assert_eq!(call(&users(&memory), others).await.0, StatusCode::OK);
+        assert_eq!(call(&users(&memory), read_me(&first)).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(call(&users(&memory), read_me(&third)).await.0, StatusCode::OK);
+        let (_, page) = call(&users(&memory), event("users/sessions.json", &third, |_| {})).await;
+        assert_eq!(page["count"], 1);
+
+        let audiences: Vec<_> = memory
+            .notifications()
+            .into_iter()
+            .map(|n| (n.user_id, n.audience, n.event))
+            .collect();
+        assert_eq!(
+            audiences,
+            [
+                (me.id, Audience::Session(second_id), Event::SessionRevoked),
+                (me.id, Audience::OtherSessions(third_id), Event::SessionRevoked),
+            ]
+        );
     }
 
     #[tokio::test]

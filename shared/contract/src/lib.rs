@@ -15,4 +15,5 @@ pub mod paging;
 pub mod posts;
 pub mod public;
 pub mod schema;
+pub mod sessions;
 pub mod validation;

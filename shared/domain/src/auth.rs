@@ -1,9 +1,34 @@
-//! Who is calling: an access token → the active user it acts for, by one set of rules for every
-//! door (the HTTP API's bearer token, the WebSocket API's `token` parameter).
+//! Who is calling: a bearer credential → the active user it acts for and how (`Principal`), by
+//! one set of rules for every door (the HTTP API's bearer token, the WebSocket API's `token`
+//! parameter).
 
 use crate::ports::Accounts;
 use crate::tokens::TokenKeys;
 use crate::{StoreError, User};
+use uuid::Uuid;
+
+/// What a caller presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token of a login (a session): the user themselves.
+    Session(Uuid),
+}
+
+/// Who a request acts for, and through which credential.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub user: User,
+    pub credential: Credential,
+}
+
+impl Principal {
+    /// The login the caller's access token belongs to.
+    pub fn session(&self) -> Option<Uuid> {
+        match self.credential {
+            Credential::Session(id) => Some(id),
+        }
+    }
+}
 
 /// Why a token does not authenticate anyone.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -35,9 +60,14 @@ impl<S: Accounts> Authenticator<S> {
         &self.users
     }
 
-    /// The user an access token acts for: an existing, active user, the token issued for a
-    /// login that still stands and after the user's sessions last ended.
-    pub async fn user_of(&self, token: &str) -> Result<User, AuthError> {
+    /// Who a bearer credential acts for.
+    pub async fn caller_of(&self, token: &str) -> Result<Principal, AuthError> {
+        self.session_of(token).await
+    }
+
+    /// Who an access token acts for: an existing, active user, the token issued for a login that
+    /// still stands and after the user's sessions last ended.
+    pub async fn session_of(&self, token: &str) -> Result<Principal, AuthError> {
         let access = self.keys.verify_access(token).map_err(|_| AuthError::Invalid)?;
         let login = access.login.ok_or(AuthError::Invalid)?;
         let (user, login_active) = self.users.caller(access.user_id, login).await?;
@@ -45,6 +75,9 @@ impl<S: Accounts> Authenticator<S> {
         if !login_active || !user.accepts_token_issued_at(access.issued_at) {
             return Err(AuthError::Invalid);
         }
-        Ok(user)
+        Ok(Principal {
+            user,
+            credential: Credential::Session(login),
+        })
     }
 }

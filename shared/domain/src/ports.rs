@@ -7,8 +7,8 @@ use super::file::{File, FileScope, FileStatus, UploadLimits};
 use super::job::Job;
 use super::owned::{Listing, Owned, Remembered};
 use super::passwords::PasswordHash;
-use super::realtime::{ChatMessage, Connection, ConnectionId, Event, Joined, Member, RoomName};
-use super::session::{Count, Limit, Refresh};
+use super::realtime::{Audience, ChatMessage, Connection, ConnectionId, Event, Joined, Member, RoomName};
+use super::session::{Count, Limit, LoginOrigin, Refresh, Session};
 use super::user::User;
 use super::values::Email;
 use super::{StoreError, WriteError};
@@ -72,14 +72,19 @@ pub trait Records<T: Owned>: Send + Sync {
     ) -> impl Future<Output = Result<Option<Remembered>, StoreError>> + Send;
 }
 
-/// Logins (refresh-token families) and password-reset links.
+/// Logins (refresh-token families, which their owner sees as sessions) and password-reset links.
 pub trait SessionStore: Send + Sync {
-    /// Starts a login: a new family and its first refresh token, valid for `ttl`.
+    /// Starts a login from `origin`: a new family and its first refresh token, valid for `ttl`.
     fn start_login(
         &self,
         user_id: Uuid,
         ttl: Duration,
+        origin: &LoginOrigin,
     ) -> impl Future<Output = Result<(Uuid, String), StoreError>> + Send;
+    /// The user's logins that still stand, newest first.
+    fn sessions(&self, user_id: Uuid) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+    /// A login that still stands (not revoked, not expired), whoever's it is.
+    fn session(&self, id: Uuid) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
     /// Exchanges a refresh token for a new one. The old one stops working; presenting it again
     /// revokes every token of its login.
     fn rotate_refresh(
@@ -92,6 +97,12 @@ pub trait SessionStore: Send + Sync {
     fn login_active(&self, family: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Revokes every login of a user. Returns how many.
     fn revoke_user_sessions(&self, user_id: Uuid) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    /// Revokes every login of a user but `keep`. Returns how many.
+    fn revoke_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
     /// A single-use password-reset token for `user`, valid for `ttl`.
     fn create_reset_token(&self, user: &User, ttl: Duration)
         -> impl Future<Output = Result<String, StoreError>> + Send;
@@ -171,6 +182,12 @@ pub trait Connections: Send + Sync {
     ) -> impl Future<Output = Result<Option<(Connection, Vec<RoomName>)>, StoreError>> + Send;
     /// Every open connection of a user.
     fn of_user(&self, user_id: Uuid) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
+    /// The open connections of a user that `audience` names (by the session that opened each).
+    fn of_audience(
+        &self,
+        user_id: Uuid,
+        audience: &Audience,
+    ) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
     /// Adds the connection to the room, unless it is gone or in `MAX_ROOMS_PER_CONNECTION` rooms.
     fn join(&self, room: &RoomName, connection: &Connection)
         -> impl Future<Output = Result<Joined, StoreError>> + Send;
@@ -206,12 +223,24 @@ pub trait Push: Send + Sync {
 /// Server events for a user's WebSocket connections (`file.ready`, `session.revoked`, …). The
 /// call only queues the event: whatever the fan-out costs, the caller does not wait for it.
 pub trait Notifier: Send + Sync {
+    /// Queues the event for the connections of `user_id` that `audience` names.
+    fn notify_to(
+        &self,
+        user_id: Uuid,
+        audience: Audience,
+        event: Event,
+        data: serde_json::Value,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Queues the event for every connection of `user_id`.
     fn notify(
         &self,
         user_id: Uuid,
         event: Event,
         data: serde_json::Value,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    ) -> impl Future<Output = Result<(), QueueError>> + Send {
+        self.notify_to(user_id, Audience::User, event, data)
+    }
 }
 
 /// Why a new file was not stored.

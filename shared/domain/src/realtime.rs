@@ -108,6 +108,9 @@ impl MessageText {
 pub struct Connection {
     pub id: ConnectionId,
     pub user_id: Uuid,
+    /// The login whose access token opened it: ending that session closes it. `None` for a
+    /// connection recorded before connections kept their session.
+    pub session: Option<Uuid>,
     /// RFC 3339, µs.
     pub connected_at: String,
     /// Epoch seconds after which the record is stale (API Gateway's two-hour limit).
@@ -115,12 +118,42 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn open(id: ConnectionId, user_id: Uuid) -> Self {
+    pub fn open(id: ConnectionId, user_id: Uuid, session: Uuid) -> Self {
         Self {
             id,
             user_id,
+            session: Some(session),
             connected_at: timestamp(now_micros()),
             expires_at: now_secs() + CONNECTION_TTL.as_secs(),
+        }
+    }
+}
+
+/// Which of a user's connections a notification is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// Every connection of the user.
+    #[default]
+    User,
+    /// The connections opened with one session's tokens.
+    Session(Uuid),
+    /// Every connection of the user but those of one session (the caller's own, when they end
+    /// their other sessions). A connection whose session is unknown counts as another's.
+    OtherSessions(Uuid),
+}
+
+impl Audience {
+    pub fn is_user(&self) -> bool {
+        *self == Self::User
+    }
+
+    /// Whether a connection opened with `session` is in the audience.
+    pub fn reaches(&self, session: Option<Uuid>) -> bool {
+        match self {
+            Self::User => true,
+            Self::Session(id) => session == Some(*id),
+            Self::OtherSessions(keep) => session != Some(*keep),
         }
     }
 }
@@ -218,8 +251,9 @@ pub enum Event {
     /// An uploaded file was refused by its processing.
     #[serde(rename = "file.rejected")]
     FileRejected,
-    /// The user's sessions ended (password changed or reset, deactivated, deleted): their
-    /// connections are closed after this frame.
+    /// Sessions of the user ended (a logout, a revoked session, a password changed or reset,
+    /// two-factor turned on or off, deactivated, deleted): their connections are closed after
+    /// this frame.
     #[serde(rename = "session.revoked")]
     SessionRevoked,
 }
@@ -229,6 +263,10 @@ pub enum Event {
 pub struct Notification {
     pub version: u32,
     pub user_id: Uuid,
+    /// Which of the user's connections get it; absent (every one) in a version-1 body that
+    /// predates sessions.
+    #[serde(default, skip_serializing_if = "Audience::is_user")]
+    pub audience: Audience,
     pub event: Event,
     pub data: Value,
     pub timestamp: String,
@@ -238,9 +276,15 @@ impl Notification {
     pub const VERSION: u32 = 1;
 
     pub fn new(user_id: Uuid, event: Event, data: Value) -> Self {
+        Self::to(user_id, Audience::User, event, data)
+    }
+
+    /// A notification for some of the user's connections.
+    pub fn to(user_id: Uuid, audience: Audience, event: Event, data: Value) -> Self {
         Self {
             version: Self::VERSION,
             user_id,
+            audience,
             event,
             data,
             timestamp: timestamp(now_micros()),
@@ -413,6 +457,21 @@ mod tests {
             serde_json::to_value(ServerFrame::error("x")).unwrap(),
             json!({"type": "error", "detail": "x"})
         );
+    }
+
+    #[test]
+    fn an_audience_reaches_its_sessions_connections() {
+        let (mine, theirs) = (Uuid::new_v4(), Uuid::new_v4());
+        let one = Notification::to(Uuid::new_v4(), Audience::Session(mine), Event::SessionRevoked, json!({}));
+        let body: Value = serde_json::from_str(&one.to_body()).unwrap();
+        assert_eq!(body["audience"], json!({"session": mine}));
+        assert_eq!(Notification::parse(&one.to_body()).unwrap(), one);
+        assert!(one.audience.reaches(Some(mine)) && !one.audience.reaches(Some(theirs)));
+        assert!(!one.audience.reaches(None));
+        let others = Audience::OtherSessions(mine);
+        assert!(!others.reaches(Some(mine)) && others.reaches(Some(theirs)) && others.reaches(None));
+        let everyone = Notification::new(Uuid::new_v4(), Event::FileReady, json!({}));
+        assert!(!everyone.to_body().contains("audience"), "a version-1 reader sees no change");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::error::{ApiError, ApiResult, AuthFailure};
 use contract::validation::{self, scalar, FieldError, FromFields, Invalid, Loc, Source};
-use domain::auth::{AuthError, Authenticator};
+use domain::auth::{AuthError, Authenticator, Principal};
 use domain::ports::Accounts;
 use domain::{Permission, User};
 use http::{HeaderMap, Method};
@@ -178,8 +178,14 @@ impl ApiRequest {
 
 /// Who is calling, for the handlers of an API function.
 pub trait Caller: Send + Sync {
-    /// The caller, who must hold a valid access token (401 otherwise); recorded for the log line.
-    fn current_user(&self, request: &ApiRequest) -> impl Future<Output = ApiResult<User>> + Send;
+    /// Who is calling and through which credential: a valid bearer credential (401 otherwise);
+    /// recorded for the log line.
+    fn caller(&self, request: &ApiRequest) -> impl Future<Output = ApiResult<Principal>> + Send;
+
+    /// The user the caller acts for.
+    fn current_user(&self, request: &ApiRequest) -> impl Future<Output = ApiResult<User>> + Send {
+        async move { self.caller(request).await.map(|principal| principal.user) }
+    }
 
     /// The caller, who must also hold the admin permission (403 otherwise).
     fn current_superuser(&self, request: &ApiRequest) -> impl Future<Output = ApiResult<User>> + Send {
@@ -192,13 +198,13 @@ pub trait Caller: Send + Sync {
 }
 
 impl<S: Accounts> Caller for Authenticator<S> {
-    async fn current_user(&self, request: &ApiRequest) -> ApiResult<User> {
+    async fn caller(&self, request: &ApiRequest) -> ApiResult<Principal> {
         let token = request
             .bearer_token()
             .ok_or(ApiError::Unauthorized(AuthFailure::Missing))?;
-        let user = self.user_of(token).await?;
-        request.set_user(user.id);
-        Ok(user)
+        let principal = self.caller_of(token).await?;
+        request.set_user(principal.user.id);
+        Ok(principal)
     }
 }
 

@@ -42,16 +42,22 @@ pub async fn caller(memory: &Memory, email: &str, role: Role) -> (User, String) 
     let email = Email::parse(email).unwrap_or_else(|e| panic!("{email}: {e:?}"));
     let user = User::new(email, hash, None, role);
     memory.create(&user).await.unwrap_or_else(|e| panic!("{e}"));
+    let (_, token) = session(memory, user.id).await;
+    (user, token)
+}
+
+/// A new login of `user_id` (a session of their own) and an access token of it.
+pub async fn session(memory: &Memory, user_id: uuid::Uuid) -> (uuid::Uuid, String) {
     let (login, _) = memory
-        .start_login(user.id, std::time::Duration::from_secs(3600))
+        .start_login(user_id, std::time::Duration::from_secs(3600), &Default::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let token = context(memory)
         .keys
-        .issue_access(user.id, login)
+        .issue_access(user_id, login)
         .unwrap_or_else(|e| panic!("{e}"))
         .token;
-    (user, token)
+    (login, token)
 }
 
 fn events_dir() -> PathBuf {

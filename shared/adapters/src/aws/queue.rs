@@ -2,7 +2,7 @@
 
 use domain::job::{Envelope, Job};
 use domain::ports::{JobQueue, Notifier, Probe, QueueError};
-use domain::realtime::{Event, Notification};
+use domain::realtime::{Audience, Event, Notification};
 use uuid::Uuid;
 
 #[derive(Debug)]
@@ -30,7 +30,13 @@ impl SqsQueue {
 }
 
 impl Notifier for SqsQueue {
-    async fn notify(&self, user_id: Uuid, event: Event, data: serde_json::Value) -> Result<(), QueueError> {
+    async fn notify_to(
+        &self,
+        user_id: Uuid,
+        audience: Audience,
+        event: Event,
+        data: serde_json::Value,
+    ) -> Result<(), QueueError> {
         let url = self
             .notifications_url
             .as_deref()
@@ -39,7 +45,7 @@ impl Notifier for SqsQueue {
             .get_with(crate::aws::AwsConfig::sqs)
             .send_message()
             .queue_url(url)
-            .message_body(Notification::new(user_id, event, data).to_body())
+            .message_body(Notification::to(user_id, audience, event, data).to_body())
             .send()
             .await
             .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;

@@ -2,14 +2,14 @@
 //! (see docs/data-model.md): a connection lists its rooms, a room partition holds its members
 //! and its messages.
 
-use super::attrs::{get_number, get_opt_text, get_text, get_uuid, number, text, Row};
+use super::attrs::{get_number, get_opt_text, get_parsed, get_text, get_uuid, number, text, Row};
 use super::keys::EXPIRES;
 use super::{cancelled_conditions, condition_held, corrupt, keys, primary_key, send_transaction, unavailable, Table};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use domain::clock::now_secs;
 use domain::ports::Connections;
 use domain::realtime::{
-    ChatMessage, Connection, ConnectionId, Joined, Member, MessageText, RoomName, HISTORY_LEN, HISTORY_TTL,
+    Audience, ChatMessage, Connection, ConnectionId, Joined, Member, MessageText, RoomName, HISTORY_LEN, HISTORY_TTL,
     MAX_ROOMS_PER_CONNECTION,
 };
 use domain::StoreError;
@@ -17,6 +17,8 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 const ROOMS: &str = "rooms";
+/// The login whose access token opened the connection.
+const SESSION: &str = "session_id";
 
 fn live(row: &Row) -> bool {
     get_number(row, EXPIRES) > now_secs()
@@ -26,6 +28,7 @@ fn connection_from(row: &Row) -> Result<Connection, StoreError> {
     Ok(Connection {
         id: ConnectionId::parse(get_text(row, "id")?).map_err(StoreError::Corrupt)?,
         user_id: get_uuid(row, "user_id")?,
+        session: get_parsed(row, SESSION, Uuid::parse_str)?,
         connected_at: get_text(row, "connected_at")?.to_owned(),
         expires_at: get_number(row, EXPIRES),
     })
@@ -81,10 +84,7 @@ impl Table {
 
 impl Connections for Table {
     async fn open(&self, connection: &Connection) -> Result<(), StoreError> {
-        self.client()
-            .put_item()
-            .table_name(self.name())
-            .set_item(Some(HashMap::from([
+        let mut row = HashMap::from([
                 (keys::PK.to_owned(), text(keys::connection(connection.id.as_str()))),
                 (keys::SK.to_owned(), text(keys::CONNECTION_SK)),
                 (
@@ -99,7 +99,14 @@ impl Connections for Table {
                 ("user_id".to_owned(), text(connection.user_id.to_string())),
                 ("connected_at".to_owned(), text(connection.connected_at.clone())),
                 (EXPIRES.to_owned(), number(connection.expires_at)),
-            ])))
+            ]);
+        if let Some(session) = connection.session {
+            row.insert(SESSION.to_owned(), text(session.to_string()));
+        }
+        self.client()
+            .put_item()
+            .table_name(self.name())
+            .set_item(Some(row))
             .send()
             .await
             .map_err(unavailable)?;
@@ -142,6 +149,12 @@ impl Connections for Table {
     }
 
     async fn of_user(&self, user_id: Uuid) -> Result<Vec<ConnectionId>, StoreError> {
+        self.of_audience(user_id, &Audience::User).await
+    }
+
+    /// The user's connections, as `of_user` reads them, kept when the session that opened each
+    /// is in the audience (the index projects every attribute: no read per connection).
+    async fn of_audience(&self, user_id: Uuid, audience: &Audience) -> Result<Vec<ConnectionId>, StoreError> {
         let mut ids = Vec::new();
         let mut start = None;
         loop {
@@ -152,7 +165,9 @@ impl Connections for Table {
                 .await
                 .map_err(unavailable)?;
             for row in page.items.unwrap_or_default().iter().filter(|r| live(r)) {
-                ids.push(ConnectionId::parse(get_text(row, "id")?).map_err(StoreError::Corrupt)?);
+                if audience.reaches(get_parsed(row, SESSION, Uuid::parse_str)?) {
+                    ids.push(ConnectionId::parse(get_text(row, "id")?).map_err(StoreError::Corrupt)?);
+                }
             }
             match page.last_evaluated_key {
                 Some(next) if !next.is_empty() => start = Some(next),

@@ -11,11 +11,11 @@ use domain::ports::{
     PushError, QueueError, RateLimiter, Records, SendError, SessionStore, UploadForm, UploadTicket, UserStore,
 };
 use domain::realtime::{
-    ChatMessage, Connection, ConnectionId, Event, Joined, Member, Notification, RoomName, HISTORY_LEN,
+    Audience, ChatMessage, Connection, ConnectionId, Event, Joined, Member, Notification, RoomName, HISTORY_LEN,
     MAX_ROOMS_PER_CONNECTION,
 };
 use domain::secrets;
-use domain::session::{Count, Limit, Refresh};
+use domain::session::{Count, Limit, LoginOrigin, Refresh, Session};
 use domain::{Email, Listing, Owned, Remembered, StoreError, User, WriteError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,8 +46,8 @@ pub struct State {
     /// Owned records (items, posts), one map per record type.
     records: HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>,
     remembered: HashMap<(Uuid, &'static str, String), Remembered>,
-    /// family → (user, revoked)
-    families: HashMap<Uuid, (Uuid, bool)>,
+    /// family → (its session, revoked)
+    families: HashMap<Uuid, (Session, bool)>,
     refresh: HashMap<String, RefreshToken>,
     resets: HashMap<String, ResetLink>,
     rates: HashMap<(&'static str, String, u64), u64>,
@@ -335,10 +335,23 @@ fn secret() -> Result<String, StoreError> {
 }
 
 impl SessionStore for Memory {
-    async fn start_login(&self, user_id: Uuid, ttl: Duration) -> Result<(Uuid, String), StoreError> {
+    async fn start_login(
+        &self,
+        user_id: Uuid,
+        ttl: Duration,
+        origin: &LoginOrigin,
+    ) -> Result<(Uuid, String), StoreError> {
         let (family, token) = (Uuid::new_v4(), secret()?);
         let mut state = self.state()?;
-        state.families.insert(family, (user_id, false));
+        let now = domain::clock::now_micros();
+        let session = Session {
+            id: family,
+            user_id,
+            created_at: now,
+            last_used_at: now,
+            origin: origin.clone(),
+        };
+        state.families.insert(family, (session, false));
         let expires = now_secs() + ttl.as_secs();
         let record = RefreshToken {
             user_id,
@@ -360,11 +373,14 @@ impl SessionStore for Memory {
             return Ok(Refresh::Rejected);
         }
         if record.used {
-            state.families.insert(record.family, (record.user_id, true));
+            if let Some((_, revoked)) = state.families.get_mut(&record.family) {
+                *revoked = true;
+            }
             return Ok(Refresh::ReuseDetected);
         }
-        if state.families.get(&record.family).is_none_or(|(_, revoked)| *revoked) {
-            return Ok(Refresh::Rejected);
+        match state.families.get_mut(&record.family) {
+            Some((session, false)) => session.last_used_at = domain::clock::now_micros(),
+            _ => return Ok(Refresh::Rejected),
         }
         let token = secret()?;
         if let Some(old) = state.refresh.get_mut(&secrets::digest(presented)) {
@@ -382,6 +398,23 @@ impl SessionStore for Memory {
             token,
             login_at: record.login_at,
         })
+    }
+
+    async fn sessions(&self, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
+        let state = self.state()?;
+        let mut sessions: Vec<Session> = state
+            .families
+            .values()
+            .filter(|(session, revoked)| session.user_id == user_id && !revoked)
+            .map(|(session, _)| session.clone())
+            .collect();
+        sessions.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
+        Ok(sessions)
+    }
+
+    async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+        let state = self.state()?;
+        Ok(state.families.get(&id).filter(|(_, revoked)| !revoked).map(|(s, _)| s.clone()))
     }
 
     async fn login_active(&self, family: Uuid) -> Result<bool, StoreError> {
@@ -402,15 +435,11 @@ impl SessionStore for Memory {
     }
 
     async fn revoke_user_sessions(&self, user_id: Uuid) -> Result<usize, StoreError> {
-        let mut state = self.state()?;
-        let mut revoked = 0;
-        for (owner, family_revoked) in state.families.values_mut() {
-            if *owner == user_id && !*family_revoked {
-                *family_revoked = true;
-                revoked += 1;
-            }
-        }
-        Ok(revoked)
+        self.revoke_sessions_but(user_id, None)
+    }
+
+    async fn revoke_other_sessions(&self, user_id: Uuid, keep: Uuid) -> Result<usize, StoreError> {
+        self.revoke_sessions_but(user_id, Some(keep))
     }
 
     async fn create_reset_token(&self, user: &User, ttl: Duration) -> Result<String, StoreError> {
@@ -442,6 +471,20 @@ impl SessionStore for Memory {
             }
             _ => Ok(None),
         }
+    }
+}
+
+impl Memory {
+    fn revoke_sessions_but(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<usize, StoreError> {
+        let mut state = self.state()?;
+        let mut revoked = 0;
+        for (session, family_revoked) in state.families.values_mut() {
+            if session.user_id == user_id && !*family_revoked && Some(session.id) != keep {
+                *family_revoked = true;
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
     }
 }
 
@@ -680,11 +723,15 @@ impl Connections for Memory {
     }
 
     async fn of_user(&self, user_id: Uuid) -> Result<Vec<ConnectionId>, StoreError> {
+        self.of_audience(user_id, &Audience::User).await
+    }
+
+    async fn of_audience(&self, user_id: Uuid, audience: &Audience) -> Result<Vec<ConnectionId>, StoreError> {
         let state = self.state()?;
         let mut ids: Vec<_> = state
             .connections
             .values()
-            .filter(|(c, _)| c.user_id == user_id)
+            .filter(|(c, _)| c.user_id == user_id && audience.reaches(c.session))
             .map(|(c, _)| c.id.clone())
             .collect();
         ids.sort();
@@ -767,9 +814,15 @@ impl Push for Memory {
 }
 
 impl Notifier for Memory {
-    async fn notify(&self, user_id: Uuid, event: Event, data: serde_json::Value) -> Result<(), QueueError> {
+    async fn notify_to(
+        &self,
+        user_id: Uuid,
+        audience: Audience,
+        event: Event,
+        data: serde_json::Value,
+    ) -> Result<(), QueueError> {
         let mut state = self.state().map_err(|e| QueueError(e.to_string()))?;
-        state.notifications.push(Notification::new(user_id, event, data));
+        state.notifications.push(Notification::to(user_id, audience, event, data));
         Ok(())
     }
 }

@@ -1,17 +1,17 @@
 //! Logins (refresh-token families), password-reset links and rate-limit windows in the single
 //! table, with TTL.
 
-use super::attrs::{get_bool, get_number, get_text, get_uuid, number, text, Row};
+use super::attrs::{get_bool, get_number, get_opt_text, get_text, get_uuid, number, text, time, Row};
 use super::keys::EXPIRES;
 use super::users::{TOKENS_VALID_AFTER, VERSION};
 use super::{cancelled_conditions, corrupt, keys, send_transaction, unavailable, Table};
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use domain::clock::now_secs;
+use domain::clock::{now_micros, now_secs, parse_timestamp, timestamp};
 use domain::passwords::PasswordHash;
 use domain::ports::{Accounts, RateLimiter, SessionStore, UserStore};
 use domain::secrets;
-use domain::session::{Count, Limit, Refresh};
+use domain::session::{Count, Limit, LoginOrigin, Refresh, Session};
 use domain::{StoreError, User};
 use std::time::Duration;
 use uuid::Uuid;
@@ -20,6 +20,11 @@ const USED: &str = "used";
 /// When the refresh token's login began (epoch seconds); carried from token to token.
 const LOGIN_AT: &str = "login_at";
 const REVOKED: &str = "revoked";
+const CREATED_AT: &str = "created_at";
+/// The login's last refresh (RFC 3339).
+const LAST_USED_AT: &str = "last_used_at";
+const USER_AGENT: &str = "user_agent";
+const IP: &str = "ip";
 const USER_VERSION: &str = "user_version";
 
 fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
@@ -74,21 +79,61 @@ fn family_active(row: &Row) -> bool {
     !get_bool(row, REVOKED, true) && get_number(row, EXPIRES) > now_secs()
 }
 
+/// A login as its session. Logins started before sessions were shown have no times of their
+/// own: their index key holds when they began (epoch seconds then).
+fn session_from(row: &Row) -> Result<Session, StoreError> {
+    let id = get_uuid(row, "family_id").or_else(|_| family_from_pk(row))?;
+    let created_at = get_opt_text(row, CREATED_AT)
+        .and_then(parse_timestamp)
+        .or_else(|| {
+            let secs = get_opt_text(row, keys::GSI1_SK)?.split('#').next()?.parse::<i64>().ok()?;
+            time::OffsetDateTime::from_unix_timestamp(secs).ok()
+        })
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    Ok(Session {
+        id,
+        user_id: get_uuid(row, "user_id")?,
+        created_at,
+        last_used_at: get_opt_text(row, LAST_USED_AT)
+            .and_then(parse_timestamp)
+            .unwrap_or(created_at),
+        origin: LoginOrigin {
+            user_agent: get_opt_text(row, USER_AGENT).map(str::to_owned),
+            ip: get_opt_text(row, IP).map(str::to_owned),
+        },
+    })
+}
+
 impl SessionStore for Table {
     /// Starts a login: a new family and its first refresh token, valid for `ttl`.
-    async fn start_login(&self, user_id: Uuid, ttl: Duration) -> Result<(Uuid, String), StoreError> {
+    async fn start_login(
+        &self,
+        user_id: Uuid,
+        ttl: Duration,
+        origin: &LoginOrigin,
+    ) -> Result<(Uuid, String), StoreError> {
         let family = Uuid::new_v4();
         let token = secret()?;
         let expires = now_secs() + ttl.as_secs();
-        let family_item = Row::from([
+        let created = timestamp(now_micros());
+        let mut family_item = Row::from([
             (keys::PK.to_owned(), text(keys::family(family))),
             (keys::SK.to_owned(), text(keys::FAMILY_SK)),
             (keys::GSI1_PK.to_owned(), text(keys::user_families(user_id))),
-            (keys::GSI1_SK.to_owned(), text(format!("{}#{family}", now_secs()))),
+            (keys::GSI1_SK.to_owned(), text(format!("{created}#{family}"))),
             ("user_id".to_owned(), text(user_id.to_string())),
+            ("family_id".to_owned(), text(family.to_string())),
+            (CREATED_AT.to_owned(), text(created.clone())),
+            (LAST_USED_AT.to_owned(), text(created)),
             (REVOKED.to_owned(), AttributeValue::Bool(false)),
             (EXPIRES.to_owned(), number(expires)),
         ]);
+        if let Some(agent) = &origin.user_agent {
+            family_item.insert(USER_AGENT.to_owned(), text(agent.clone()));
+        }
+        if let Some(ip) = &origin.ip {
+            family_item.insert(IP.to_owned(), text(ip.clone()));
+        }
         let put = |item: Row| Put::builder().table_name(self.name()).set_item(Some(item)).build();
         let transaction = self
             .client()
@@ -148,11 +193,13 @@ impl SessionStore for Table {
             .table_name(self.name())
             .key(keys::PK, text(keys::family(family)))
             .key(keys::SK, text(keys::FAMILY_SK))
-            .update_expression("SET #exp = :exp")
+            .update_expression("SET #exp = :exp, #used_at = :used_at")
             .condition_expression("#revoked = :false")
             .expression_attribute_names("#exp", EXPIRES)
+            .expression_attribute_names("#used_at", LAST_USED_AT)
             .expression_attribute_names("#revoked", REVOKED)
             .expression_attribute_values(":exp", number(expires))
+            .expression_attribute_values(":used_at", time(now_micros()))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .build();
         let result = send_transaction(
@@ -182,6 +229,34 @@ impl SessionStore for Table {
         }
     }
 
+    async fn sessions(&self, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
+        let mut sessions = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .newest_first(keys::GSI1, &keys::user_families(user_id), None)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for row in page.items().iter().filter(|row| family_active(row)) {
+                sessions.push(session_from(row)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        // Logins of before sessions were shown sort by another key: order by time here.
+        sessions.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
+        Ok(sessions)
+    }
+
+    async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+        let row = self.get_item(keys::family(id), keys::FAMILY_SK).await?;
+        row.filter(family_active).as_ref().map(session_from).transpose()
+    }
+
     async fn login_active(&self, family: Uuid) -> Result<bool, StoreError> {
         let row = self.get_item(keys::family(family), keys::FAMILY_SK).await?;
         Ok(row.as_ref().is_some_and(family_active))
@@ -197,6 +272,8 @@ impl SessionStore for Table {
         }
     }
 
+    /// Marks the login revoked and takes it out of its user's index: the sessions list and the
+    /// next revocation of all read only logins that may still stand.
     async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
         let result = self
             .client()
@@ -204,9 +281,11 @@ impl SessionStore for Table {
             .table_name(self.name())
             .key(keys::PK, text(keys::family(family)))
             .key(keys::SK, text(keys::FAMILY_SK))
-            .update_expression("SET #revoked = :true")
+            .update_expression("SET #revoked = :true REMOVE #gsi1pk, #gsi1sk")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#revoked", REVOKED)
+            .expression_attribute_names("#gsi1pk", keys::GSI1_PK)
+            .expression_attribute_names("#gsi1sk", keys::GSI1_SK)
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
             .await;
@@ -214,35 +293,15 @@ impl SessionStore for Table {
         super::condition_held(result).map(|_| ())
     }
 
-    /// Revokes every login of a user (logout, password change, deletion). Returns how many.
+    /// Revokes every login of a user (password change, deletion). Returns how many.
     async fn revoke_user_sessions(&self, user_id: Uuid) -> Result<usize, StoreError> {
-        let mut revoked = 0;
-        let mut start = None;
-        loop {
-            let page = self
-                .client()
-                .query()
-                .table_name(self.name())
-                .index_name(keys::GSI1)
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", text(keys::user_families(user_id)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items() {
-                if !get_bool(item, REVOKED, false) {
-                    self.revoke_family(get_uuid(item, "family_id").or_else(|_| family_from_pk(item))?)
-                        .await?;
-                    revoked += 1;
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(revoked),
-            }
-        }
+        self.revoke_sessions_but(user_id, None).await
     }
+
+    async fn revoke_other_sessions(&self, user_id: Uuid, keep: Uuid) -> Result<usize, StoreError> {
+        self.revoke_sessions_but(user_id, Some(keep)).await
+    }
+
 
     /// A single-use password-reset token for `user_id`, valid for `ttl`.
     async fn create_reset_token(&self, user: &User, ttl: Duration) -> Result<String, StoreError> {
@@ -325,6 +384,36 @@ impl SessionStore for Table {
 }
 
 impl Table {
+    /// Revokes every login of a user that stands, but `keep`.
+    async fn revoke_sessions_but(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<usize, StoreError> {
+        let mut revoked = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(self.name())
+                .index_name(keys::GSI1)
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", text(keys::user_families(user_id)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                let family = get_uuid(item, "family_id").or_else(|_| family_from_pk(item))?;
+                if !get_bool(item, REVOKED, false) && Some(family) != keep {
+                    self.revoke_family(family).await?;
+                    revoked += 1;
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(revoked),
+            }
+        }
+    }
+
     fn refresh_item(&self, token: &str, user_id: Uuid, family: Uuid, login_at: u64, expires: u64) -> Row {
         Row::from([
             (LOGIN_AT.to_owned(), number(login_at)),

@@ -220,6 +220,62 @@ pub const UPDATE_USER: Operation = Operation {
     ],
 };
 
+/// Read Sessions
+pub const READ_SESSIONS: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::GET,
+        path: "/api/v1/users/me/sessions",
+        id: "users-read_sessions",
+    },
+    tag: "users",
+    summary: "Read Sessions",
+    description: "The caller's logins that still stand, newest first, the caller's own marked `current`.",
+    bearer: true,
+    params: &[],
+    body: None,
+    replies: &[Reply::ok::<SessionsPublic>(), UNAUTHENTICATED, UNAVAILABLE],
+};
+
+/// Revoke Other Sessions
+pub const REVOKE_OTHER_SESSIONS: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::DELETE,
+        path: "/api/v1/users/me/sessions",
+        id: "users-revoke_other_sessions",
+    },
+    tag: "users",
+    summary: "Revoke Other Sessions",
+    description: "Ends every login of the caller but the one it calls with: their refresh and access tokens \
+                  stop working at once, and their WebSockets get `session.revoked` and are closed.",
+    bearer: true,
+    params: &[],
+    body: None,
+    replies: &[Reply::ok::<Message>(), UNAUTHENTICATED, UNAVAILABLE],
+};
+
+/// Revoke Session
+pub const REVOKE_SESSION: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::DELETE,
+        path: "/api/v1/users/me/sessions/{session_id}",
+        id: "users-revoke_session",
+    },
+    tag: "users",
+    summary: "Revoke Session",
+    description: "Ends one of the caller's logins: its refresh and access tokens stop working at once, and its \
+                  WebSockets get `session.revoked` and are closed.",
+    bearer: true,
+    params: &[Param::path_id("session_id", "Session Id")],
+    body: None,
+    replies: &[
+        Reply::ok::<Message>(),
+        UNAUTHENTICATED,
+        Reply::error(404, "Session not found"),
+        INVALID,
+        UNAVAILABLE,
+    ],
+};
+
 /// Every route of the function, in the order the document lists them.
 pub const OPERATIONS: &[Operation] = &[
     READ_USERS,
@@ -232,4 +288,7 @@ pub const OPERATIONS: &[Operation] = &[
     READ_USER_BY_ID,
     DELETE_USER,
     UPDATE_USER,
+    READ_SESSIONS,
+    REVOKE_OTHER_SESSIONS,
+    REVOKE_SESSION,
 ];
