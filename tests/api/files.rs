@@ -329,6 +329,39 @@ fn a_small_file_uploaded_directly_is_processed_like_a_presigned_one() {
     assert_eq!((image.width(), image.height()), (200, 50));
 }
 
+#[test]
+fn an_empty_direct_upload_is_422_and_a_bidi_filename_reads_as_it_is_stored() {
+    let stack = Stack::shared();
+    let user = stack.signup();
+    let auth = format!("Bearer {}", user.token);
+    let post = |filename: &str, bytes: &[u8]| {
+        let (body, content_type) = multipart(&[], filename, "text/plain", bytes);
+        request_raw(
+            "POST",
+            &stack.api("/files/upload"),
+            &[("authorization", &auth), ("content-type", &content_type)],
+            body,
+        )
+    };
+    let empty = post("empty.txt", b"");
+    assert_eq!(empty.status, 422, "{}", String::from_utf8_lossy(&empty.body));
+    let detail: Value = serde_json::from_slice(&empty.body).expect("JSON");
+    assert_eq!(detail["detail"][0]["loc"], json!(["body", "file"]));
+    assert_eq!(
+        announce(stack, &user.token, "empty.txt", "text/plain", 0).status,
+        422,
+        "announced empty too"
+    );
+
+    // U+202E RIGHT-TO-LEFT OVERRIDE would show "invoice\u{202E}fdp.txt" as "invoicetxt.pdf".
+    let spoofed = post("invoice\u{202E}fdp.txt", b"plain text");
+    assert_eq!(spoofed.status, 201, "{}", String::from_utf8_lossy(&spoofed.body));
+    let created: Value = serde_json::from_slice(&spoofed.body).expect("JSON");
+    assert_eq!(created["filename"], "invoicefdp.txt");
+    let announced = announce(stack, &user.token, "cv\u{200B}\u{2067}.pdf", "application/pdf", 10);
+    assert_eq!(announced.json()["file"]["filename"], "cv.pdf", "{}", announced.text);
+}
+
 /// A progressive JPEG followed by `extra` empty scans (each an end-of-band run over every block,
 /// a few bytes): what a general decoder walks every block of, once per scan.
 fn many_scan_jpeg(extra: usize) -> Vec<u8> {

@@ -273,6 +273,10 @@ async fn read_multipart(request: &ApiRequest) -> ApiResult<DirectUpload> {
             serde_json::Value::String(name),
         ))
     })?;
+    if bytes.is_empty() {
+        // The contract's least size, as `POST /files/` has it: an empty file is nothing to keep.
+        return Err(body_error("file", "value_error", "Value error, the file is empty"));
+    }
     let description = description
         .map(|text| {
             Description::parse(&text).map_err(|invalid| {

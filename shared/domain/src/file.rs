@@ -110,8 +110,38 @@ fn is_plain_text(bytes: &[u8]) -> bool {
     })
 }
 
+/// Unicode's format characters (general category Cf, Unicode 15.1): the bidi embeddings,
+/// overrides and isolates, zero-width characters, the soft hyphen, tags. Invisible in a name, they
+/// change how it reads: `invoice\u{202E}fdp.txt` shows as "invoicetxt.pdf".
+fn is_format(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
 /// The client's filename made safe to store and to send back in `Content-Disposition`: the last
-/// path segment only, no control characters or characters that mean something to a shell or a
+/// path segment only, no control or format (bidi, zero-width) characters or characters that mean something to a shell or a
 /// file system, no leading dots, at most 255 characters, with an allowed extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filename(String);
@@ -123,7 +153,7 @@ impl Filename {
         let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
         let cleaned: String = last
             .chars()
-            .filter(|c| !c.is_control())
+            .filter(|c| !c.is_control() && !is_format(*c))
             .map(|c| if "<>:\"|?*".contains(c) { '_' } else { c })
             .collect();
         let cleaned = cleaned.trim().trim_start_matches('.').trim().to_owned();
@@ -494,6 +524,12 @@ mod tests {
         assert_eq!(Filename::parse("a\u{0}b<c>.png").unwrap().as_str(), "ab_c_.png");
         assert_eq!(Filename::parse("  .hidden.txt ").unwrap().as_str(), "hidden.txt");
         assert!(Filename::parse("../").is_err());
+        // Bidi overrides and invisible characters are dropped: the name reads as it is.
+        let spoofed = Filename::parse("invoice\u{202E}fdp.txt").unwrap();
+        assert_eq!(spoofed.as_str(), "invoicefdp.txt");
+        assert_eq!(spoofed.file_type(), Some(FileType::Text));
+        assert_eq!(Filename::parse("a\u{200B}\u{2066}b\u{FEFF}\u{E0041}.pdf").unwrap().as_str(), "ab.pdf");
+        assert!(Filename::parse("\u{202E}\u{200F}").is_err());
         assert!(Filename::parse(&format!("{}.txt", "a".repeat(300))).is_err());
     }
 
