@@ -2,7 +2,8 @@
 // chromium against a local stack this script starts and stops. Swagger UI must list every
 // operation of the document, "Authorize" with the first superuser's credentials must succeed, and
 // "Try it out" on GET /api/v1/users/me must show 200 and the email; Redoc must render the API.
-// The pages may fetch nothing but from the stack. Run by scripts/test.sh; exits non-zero on failure.
+// The pages may fetch nothing but from the stack, and their Content-Security-Policy must refuse
+// nothing they do. Run by scripts/test.sh; exits non-zero on failure.
 import { spawn } from "node:child_process";
 import { mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -66,6 +67,13 @@ try {
   );
   const page = await browser.newPage();
   const foreign = [];
+  // Anything the pages' Content-Security-Policy refused (chromium reports it on the console).
+  const refused = [];
+  const watchPolicy = (p) =>
+    p.on("console", (message) => {
+      if (/Content Security Policy/i.test(message.text())) refused.push(message.text());
+    });
+  watchPolicy(page);
   page.on("request", (request) => {
     if (!request.url().startsWith(url) && !request.url().startsWith("data:")) foreign.push(request.url());
   });
@@ -107,6 +115,7 @@ try {
 
   await check("/redoc renders the document", async () => {
     const redoc = await browser.newPage();
+    watchPolicy(redoc);
     redoc.on("request", (request) => {
       if (!request.url().startsWith(url) && !request.url().startsWith("data:") && !request.url().startsWith("blob:")) {
         foreign.push(request.url());
@@ -122,6 +131,10 @@ try {
 
   await check("the pages fetched nothing but from the API", async () => {
     assert.deepEqual(foreign, []);
+  });
+
+  await check("the pages' Content-Security-Policy refused nothing they need", async () => {
+    assert.deepEqual(refused, []);
   });
 } catch (error) {
   failed = true;

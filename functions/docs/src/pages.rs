@@ -18,8 +18,6 @@ macro_rules! npm {
 
 const SWAGGER_UI_JS: &str = npm!("swagger-ui-dist/swagger-ui-bundle.js");
 const SWAGGER_UI_CSS: &str = npm!("swagger-ui-dist/swagger-ui.css");
-const OAUTH2_REDIRECT: &str = npm!("swagger-ui-dist/oauth2-redirect.html");
-const OAUTH2_REDIRECT_JS: &str = npm!("swagger-ui-dist/oauth2-redirect.js");
 /// Redoc's bundle without its one image from the web (see build.rs).
 const REDOC_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/redoc.standalone.js"));
 
@@ -29,18 +27,45 @@ pub fn asset(name: &str) -> Option<(&'static str, &'static str)> {
         "swagger-ui-bundle.js" => Some(("text/javascript; charset=utf-8", SWAGGER_UI_JS)),
         "swagger-ui.css" => Some(("text/css; charset=utf-8", SWAGGER_UI_CSS)),
         "redoc.standalone.js" => Some(("text/javascript; charset=utf-8", REDOC_JS)),
-        // The page of the OAuth2 redirect flows; it loads its script from beside it.
-        "oauth2-redirect" | "oauth2-redirect.html" => Some(("text/html; charset=utf-8", OAUTH2_REDIRECT)),
-        "oauth2-redirect.js" => Some(("text/javascript; charset=utf-8", OAUTH2_REDIRECT_JS)),
+        "swagger-ui-init.js" => Some(("text/javascript; charset=utf-8", SWAGGER_UI_INIT)),
         _ => None,
     }
 }
 
+/// What the pages may load: their scripts and styles from this API only, no inline script and
+/// no eval, no frame around them. Styles may be inline (Redoc writes its styles into the page,
+/// Swagger UI sets style attributes); Redoc's search index runs in a worker made from a blob.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+    worker-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The Swagger UI page's settings, FastAPI's, as a script of its own (the policy allows no inline
+/// script). No OAuth2 redirect page: the password flow of "Authorize" needs none.
+const SWAGGER_UI_INIT: &str = concat!(
+    r#"window.ui = SwaggerUIBundle({
+  url: ""#,
+    "/api/v1/openapi.json",
+    r#"",
+  dom_id: "#swagger-ui",
+  layout: "BaseLayout",
+  deepLinking: true,
+  showExtensions: true,
+  showCommonExtensions: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset]
+});
+"#
+);
+
 /// A page or asset; assets may be cached for an hour (they change only with a deployment).
+/// HTML pages carry [`CONTENT_SECURITY_POLICY`].
 pub fn respond(content_type: &str, body: String, cacheable: bool) -> ApiResult<Response> {
-    lambda_http::http::Response::builder()
+    let mut response = lambda_http::http::Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_TYPE, content_type);
+    if content_type.starts_with("text/html") {
+        response = response.header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    }
+    response
         .header(
             header::CACHE_CONTROL,
             if cacheable { "public, max-age=3600" } else { "no-cache" },
@@ -69,23 +94,11 @@ pub fn swagger_ui(title: &str) -> String {
 <body>
 <div id="swagger-ui"></div>
 <script src="/docs/swagger-ui-bundle.js"></script>
-<script>
-window.ui = SwaggerUIBundle({{
-  url: "{openapi}",
-  dom_id: "#swagger-ui",
-  layout: "BaseLayout",
-  deepLinking: true,
-  showExtensions: true,
-  showCommonExtensions: true,
-  oauth2RedirectUrl: window.location.origin + "/docs/oauth2-redirect",
-  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset]
-}});
-</script>
+<script src="/docs/swagger-ui-init.js"></script>
 </body>
 </html>
 "##,
         title = escape(title),
-        openapi = crate::OPENAPI_PATH,
     )
 }
 
@@ -110,4 +123,20 @@ pub fn redoc(title: &str) -> String {
         title = escape(title),
         openapi = crate::OPENAPI_PATH,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_swagger_ui_settings_load_this_document_and_the_pages_have_no_inline_script() {
+        assert!(SWAGGER_UI_INIT.contains(&format!("url: \"{}\"", crate::OPENAPI_PATH)));
+        for page in [swagger_ui("API"), redoc("API")] {
+            assert!(!page.contains("<script>"), "{page}");
+        }
+        let page = respond("text/html; charset=utf-8", swagger_ui("API"), false).unwrap();
+        assert_eq!(page.headers()[header::CONTENT_SECURITY_POLICY], CONTENT_SECURITY_POLICY);
+        assert!(asset("oauth2-redirect.html").is_none());
+    }
 }
