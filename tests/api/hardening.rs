@@ -356,3 +356,17 @@ fn the_local_admin_api_answers_local_tools_only_and_shows_no_secret() {
     );
     assert!(info.text.contains("(hidden)"));
 }
+
+#[test]
+fn the_local_management_api_answers_local_tools_only() {
+    let stack = stack();
+    // A page the developer visits could otherwise push to, or close, any WebSocket client.
+    let path = format!("{}/local/@connections/someone", stack.url);
+    let from_a_page = request("POST", &path, &[("origin", "https://evil.example")], Some("{}"));
+    assert_eq!(from_a_page.status, 403, "{}", from_a_page.text);
+    let rebound = request("DELETE", &path, &[("host", "evil.example")], None);
+    assert_eq!(rebound.status, 403, "{}", rebound.text);
+    // A local tool (the functions' SDK client) reaches it: an unknown connection is 410 Gone.
+    let local = request("DELETE", &path, &[], None);
+    assert_eq!(local.status, 410, "{}", local.text);
+}

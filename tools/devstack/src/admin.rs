@@ -18,12 +18,12 @@ fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     response
 }
 
-/// The admin API answers local tools only. A web page the developer visits could otherwise
+/// The admin API (and the WebSocket Management API) answer local tools only. A web page the developer visits could otherwise
 /// reach it through their browser: every browser request of a page carries `Origin` (tools and
 /// tests send none), and a DNS-rebinding page reaches it under its own `Host`.
 pub fn allowed(headers: &hyper::HeaderMap) -> Result<(), &'static str> {
     if headers.contains_key(hyper::header::ORIGIN) {
-        return Err("the devstack admin API refuses browser requests (Origin)");
+        return Err("devstack's admin and Management APIs refuse browser requests (Origin)");
     }
     let host = headers
         .get(hyper::header::HOST)
@@ -36,7 +36,7 @@ pub fn allowed(headers: &hyper::HeaderMap) -> Result<(), &'static str> {
     if matches!(name, "127.0.0.1" | "localhost" | "::1") {
         Ok(())
     } else {
-        Err("the devstack admin API answers loopback hosts only")
+        Err("devstack's admin and Management APIs answer loopback hosts only")
     }
 }
 

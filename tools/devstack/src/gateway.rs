@@ -156,6 +156,11 @@ async fn handle(stack: Arc<Stack>, peer: SocketAddr, request: Request<hyper::bod
     }
     if let Some(websocket) = &stack.websocket {
         if let Some(id) = websocket.management_path(&path) {
+            // The functions' Management API, which pushes to and closes any client: local
+            // tools only, as the admin API (on AWS it takes SigV4-signed calls only).
+            if let Err(refused) = crate::admin::allowed(&parts.headers) {
+                return respond(StatusCode::FORBIDDEN, json!({ "message": refused }));
+            }
             let sent = body.len() as u64;
             let response = websocket.manage(&parts.method, &id, body).await;
             if let Some(meter) = &stack.meter {
