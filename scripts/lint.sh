@@ -15,7 +15,7 @@ if ! { [ -x "$venv/bin/checkov" ] && cmp -s requirements-lint.txt "$stamp"; }; t
 fi
 npm_stamp=tools/lint/node_modules/.package-lock.json
 if ! cmp -s tools/lint/package-lock.json "$npm_stamp.src" 2>/dev/null || [ ! -f "$npm_stamp" ]; then
-  npm ci --prefix tools/lint --no-audit --no-fund --loglevel=error
+  npm ci --prefix tools/lint --ignore-scripts --no-audit --no-fund --loglevel=error
   cp tools/lint/package-lock.json "$npm_stamp.src"
 fi
 [ "${1:-}" != install ] || exit 0  # `scripts/lint.sh install`: only the linters

@@ -23,7 +23,7 @@ fi
 # functions/docs builds the Swagger UI and Redoc assets in: tools/docs, pinned by its lock file.
 npm_stamp=tools/docs/node_modules/.package-lock.json
 if ! { [ -f "$npm_stamp" ] && cmp -s tools/docs/package-lock.json "$npm_stamp.src"; }; then
-  npm ci --prefix tools/docs --no-audit --no-fund --loglevel=error
+  npm ci --prefix tools/docs --ignore-scripts --no-audit --no-fund --loglevel=error
   cp tools/docs/package-lock.json "$npm_stamp.src"
 fi
 [ "${1:-}" != tools ] || exit 0

@@ -51,10 +51,12 @@ fi
 }
 
 # One lock for the docs' assets and playwright-core: a few MB that `make run` installs too.
+# --ignore-scripts: no package runs code at install (swagger-ui-dist's @scarf/scarf would report
+# the install to its vendor); the assets are files, read at build time.
 assets() {
 npm_stamp=tools/docs/node_modules/.package-lock.json
 if ! { [ -f "$npm_stamp" ] && cmp -s tools/docs/package-lock.json "$npm_stamp.src"; }; then
-  npm ci --prefix tools/docs --no-audit --no-fund --loglevel=error
+  npm ci --prefix tools/docs --ignore-scripts --no-audit --no-fund --loglevel=error
   cp tools/docs/package-lock.json "$npm_stamp.src"
   echo "setup: docs assets installed in tools/docs/node_modules"
 fi
