@@ -1,7 +1,10 @@
 //! Files in the table: listed per owner (GSI1) and all together (GSI2). A file that is not yet
 //! final carries `expires_at` (DynamoDB TTL); until TTL removes it, reads skip it once that time
 //! has passed. The quota is checked against the owner's live files, and an owner's creates are
-//! serialised by a guard record whose version every create bumps.
+//! serialised by a guard record whose version every create bumps. The owner's files are read
+//! from an index, which DynamoDB updates after the write (eventually consistent): the guard also
+//! keeps the creates of the last minute, and one the index does not show yet is read from the
+//! table and counted.
 
 use super::attrs::{
     get_bool, get_number, get_opt_text, get_parsed, get_required, get_text, get_time, get_uuid, number, text, time, Row,
@@ -23,6 +26,56 @@ const STATUS: &str = "status";
 const PROCESSING_TTL_SECS: u64 = 24 * 3600;
 /// Creates of one owner retried after losing the guard to a concurrent create.
 const CREATE_ATTEMPTS: usize = 4;
+/// The guard's map of recent creates: file id → epoch seconds of the create.
+const RECENT: &str = "recent";
+/// How long a create stays on the guard: far longer than a global secondary index takes to show
+/// a write (typically under a second).
+const INDEX_LAG_SECS: u64 = 60;
+
+/// An owner's upload guard: its version, and the creates of the last [`INDEX_LAG_SECS`].
+#[derive(Debug, Default)]
+struct Guard {
+    version: u64,
+    recent: Vec<(Uuid, u64)>,
+}
+
+impl Guard {
+    fn from_row(row: Option<&Row>) -> Self {
+        let Some(row) = row else {
+            return Self::default();
+        };
+        let recent = row
+            .get(RECENT)
+            .and_then(|map| map.as_m().ok())
+            .into_iter()
+            .flatten()
+            .filter_map(|(id, at)| {
+                let id = Uuid::parse_str(id).ok()?;
+                let at = at.as_n().ok()?.parse().ok()?;
+                Some((id, at))
+            })
+            .collect();
+        Self {
+            version: get_number(row, "version"),
+            recent,
+        }
+    }
+
+    /// The creates still within the index's lag at `now`.
+    fn within_lag(&self, now: u64) -> impl Iterator<Item = &(Uuid, u64)> {
+        self.recent.iter().filter(move |(_, at)| at + INDEX_LAG_SECS > now)
+    }
+
+    /// The map the guard keeps after a create of `id` at `now`: the recent ones, and it.
+    fn recent_after(&self, id: Uuid, now: u64) -> AttributeValue {
+        let mut map: HashMap<String, AttributeValue> = self
+            .within_lag(now)
+            .map(|(id, at)| (id.to_string(), number(*at)))
+            .collect();
+        map.insert(id.to_string(), number(now));
+        AttributeValue::M(map)
+    }
+}
 
 fn to_row(file: &File, expires_at: Option<u64>) -> Row {
     let sort_key = file.sort_key();
@@ -116,28 +169,40 @@ impl Table {
         query.send().await.map_err(unavailable)
     }
 
-    /// What an owner keeps now: every live file, counted in files and bytes.
-    async fn usage(&self, owner: Uuid) -> Result<Usage, StoreError> {
+    /// What an owner keeps now: every live file, counted in files and bytes — those the index
+    /// shows, and the guard's recent creates it does not show yet, read from the table.
+    async fn usage(&self, owner: Uuid, guard: &Guard) -> Result<Usage, StoreError> {
         let mut usage = Usage::default();
+        let mut seen = std::collections::HashSet::new();
         let mut start = None;
         loop {
             let page = self
                 .query_files(&FileScope::Owner(owner), None, start, Some(1000), false)
                 .await?;
             for row in page.items.unwrap_or_default() {
-                usage.add(&from_row(&row)?);
+                let file = from_row(&row)?;
+                seen.insert(file.id);
+                usage.add(&file);
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(usage),
+                _ => break,
             }
         }
+        for (id, _) in guard.within_lag(now_secs()) {
+            if !seen.contains(id) {
+                if let Some(file) = self.get_file(*id).await? {
+                    usage.add(&file);
+                }
+            }
+        }
+        Ok(usage)
     }
 
-    /// The version of an owner's upload guard (0 before their first upload).
-    async fn quota_guard(&self, owner: Uuid) -> Result<u64, StoreError> {
+    /// An owner's upload guard (version 0 and no recent creates before their first upload).
+    async fn quota_guard(&self, owner: Uuid) -> Result<Guard, StoreError> {
         let row = self.get_item(keys::file_quota(owner), keys::FILE_QUOTA_SK).await?;
-        Ok(row.as_ref().map(|r| get_number(r, "version")).unwrap_or(0))
+        Ok(Guard::from_row(row.as_ref()))
     }
 }
 
@@ -158,7 +223,7 @@ impl FileStore for Table {
         let expires_at = now_secs() + pending_ttl.as_secs();
         for _ in 0..CREATE_ATTEMPTS {
             let guard = self.quota_guard(file.owner_id).await?;
-            if !self.usage(file.owner_id).await?.admits(limits, file.size) {
+            if !self.usage(file.owner_id, &guard).await?.admits(limits, file.size) {
                 return Err(FileCreateError::QuotaExceeded);
             }
             let put = Put::builder()
@@ -171,11 +236,13 @@ impl FileStore for Table {
                 .table_name(self.name())
                 .key(keys::PK, text(keys::file_quota(file.owner_id)))
                 .key(keys::SK, text(keys::FILE_QUOTA_SK))
-                .update_expression("SET #v = :next")
+                .update_expression("SET #v = :next, #recent = :recent")
                 .condition_expression("attribute_not_exists(pk) OR #v = :read")
                 .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":read", number(guard))
-                .expression_attribute_values(":next", number(guard + 1))
+                .expression_attribute_names("#recent", RECENT)
+                .expression_attribute_values(":read", number(guard.version))
+                .expression_attribute_values(":next", number(guard.version + 1))
+                .expression_attribute_values(":recent", guard.recent_after(file.id, now_secs()))
                 .build()
                 .map_err(corrupt)?;
             let transaction = self
@@ -278,6 +345,32 @@ impl FileStore for Table {
 mod tests {
     use super::*;
     use domain::file::NewUpload;
+
+    #[test]
+    fn the_guard_keeps_the_creates_of_the_last_minute() {
+        let (old, young, new) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let guard = Guard {
+            version: 3,
+            recent: vec![(old, 1_000), (young, 1_050)],
+        };
+        let AttributeValue::M(kept) = guard.recent_after(new, 1_070) else {
+            panic!("a map")
+        };
+        let mut ids: Vec<_> = kept.keys().cloned().collect();
+        ids.sort();
+        let mut expected = vec![young.to_string(), new.to_string()];
+        expected.sort();
+        assert_eq!(ids, expected, "the create of 70 s ago is dropped");
+        let row = Row::from([
+            ("version".to_owned(), number(4)),
+            (RECENT.to_owned(), AttributeValue::M(kept)),
+        ]);
+        let read = Guard::from_row(Some(&row));
+        assert_eq!(read.version, 4);
+        assert_eq!(read.within_lag(1_071).count(), 2);
+        assert_eq!(read.within_lag(1_110).map(|(id, _)| *id).collect::<Vec<_>>(), [new]);
+        assert_eq!(Guard::from_row(None).version, 0);
+    }
 
     #[test]
     fn files_round_trip_through_the_table_format() {
