@@ -102,7 +102,11 @@ fn logout_ends_the_access_token_too() {
     assert_eq!(with_token("POST", &stack.api("/logout"), &access, None).status, 200);
     assert_eq!(me(stack, &access), 401);
     assert_eq!(refresh(stack, &refresh_token), 401);
-    assert_eq!(me(stack, &user.token), 200, "logout ends the caller's session, not their others");
+    assert_eq!(
+        me(stack, &user.token),
+        200,
+        "logout ends the caller's session, not their others"
+    );
 }
 
 #[test]

@@ -190,10 +190,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
     /// A new login of `user` from where `request` came, and its tokens.
     async fn start_session(&self, request: &ApiRequest, user: &User) -> ApiResult<Response> {
         let origin = LoginOrigin::new(request.header("user-agent"), request.source_ip.as_deref());
-        let (login, refresh_token) = self
-            .store()
-            .start_login(user.id, self.ctx.refresh_ttl, &origin)
-            .await?;
+        let (login, refresh_token) = self.store().start_login(user.id, self.ctx.refresh_ttl, &origin).await?;
         self.tokens_for(user, login, refresh_token).await
     }
 
@@ -253,7 +250,12 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             }
         };
         let data = serde_json::json!({ "reason": "logout" });
-        if let Err(err) = self.ctx.queue.notify_to(me.user.id, audience, Event::SessionRevoked, data).await {
+        if let Err(err) = self
+            .ctx
+            .queue
+            .notify_to(me.user.id, audience, Event::SessionRevoked, data)
+            .await
+        {
             tracing::warn!(user_id = %me.user.id, error = %err, "session.revoked not queued");
         }
         edge::message(StatusCode::OK, "Logged out successfully")
@@ -519,7 +521,10 @@ mod handler_tests {
                 set_body(e, json!({ "refresh_token": token }))
             })
         };
-        assert_eq!(call(&login(&memory), refresh(&tokens)).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            call(&login(&memory), refresh(&tokens)).await.0,
+            StatusCode::UNAUTHORIZED
+        );
         assert_eq!(call(&login(&memory), refresh(&other)).await.0, StatusCode::OK);
         let sessions = memory.sessions(admin.id).await.unwrap();
         // The fixture's login: where it came from is the session's.

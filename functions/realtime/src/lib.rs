@@ -624,7 +624,10 @@ mod tests {
         assert_eq!(frames(&memory, "two").pop().unwrap()["event"], "session.revoked");
         assert!(frames(&memory, "one").is_empty());
         assert_eq!(memory.closed(), [ConnectionId::parse("two").unwrap()]);
-        assert_eq!(memory.of_user(bob.id).await.unwrap(), [ConnectionId::parse("one").unwrap()]);
+        assert_eq!(
+            memory.of_user(bob.id).await.unwrap(),
+            [ConnectionId::parse("one").unwrap()]
+        );
     }
 
     #[tokio::test]

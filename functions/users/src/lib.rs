@@ -87,7 +87,12 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
     /// not answered.
     async fn sessions_ended(&self, user_id: uuid::Uuid, audience: Audience, reason: &str) {
         let data = serde_json::json!({ "reason": reason });
-        if let Err(err) = self.ctx.queue.notify_to(user_id, audience, Event::SessionRevoked, data).await {
+        if let Err(err) = self
+            .ctx
+            .queue
+            .notify_to(user_id, audience, Event::SessionRevoked, data)
+            .await
+        {
             tracing::warn!(%user_id, error = %err, "session.revoked not queued");
         }
     }
@@ -571,7 +576,10 @@ mod handler_tests {
             (StatusCode::OK, json!({"message": "Session revoked"}))
         );
         let read_me = |token: &str| event("users/read-me.json", token, |_| {});
-        assert_eq!(call(&users(&memory), read_me(&second)).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            call(&users(&memory), read_me(&second)).await.0,
+            StatusCode::UNAUTHORIZED
+        );
         assert_eq!(call(&users(&memory), read_me(&first)).await.0, StatusCode::OK);
 
         let others = event("users/revoke-other-sessions.json", &third, |_| {});

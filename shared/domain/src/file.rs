@@ -528,7 +528,12 @@ mod tests {
         let spoofed = Filename::parse("invoice\u{202E}fdp.txt").unwrap();
         assert_eq!(spoofed.as_str(), "invoicefdp.txt");
         assert_eq!(spoofed.file_type(), Some(FileType::Text));
-        assert_eq!(Filename::parse("a\u{200B}\u{2066}b\u{FEFF}\u{E0041}.pdf").unwrap().as_str(), "ab.pdf");
+        assert_eq!(
+            Filename::parse("a\u{200B}\u{2066}b\u{FEFF}\u{E0041}.pdf")
+                .unwrap()
+                .as_str(),
+            "ab.pdf"
+        );
         assert!(Filename::parse("\u{202E}\u{200F}").is_err());
         assert!(Filename::parse(&format!("{}.txt", "a".repeat(300))).is_err());
     }

@@ -462,7 +462,12 @@ mod tests {
     #[test]
     fn an_audience_reaches_its_sessions_connections() {
         let (mine, theirs) = (Uuid::new_v4(), Uuid::new_v4());
-        let one = Notification::to(Uuid::new_v4(), Audience::Session(mine), Event::SessionRevoked, json!({}));
+        let one = Notification::to(
+            Uuid::new_v4(),
+            Audience::Session(mine),
+            Event::SessionRevoked,
+            json!({}),
+        );
         let body: Value = serde_json::from_str(&one.to_body()).unwrap();
         assert_eq!(body["audience"], json!({"session": mine}));
         assert_eq!(Notification::parse(&one.to_body()).unwrap(), one);
@@ -471,7 +476,10 @@ mod tests {
         let others = Audience::OtherSessions(mine);
         assert!(!others.reaches(Some(mine)) && others.reaches(Some(theirs)) && others.reaches(None));
         let everyone = Notification::new(Uuid::new_v4(), Event::FileReady, json!({}));
-        assert!(!everyone.to_body().contains("audience"), "a version-1 reader sees no change");
+        assert!(
+            !everyone.to_body().contains("audience"),
+            "a version-1 reader sees no change"
+        );
     }
 
     #[test]

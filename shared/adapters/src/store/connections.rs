@@ -85,21 +85,21 @@ impl Table {
 impl Connections for Table {
     async fn open(&self, connection: &Connection) -> Result<(), StoreError> {
         let mut row = HashMap::from([
-                (keys::PK.to_owned(), text(keys::connection(connection.id.as_str()))),
-                (keys::SK.to_owned(), text(keys::CONNECTION_SK)),
-                (
-                    keys::GSI1_PK.to_owned(),
-                    text(keys::user_connections(connection.user_id)),
-                ),
-                (
-                    keys::GSI1_SK.to_owned(),
-                    text(format!("{}#{}", connection.connected_at, connection.id)),
-                ),
-                ("id".to_owned(), text(connection.id.as_str())),
-                ("user_id".to_owned(), text(connection.user_id.to_string())),
-                ("connected_at".to_owned(), text(connection.connected_at.clone())),
-                (EXPIRES.to_owned(), number(connection.expires_at)),
-            ]);
+            (keys::PK.to_owned(), text(keys::connection(connection.id.as_str()))),
+            (keys::SK.to_owned(), text(keys::CONNECTION_SK)),
+            (
+                keys::GSI1_PK.to_owned(),
+                text(keys::user_connections(connection.user_id)),
+            ),
+            (
+                keys::GSI1_SK.to_owned(),
+                text(format!("{}#{}", connection.connected_at, connection.id)),
+            ),
+            ("id".to_owned(), text(connection.id.as_str())),
+            ("user_id".to_owned(), text(connection.user_id.to_string())),
+            ("connected_at".to_owned(), text(connection.connected_at.clone())),
+            (EXPIRES.to_owned(), number(connection.expires_at)),
+        ]);
         if let Some(session) = connection.session {
             row.insert(SESSION.to_owned(), text(session.to_string()));
         }

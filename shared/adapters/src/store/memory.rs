@@ -414,7 +414,11 @@ impl SessionStore for Memory {
 
     async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
         let state = self.state()?;
-        Ok(state.families.get(&id).filter(|(_, revoked)| !revoked).map(|(s, _)| s.clone()))
+        Ok(state
+            .families
+            .get(&id)
+            .filter(|(_, revoked)| !revoked)
+            .map(|(s, _)| s.clone()))
     }
 
     async fn login_active(&self, family: Uuid) -> Result<bool, StoreError> {
@@ -822,7 +826,9 @@ impl Notifier for Memory {
         data: serde_json::Value,
     ) -> Result<(), QueueError> {
         let mut state = self.state().map_err(|e| QueueError(e.to_string()))?;
-        state.notifications.push(Notification::to(user_id, audience, event, data));
+        state
+            .notifications
+            .push(Notification::to(user_id, audience, event, data));
         Ok(())
     }
 }

@@ -86,7 +86,11 @@ fn session_from(row: &Row) -> Result<Session, StoreError> {
     let created_at = get_opt_text(row, CREATED_AT)
         .and_then(parse_timestamp)
         .or_else(|| {
-            let secs = get_opt_text(row, keys::GSI1_SK)?.split('#').next()?.parse::<i64>().ok()?;
+            let secs = get_opt_text(row, keys::GSI1_SK)?
+                .split('#')
+                .next()?
+                .parse::<i64>()
+                .ok()?;
             time::OffsetDateTime::from_unix_timestamp(secs).ok()
         })
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -301,7 +305,6 @@ impl SessionStore for Table {
     async fn revoke_other_sessions(&self, user_id: Uuid, keep: Uuid) -> Result<usize, StoreError> {
         self.revoke_sessions_but(user_id, Some(keep)).await
     }
-
 
     /// A single-use password-reset token for `user_id`, valid for `ttl`.
     async fn create_reset_token(&self, user: &User, ttl: Duration) -> Result<String, StoreError> {

@@ -18,11 +18,11 @@ use crate::login::{LoginForm, NewPassword, RefreshTokenRequest};
 use crate::operation::{Content, Endpoint, Header, Operation, Param, Reply, INVALID, UNAUTHENTICATED, UNAVAILABLE};
 use crate::paging::{MAX_LIMIT, MAX_SKIP};
 use crate::posts::{PostCreate, PostUpdate};
-use crate::sessions::SessionsPublic;
 use crate::public::{
     Health, HealthCheck, ItemPublic, ItemUpdated, ItemsPublic, Message, Page, PostPublic, PostUpdated, PostsPublic,
     Token, UserPublic, UsersPublic,
 };
+use crate::sessions::SessionsPublic;
 use http::Method;
 use serde_json::json;
 
