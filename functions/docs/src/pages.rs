@@ -42,10 +42,10 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The Swagger UI page's settings, FastAPI's, as a script of its own (the policy allows no inline
 /// script). No OAuth2 redirect page: the password flow of "Authorize" needs none.
 const SWAGGER_UI_INIT: &str = concat!(
-    r#"window.ui = SwaggerUIBundle({
-  url: ""#,
+    r##"window.ui = SwaggerUIBundle({
+  url: ""##,
     "/api/v1/openapi.json",
-    r#"",
+    r##"",
   dom_id: "#swagger-ui",
   layout: "BaseLayout",
   deepLinking: true,
@@ -53,7 +53,7 @@ const SWAGGER_UI_INIT: &str = concat!(
   showCommonExtensions: true,
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset]
 });
-"#
+"##
 );
 
 /// A page or asset; assets may be cached for an hour (they change only with a deployment).
