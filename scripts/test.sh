@@ -74,8 +74,13 @@ step "cargo fmt --check" cargo fmt --all -- --check
 RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)"
 CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
-step "build, with clippy -D warnings on every workspace crate and target" \
-  cargo test --workspace --all-targets --no-run
+# The test build compiles each binary as its own unit tests only: the executables that the
+# black-box tests, the browser test and the smoke runs start (target/debug/devstack and every
+# function) are linked by `cargo build --bins`, from the same compiled libraries.
+build() {
+  cargo test --workspace --all-targets --no-run && cargo build --workspace --bins
+}
+step "build, with clippy -D warnings on every workspace crate and target" build
 
 template() {
   .venv/bin/cfn-lint template.yaml &&
