@@ -261,7 +261,9 @@ fn the_stack_serves_the_document_and_both_pages() {
 
     let swagger = get(&format!("{}/docs", stack.url));
     assert_eq!(swagger.status, 200);
-    assert!(swagger.text.contains("/docs/swagger-ui-bundle.js") && swagger.text.contains("/api/v1/openapi.json"));
+    assert!(swagger.text.contains("/docs/swagger-ui-bundle.js") && swagger.text.contains("/docs/swagger-ui-init.js"));
+    let init = get(&format!("{}/docs/swagger-ui-init.js", stack.url));
+    assert!(init.text.contains("url: \"/api/v1/openapi.json\""), "{}", init.text);
     let redoc = get(&format!("{}/redoc/", stack.url));
     assert_eq!(redoc.status, 200);
     assert!(redoc.text.contains("/docs/redoc.standalone.js"));

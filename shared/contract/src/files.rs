@@ -133,7 +133,7 @@ impl Component for UploadFileForm {
         object(
             Self::NAME,
             vec![
-                ("file", json!({ "type": "string", "format": "binary", "title": "File" })),
+                ("file", json!({ "type": "string", "format": "binary", "title": "File", "minLength": 1 })),
                 (
                     "description",
                     with(
