@@ -133,7 +133,10 @@ impl Component for UploadFileForm {
         object(
             Self::NAME,
             vec![
-                ("file", json!({ "type": "string", "format": "binary", "title": "File", "minLength": 1 })),
+                (
+                    "file",
+                    json!({ "type": "string", "format": "binary", "title": "File", "minLength": 1 }),
+                ),
                 (
                     "description",
                     with(
