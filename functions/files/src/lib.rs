@@ -308,13 +308,13 @@ impl<S: FileStore + Accounts + Clone + 'static, B: ObjectStore + 'static> Api fo
 
     fn routes() -> Vec<(Endpoint, Route)> {
         vec![
-            (files::CREATE_FILE.endpoint, Route::Create),
-            (files::READ_FILES.endpoint, Route::List),
-            (files::UPLOAD_FILE.endpoint, Route::Upload),
-            (files::READ_FILE.endpoint, Route::Read),
-            (files::DELETE_FILE.endpoint, Route::Delete),
-            (files::DOWNLOAD_FILE.endpoint, Route::Download),
-            (files::READ_THUMBNAIL.endpoint, Route::Thumbnail),
+            (const { files::CREATE_FILE.endpoint }, Route::Create),
+            (const { files::READ_FILES.endpoint }, Route::List),
+            (const { files::UPLOAD_FILE.endpoint }, Route::Upload),
+            (const { files::READ_FILE.endpoint }, Route::Read),
+            (const { files::DELETE_FILE.endpoint }, Route::Delete),
+            (const { files::DOWNLOAD_FILE.endpoint }, Route::Download),
+            (const { files::READ_THUMBNAIL.endpoint }, Route::Thumbnail),
         ]
     }
 

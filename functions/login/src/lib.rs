@@ -347,13 +347,16 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
 
     fn routes() -> Vec<(Endpoint, Route)> {
         vec![
-            (login::LOGIN_ACCESS_TOKEN.endpoint, Route::AccessToken),
-            (login::TEST_TOKEN.endpoint, Route::TestToken),
-            (login::REFRESH_TOKEN.endpoint, Route::RefreshToken),
-            (login::LOGOUT.endpoint, Route::Logout),
-            (login::RECOVER_PASSWORD.endpoint, Route::PasswordRecovery),
-            (login::RESET_PASSWORD.endpoint, Route::ResetPassword),
-            (login::RECOVER_PASSWORD_HTML_CONTENT.endpoint, Route::RecoveryHtml),
+            (const { login::LOGIN_ACCESS_TOKEN.endpoint }, Route::AccessToken),
+            (const { login::TEST_TOKEN.endpoint }, Route::TestToken),
+            (const { login::REFRESH_TOKEN.endpoint }, Route::RefreshToken),
+            (const { login::LOGOUT.endpoint }, Route::Logout),
+            (const { login::RECOVER_PASSWORD.endpoint }, Route::PasswordRecovery),
+            (const { login::RESET_PASSWORD.endpoint }, Route::ResetPassword),
+            (
+                const { login::RECOVER_PASSWORD_HTML_CONTENT.endpoint },
+                Route::RecoveryHtml,
+            ),
         ]
     }
 

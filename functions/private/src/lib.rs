@@ -53,7 +53,7 @@ impl<S: UserStore + 'static> Api for Private<S> {
     type Route = Route;
 
     fn routes() -> Vec<(Endpoint, Route)> {
-        vec![(private::CREATE_USER.endpoint, Route::CreateUser)]
+        vec![(const { private::CREATE_USER.endpoint }, Route::CreateUser)]
     }
 
     async fn handle(&self, route: Route, request: ApiRequest) -> ApiResult<Response> {

@@ -330,19 +330,22 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
 
     fn routes() -> Vec<(Endpoint, Route)> {
         vec![
-            (users::READ_USERS.endpoint, Route::List),
-            (users::CREATE_USER.endpoint, Route::Create),
-            (users::READ_USER_ME.endpoint, Route::ReadMe),
-            (users::UPDATE_USER_ME.endpoint, Route::UpdateMe),
-            (users::DELETE_USER_ME.endpoint, Route::DeleteMe),
-            (users::UPDATE_PASSWORD_ME.endpoint, Route::UpdatePasswordMe),
-            (users::REGISTER_USER.endpoint, Route::Signup),
-            (users::READ_USER_BY_ID.endpoint, Route::Read),
-            (users::UPDATE_USER.endpoint, Route::Update),
-            (users::DELETE_USER.endpoint, Route::Delete),
-            (users::READ_SESSIONS.endpoint, Route::Sessions),
-            (users::REVOKE_SESSION.endpoint, Route::RevokeSession),
-            (users::REVOKE_OTHER_SESSIONS.endpoint, Route::RevokeOtherSessions),
+            (const { users::READ_USERS.endpoint }, Route::List),
+            (const { users::CREATE_USER.endpoint }, Route::Create),
+            (const { users::READ_USER_ME.endpoint }, Route::ReadMe),
+            (const { users::UPDATE_USER_ME.endpoint }, Route::UpdateMe),
+            (const { users::DELETE_USER_ME.endpoint }, Route::DeleteMe),
+            (const { users::UPDATE_PASSWORD_ME.endpoint }, Route::UpdatePasswordMe),
+            (const { users::REGISTER_USER.endpoint }, Route::Signup),
+            (const { users::READ_USER_BY_ID.endpoint }, Route::Read),
+            (const { users::UPDATE_USER.endpoint }, Route::Update),
+            (const { users::DELETE_USER.endpoint }, Route::Delete),
+            (const { users::READ_SESSIONS.endpoint }, Route::Sessions),
+            (const { users::REVOKE_SESSION.endpoint }, Route::RevokeSession),
+            (
+                const { users::REVOKE_OTHER_SESSIONS.endpoint },
+                Route::RevokeOtherSessions,
+            ),
         ]
     }
 

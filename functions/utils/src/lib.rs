@@ -141,8 +141,8 @@ where
 
     fn routes() -> Vec<(Endpoint, Route)> {
         vec![
-            (utils::HEALTH_CHECK.endpoint, Route::HealthCheck),
-            (utils::TEST_EMAIL.endpoint, Route::TestEmail),
+            (const { utils::HEALTH_CHECK.endpoint }, Route::HealthCheck),
+            (const { utils::TEST_EMAIL.endpoint }, Route::TestEmail),
         ]
     }
 
