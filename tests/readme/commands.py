@@ -34,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -112,19 +113,31 @@ class Background:
         self.log = open(self.log_path, "w")
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            ["bash", "-c", text], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            ["bash", "-c", text], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, text=True, errors="replace")
+        # Set when the output says READY, or ends (the server stopped before it was ready).
+        self.url = None
+        self.settled = threading.Event()
+        self.reader = threading.Thread(target=self.copy_output, daemon=True)
+        self.reader.start()
+
+    def copy_output(self):
+        """Copies the output to the log as it comes, and notes the READY line."""
+        for line in self.process.stdout:
+            if self.log.closed:  # stopped, and a child still held the output
+                break
+            self.log.write(line)
+            self.log.flush()
+            ready = re.match(r"READY (\S+)", line)
+            if ready and self.url is None:
+                self.url = ready.group(1)
+                self.settled.set()
+        self.settled.set()
 
     def wait_ready(self):
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            text = self.log_path.read_text(errors="replace")
-            ready = re.search(r"^READY (\S+)", text, re.M)
-            if ready:
-                return ready.group(1), time.monotonic() - self.started
-            if self.process.poll() is not None:
-                return None, text
-            time.sleep(0.5)
+        self.settled.wait(READY_TIMEOUT)
+        if self.url:
+            return self.url, time.monotonic() - self.started
         return None, self.log_path.read_text(errors="replace")
 
     def stop(self):
@@ -140,6 +153,7 @@ class Background:
                 self.process.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 pass
+        self.reader.join(timeout=10)
         self.log.close()
         return self.process.returncode
 

@@ -22,7 +22,8 @@ fn target_dir() -> PathBuf {
 /// test process ends).
 pub struct Stack {
     pub url: String,
-    child: Child,
+    /// Taken by `drop`, which waits for its exit.
+    child: Option<Child>,
 }
 
 impl Stack {
@@ -69,7 +70,10 @@ impl Stack {
             }
         });
         match ready_rx.recv_timeout(Duration::from_secs(90)) {
-            Ok(url) => Self { url, child },
+            Ok(url) => Self {
+                url,
+                child: Some(child),
+            },
             Err(_) => {
                 let _ = child.kill();
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -149,19 +153,20 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // SIGTERM lets devstack stop moto and its functions itself.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SIGTERM lets devstack stop moto and its functions itself; SIGKILL if it has not exited
+        // within 5 s.
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let (exited_tx, exited_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exited_tx.send(child.wait());
+        });
+        if exited_rx.recv_timeout(Duration::from_secs(5)).is_err() {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
         }
-        let _ = self.child.kill();
     }
 }
 
