@@ -603,3 +603,25 @@ fn the_owner_hears_on_their_websockets_that_an_upload_is_ready_or_rejected() {
     let heard = stranger_socket.drain(Duration::from_secs(1));
     assert!(heard.iter().all(|f| f["type"] != "notification"), "{heard:?}");
 }
+
+/// Conditional GET of a file's record: its tag changes as the file is processed.
+#[test]
+fn a_current_copy_of_a_file_record_is_not_sent_again() {
+    let stack = Stack::shared();
+    let user = stack.signup();
+    let created = announce(stack, &user.token, "notes.txt", "text/plain", 5).json();
+    let url = stack.api(&format!("/files/{}", created["file"]["id"].as_str().unwrap_or_default()));
+    let auth = format!("Bearer {}", user.token);
+    let pending = api_tests::request("GET", &url, &[("authorization", &auth)], None);
+    let tag = pending.header("etag").expect("an ETag").to_owned();
+    let current = api_tests::request("GET", &url, &[("authorization", &auth), ("if-none-match", &tag)], None);
+    assert_eq!((current.status, current.text.as_str()), (304, ""));
+
+    let posted = post_form(&created, "notes.txt", "text/plain", b"hello");
+    assert_eq!(posted.status, 204);
+    let id = created["file"]["id"].as_str().unwrap_or_default();
+    assert_eq!(settled(stack, &user.token, id)["status"], "ready");
+    let changed = api_tests::request("GET", &url, &[("authorization", &auth), ("if-none-match", &tag)], None);
+    assert_eq!(changed.status, 200, "a ready file is not the pending one");
+    assert_eq!(changed.json()["status"], "ready");
+}

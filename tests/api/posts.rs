@@ -1,5 +1,6 @@
-use api_tests::{get_auth, with_token, Stack, TestUser};
+use api_tests::{eventually, get, get_auth, request, with_token, Stack, TestUser};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 fn post(stack: &Stack, user: &TestUser, title: &str, published: bool) -> Value {
     let answer = with_token(
@@ -155,4 +156,130 @@ fn publishing_moves_a_post_between_listings_and_counts() {
         (vec!["soon".to_owned()], 1)
     );
     assert_eq!(titles(stack, &author, "published=false").1, 0);
+}
+
+/// The titles of the default first page of `GET /posts/` (no `limit`: the feed's snapshot).
+fn feed(stack: &Stack, token: Option<&str>) -> (Vec<String>, Value) {
+    let page = match token {
+        Some(token) => get_auth(&stack.api("/posts/"), token),
+        None => get(&stack.api("/posts/?published=true")),
+    };
+    assert_eq!(page.status, 200, "{}", page.text);
+    let body = page.json();
+    let titles = body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    (titles, body)
+}
+
+#[test]
+fn the_public_feed_needs_no_token_and_a_cdn_may_keep_it() {
+    let stack = Stack::shared();
+    let author = stack.signup();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    post(stack, &author, &format!("public {tag}"), true);
+    post(stack, &author, &format!("draft {tag}"), false);
+
+    // The snapshot is refreshed by the worker a moment after the change.
+    let shown = eventually(Duration::from_secs(20), || {
+        let (titles, _) = feed(stack, None);
+        titles.contains(&format!("public {tag}")).then_some(titles)
+    });
+    let shown = shown.expect("a published post reaches the public feed");
+    assert!(!shown.contains(&format!("draft {tag}")), "drafts are nobody's feed");
+
+    let answer = get(&stack.api("/posts/?published=true"));
+    assert_eq!(
+        answer.header("cache-control"),
+        Some("public, max-age=30, stale-while-revalidate=60")
+    );
+    let etag = answer.header("etag").expect("an ETag").to_owned();
+    let again = request(
+        "GET",
+        &stack.api("/posts/?published=true"),
+        &[("if-none-match", &etag)],
+        None,
+    );
+    // 304 unless another test changed a published post in between: then a fresh 200.
+    assert!(
+        (again.status == 304 && again.text.is_empty()) || (again.status == 200 && again.header("etag") != Some(&etag)),
+        "{} {:?}",
+        again.status,
+        again.header("etag")
+    );
+    assert_eq!(get(&stack.api("/posts/")).status, 401, "anything else needs a token");
+    assert_eq!(get(&stack.api("/posts/?published=false")).status, 401);
+}
+
+#[test]
+fn an_author_sees_their_own_change_in_the_feed_at_once_and_everyone_soon() {
+    let stack = Stack::shared();
+    let (author, reader) = (stack.signup(), stack.signup());
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let created = post(stack, &author, &format!("fresh {tag}"), true);
+    let (titles, mine) = feed(stack, Some(&author.token));
+    assert!(titles.contains(&format!("fresh {tag}")), "{titles:?}");
+    assert!(mine["count"].as_u64().unwrap_or(0) >= 1);
+
+    let seen = eventually(Duration::from_secs(20), || {
+        feed(stack, Some(&reader.token))
+            .0
+            .contains(&format!("fresh {tag}"))
+            .then_some(())
+    });
+    assert!(seen.is_some(), "another reader sees it once the snapshot is refreshed");
+
+    // Unpublished: gone from the author's feed at once (a draft now, still theirs), and from
+    // everyone else's soon.
+    let url = stack.api(&format!("/posts/{}", created["id"].as_str().unwrap_or_default()));
+    let unpublished = with_token("PATCH", &url, &author.token, Some(&json!({"published": false})));
+    assert_eq!(unpublished.status, 200);
+    let (_, mine) = feed(stack, Some(&author.token));
+    let entry = mine["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["id"] == created["id"])
+        .cloned();
+    assert_eq!(entry.map(|p| p["published"].clone()), Some(json!(false)));
+    let gone = eventually(Duration::from_secs(20), || {
+        (!feed(stack, None).0.contains(&format!("fresh {tag}"))).then_some(())
+    });
+    assert!(gone.is_some(), "an unpublished post leaves the public feed");
+}
+
+#[test]
+fn a_current_copy_of_a_post_is_not_sent_again() {
+    let stack = Stack::shared();
+    let author = stack.signup();
+    let created = post(stack, &author, "cached", true);
+    let url = stack.api(&format!("/posts/{}", created["id"].as_str().unwrap_or_default()));
+    let auth = format!("Bearer {}", author.token);
+    let current = request(
+        "GET",
+        &url,
+        &[("authorization", &auth), ("if-none-match", "\"1\"")],
+        None,
+    );
+    assert_eq!((current.status, current.text.as_str()), (304, ""));
+    assert_eq!(current.header("etag"), Some("\"1\""));
+    assert_eq!(current.header("cache-control"), Some("no-store"));
+    let weak = request(
+        "GET",
+        &url,
+        &[("authorization", &auth), ("if-none-match", "W/\"1\"")],
+        None,
+    );
+    assert_eq!(weak.status, 304, "If-None-Match compares weakly");
+    let stale = request(
+        "GET",
+        &url,
+        &[("authorization", &auth), ("if-none-match", "\"0\"")],
+        None,
+    );
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.json()["title"], "cached");
 }

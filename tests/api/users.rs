@@ -444,3 +444,32 @@ fn the_private_route_creates_users_without_auth_outside_prod() {
     assert_eq!(answer.json()["role"], "user");
     stack.token(&email, "changethis1");
 }
+
+/// The contract's conditional GET, on a record with no version of its own: the tag follows the
+/// answer, so a change makes the old one stale.
+#[test]
+fn a_current_copy_of_a_user_is_not_sent_again() {
+    let stack = Stack::shared();
+    let user = stack.signup();
+    let me = get_auth(&stack.api("/users/me"), &user.token);
+    let tag = me.header("etag").expect("an ETag").to_owned();
+    let auth = format!("Bearer {}", user.token);
+    let url = stack.api("/users/me");
+    let current = api_tests::request("GET", &url, &[("authorization", &auth), ("if-none-match", &tag)], None);
+    assert_eq!((current.status, current.text.as_str()), (304, ""));
+    assert_eq!(current.header("etag"), Some(tag.as_str()));
+    let by_id = api_tests::request(
+        "GET",
+        &stack.api(&format!("/users/{}", user.id)),
+        &[("authorization", &auth), ("if-none-match", &tag)],
+        None,
+    );
+    assert_eq!(by_id.status, 304, "the same user, the same answer");
+
+    let renamed = with_token("PATCH", &url, &user.token, Some(&json!({"full_name": "Renamed"})));
+    assert_eq!(renamed.status, 200);
+    let stale = api_tests::request("GET", &url, &[("authorization", &auth), ("if-none-match", &tag)], None);
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.json()["full_name"], "Renamed");
+    assert_ne!(stale.header("etag"), Some(tag.as_str()));
+}

@@ -52,6 +52,7 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ("items/delete-unknown.json", Status(404)),
         ("items/list-bad-cursor.json", Status(422)),
         ("posts/list.json", Status(200)),
+        ("posts/public-feed.json", Status(200)),
         ("posts/create.json", Status(200)),
         ("posts/read-unknown.json", Status(404)),
         ("posts/put-unknown.json", Status(404)),
@@ -85,6 +86,7 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             Failed(&["5a1e0c3e-2222-4c59-9d0c-000000000003"]),
         ),
         ("worker/send-email.json", Failed(&[])),
+        ("worker/refresh-feed.json", Failed(&[])),
         ("worker/sweep.json", Swept),
         (
             "worker/batch-with-poison.json",

@@ -18,7 +18,7 @@ use domain::file::{File, FileScope, FileStatus, Filename, NewUpload, UploadLimit
 use domain::ports::{Accounts, FileStore, ObjectStore, UploadTicket};
 use domain::{Description, Permission, User};
 use edge::request::Caller;
-use edge::resource::owner_or;
+use edge::resource::{conditional, owner_or};
 use edge::{json, Api, ApiError, ApiRequest, ApiResult, Response, StatusCode};
 use lambda_http::http;
 use std::time::Duration;
@@ -157,7 +157,7 @@ impl<S: FileStore + Accounts + Clone + 'static, B: ObjectStore + 'static> Files<
 
     async fn read(&self, request: ApiRequest) -> ApiResult<Response> {
         let (_, file) = self.readable(&request).await?;
-        json(StatusCode::OK, &FilePublic::from(&file))
+        conditional(&request, json(StatusCode::OK, &FilePublic::from(&file))?)
     }
 
     async fn download(&self, request: ApiRequest) -> ApiResult<Response> {

@@ -1,20 +1,35 @@
 //! `posts`: published posts everyone can read, and each author's drafts. The routes are the
 //! shared owned-resource handlers (`edge::resource`) over `Post`; what is the posts' own is here
-//! (who lists and sees what), in `domain::post` (the rules) and `contract::posts` (the bodies).
+//! (who lists and sees what, and the feed), in `domain::post` and `domain::feed` (the rules) and
+//! `contract::posts` (the bodies).
+//!
+//! The default first page of `GET /posts/` — what nearly every reader asks for — is served from
+//! the feed's snapshot (`domain::feed`), not from the index partition that holds every
+//! published post; any other page reads the index. Without a token, `?published=true` is the
+//! public feed: published posts only, cacheable by a CDN (`Cache-Control: public`, an `ETag`
+//! and 304).
 
+use adapters::aws::SqsQueue;
 use adapters::store::Table;
 use contract::api::posts as api;
 use contract::posts::{PostCreate, PostUpdate, PostsQuery};
-use contract::public::PostPublic;
-use domain::{Listing, Post, PostSource, User};
-use edge::resource::{Endpoints, Resource, ResourceApi};
-use edge::{ApiError, ApiResult};
+use contract::public::{Page, PostPublic, Skip};
+use domain::feed::{FeedPage, FEED_POSTS};
+use domain::job::Job;
+use domain::ports::{Accounts, FeedStore, JobQueue, Records};
+use domain::tokens::TokenKeys;
+use domain::{Listing, Owned, Post, PostSource, User};
+use edge::request::{ApiRequest, Caller};
+use edge::resource::{conditional, Endpoints, Resource, ResourceApi, Route, Written};
+use edge::service::{Api, Response};
+use edge::{ApiError, ApiResult, StatusCode};
 use uuid::Uuid;
+
+/// What a CDN may do with the public feed (the contract's "Public feed").
+const PUBLIC_CACHE: &str = "public, max-age=30, stale-while-revalidate=60";
 
 /// Posts over HTTP.
 pub struct PostResource;
-
-pub type Posts<S = Table> = ResourceApi<PostResource, S>;
 
 impl Resource for PostResource {
     type Record = Post;
@@ -54,6 +69,158 @@ impl Resource for PostResource {
     }
 }
 
+/// Asks for a feed refresh after every write that a published post took part in (published
+/// before, after, or both). A refresh that cannot be enqueued is logged: the worker's scheduled
+/// sweep rebuilds a snapshot older than a few minutes.
+pub struct FeedRefresh<Q>(Q);
+
+impl<Q: JobQueue + 'static> Written<Post> for FeedRefresh<Q> {
+    async fn written(&self, before: Option<&Post>, after: Option<&Post>) {
+        if !before.is_some_and(|p| p.published) && !after.is_some_and(|p| p.published) {
+            return;
+        }
+        if let Err(err) = self.0.enqueue(Job::RefreshFeed).await {
+            tracing::warn!(error = %err, "feed refresh not enqueued; the sweep will rebuild it");
+        }
+    }
+}
+
+/// The posts API: the owned-resource routes, with the listing's first page from the feed.
+pub struct Posts<S = Table, Q = SqsQueue> {
+    resource: ResourceApi<PostResource, S, FeedRefresh<Q>>,
+}
+
+impl<S: Records<Post> + FeedStore + Accounts + 'static, Q: JobQueue + 'static> Posts<S, Q> {
+    pub fn new(keys: TokenKeys, cursors: domain::cursor::CursorKey, store: S, queue: Q) -> Self {
+        Self {
+            resource: ResourceApi::new(keys, cursors, store).telling(FeedRefresh(queue)),
+        }
+    }
+
+    fn store(&self) -> &S {
+        self.resource.store()
+    }
+
+    /// `GET /posts/`: with a token, the caller's listing; without one, `?published=true` is the
+    /// public feed (any other query still needs a token).
+    async fn list(&self, request: ApiRequest) -> ApiResult<Response> {
+        let caller = match request.bearer_token() {
+            None if request.query::<PostsQuery>()?.published == Some(true) => None,
+            _ => Some(self.resource.authenticator().current_user(&request).await?),
+        };
+        let query: PostsQuery = request.query()?;
+        let paging = &query.paging;
+        let listing = match &caller {
+            Some(caller) => PostResource::listing(caller, &query),
+            None => Listing::of(vec![query
+                .author_id
+                .map_or(PostSource::Published, PostSource::PublishedBy)]),
+        };
+        let scope = format!(
+            "{}|{}",
+            listing.scope(Post::COLLECTION),
+            caller
+                .as_ref()
+                .map_or_else(|| "anyone".to_owned(), |c| c.id.to_string())
+        );
+        let first_page =
+            paging.skip == 0 && !paging.has_cursor() && query.author_id.is_none() && paging.limit <= FEED_POSTS;
+        let from_feed = match (&caller, first_page) {
+            (_, false) => None,
+            (None, true) => self
+                .store()
+                .feed()
+                .await?
+                .and_then(|feed| feed.public_page(paging.limit)),
+            (Some(caller), true) => self.feed_for(caller, &query).await?,
+        };
+        let (posts, next_cursor, count) = match from_feed {
+            Some(FeedPage { posts, more, count }) => {
+                let next = more
+                    .then(|| {
+                        posts
+                            .last()
+                            .map(|last| self.resource.cursors().sign(&scope, &last.sort_key()))
+                    })
+                    .flatten();
+                (posts, next, count)
+            }
+            None => {
+                let mut listing = listing;
+                listing.before = paging.position(self.resource.cursors(), &scope)?;
+                let (rows, count) = tokio::try_join!(
+                    Records::<Post>::list(self.store(), &listing, paging.wanted()),
+                    Records::<Post>::count(self.store(), &listing)
+                )?;
+                let (page, next) = paging.page(rows, self.resource.cursors(), &scope);
+                (page, next, count)
+            }
+        };
+        let page = Page {
+            data: posts.iter().map(PostPublic::from).collect::<Vec<_>>(),
+            count,
+            next_cursor: Skip::Field(next_cursor),
+        };
+        if caller.is_some() {
+            return edge::service::json(StatusCode::OK, &page);
+        }
+        public(&request, &page)
+    }
+
+    /// The caller's first page from the feed's snapshot and their own posts, read now; `None`
+    /// when the snapshot is missing or does not reach that deep.
+    async fn feed_for(&self, caller: &User, query: &PostsQuery) -> ApiResult<Option<FeedPage>> {
+        let Some(feed) = self.store().feed().await? else {
+            return Ok(None);
+        };
+        let wanted = query.paging.limit + 1;
+        let own = Listing::of(vec![PostSource::PublishedBy(caller.id)]);
+        let drafts = Listing::of(vec![PostSource::DraftsOf(caller.id)]);
+        let with_drafts = query.published.is_none();
+        let (own_published, (drafts, draft_count)) = tokio::try_join!(
+            // All of the caller's posts the snapshot can reach, to correct its count.
+            Records::<Post>::list(self.store(), &own, FEED_POSTS + 1),
+            async {
+                if with_drafts {
+                    tokio::try_join!(
+                        Records::<Post>::list(self.store(), &drafts, wanted),
+                        Records::<Post>::count(self.store(), &drafts)
+                    )
+                } else {
+                    Ok((Vec::new(), 0))
+                }
+            }
+        )?;
+        Ok(feed.page_for(caller.id, own_published, drafts, draft_count, query.paging.limit))
+    }
+}
+
+/// A public feed answer: cacheable by anyone, with a strong tag of its body; 304 when the
+/// client's copy is current.
+fn public(request: &ApiRequest, page: &Page<PostPublic>) -> ApiResult<Response> {
+    let mut response = edge::service::json(StatusCode::OK, page)?;
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static(PUBLIC_CACHE),
+    );
+    conditional(request, response)
+}
+
+impl<S: Records<Post> + FeedStore + Accounts + 'static, Q: JobQueue + 'static> Api for Posts<S, Q> {
+    type Route = Route;
+
+    fn routes() -> Vec<(contract::operation::Endpoint, Route)> {
+        ResourceApi::<PostResource, S, FeedRefresh<Q>>::routes()
+    }
+
+    async fn handle(&self, route: Route, request: ApiRequest) -> ApiResult<Response> {
+        match route {
+            Route::List => self.list(request).await,
+            other => self.resource.handle(other, request).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Every route through the whole service, from the `events/` fixtures, on in-memory stores.
@@ -65,11 +232,9 @@ mod tests {
     use serde_json::{json, Value};
     use testkit::{call, caller, context, event, service, set_body, set_path};
 
-    fn posts(memory: &Memory) -> edge::Service<Posts<Memory>> {
-        {
-            let ctx = context(memory);
-            service(Posts::new(ctx.keys, ctx.cursors, ctx.store))
-        }
+    fn posts(memory: &Memory) -> edge::Service<Posts<Memory, Memory>> {
+        let ctx = context(memory);
+        service(Posts::new(ctx.keys, ctx.cursors, ctx.store, ctx.queue))
     }
 
     async fn create(memory: &Memory, token: &str, body: Value) -> Value {
@@ -146,6 +311,126 @@ mod tests {
         assert_eq!(
             call(&posts(&memory), delete).await.1["message"],
             "Post deleted successfully"
+        );
+    }
+
+    /// A request of the public feed: no token; `edit` may add headers.
+    fn public_feed(edit: impl FnOnce(&mut Value)) -> lambda_http::Request {
+        event("posts/public-feed.json", "", edit)
+    }
+
+    async fn answer(memory: &Memory, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+        posts(memory).call(request).await
+    }
+
+    #[tokio::test]
+    async fn the_public_feed_needs_no_token_and_is_cacheable() {
+        let memory = Memory::default();
+        let (_, author) = caller(&memory, "author@example.com", Role::User).await;
+        create(
+            &memory,
+            &author,
+            json!({"title": "Out", "content": "Hi", "published": true}),
+        )
+        .await;
+        create(&memory, &author, json!({"title": "Draft", "content": "Not yet"})).await;
+
+        let first = answer(&memory, public_feed(|_| {})).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let headers = first.headers();
+        assert_eq!(headers["cache-control"], PUBLIC_CACHE);
+        let tag = headers["etag"].to_str().unwrap().to_owned();
+        let (_, body) = call(&posts(&memory), public_feed(|_| {})).await;
+        assert_eq!(
+            (body["count"].clone(), body["data"][0]["title"].clone()),
+            (json!(1), json!("Out"))
+        );
+
+        let again = answer(&memory, public_feed(|e| e["headers"]["if-none-match"] = json!(tag))).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+
+        // Anything but the published posts still needs a token.
+        let drafts = public_feed(|e| {
+            e["rawQueryString"] = json!("published=false");
+            e["queryStringParameters"] = json!({"published": "false"});
+        });
+        assert_eq!(call(&posts(&memory), drafts).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_change_to_a_published_post_asks_for_a_feed_refresh() {
+        let memory = Memory::default();
+        let (_, author) = caller(&memory, "author@example.com", Role::User).await;
+        create(&memory, &author, json!({"title": "Draft", "content": "Not yet"})).await;
+        assert!(memory.jobs().is_empty(), "a draft is in no feed");
+        let published = create(
+            &memory,
+            &author,
+            json!({"title": "Out", "content": "Hi", "published": true}),
+        )
+        .await;
+        let path = format!("/api/v1/posts/{}", published["id"].as_str().unwrap());
+        let unpublish = event("posts/patch-unknown.json", &author, |e| {
+            set_path(e, &path);
+            set_body(e, json!({"published": false}));
+        });
+        assert_eq!(call(&posts(&memory), unpublish).await.0, StatusCode::OK);
+        let jobs = memory.jobs();
+        assert_eq!(jobs, vec![domain::job::Job::RefreshFeed, domain::job::Job::RefreshFeed]);
+    }
+
+    #[tokio::test]
+    async fn the_first_page_comes_from_the_snapshot_with_the_callers_own_posts_fresh() {
+        let memory = Memory::default();
+        let (_, author) = caller(&memory, "author@example.com", Role::User).await;
+        let (_, reader) = caller(&memory, "reader@example.com", Role::User).await;
+        create(
+            &memory,
+            &author,
+            json!({"title": "Old", "content": "Hi", "published": true}),
+        )
+        .await;
+        domain::feed::refresh(&memory, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        // Published after the snapshot: its refresh job has not run yet.
+        create(
+            &memory,
+            &author,
+            json!({"title": "New", "content": "Hi", "published": true}),
+        )
+        .await;
+
+        let titles = |body: &Value| -> Vec<String> {
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["title"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let (_, public) = call(&posts(&memory), public_feed(|_| {})).await;
+        assert_eq!(
+            (titles(&public), public["count"].clone()),
+            (vec!["Old".to_owned()], json!(1))
+        );
+        let (_, theirs) = call(&posts(&memory), event("posts/list.json", &reader, |_| {})).await;
+        assert_eq!(titles(&theirs), vec!["Old"]);
+        let (_, mine) = call(&posts(&memory), event("posts/list.json", &author, |_| {})).await;
+        assert_eq!(
+            (titles(&mine), mine["count"].clone()),
+            (vec!["New".to_owned(), "Old".to_owned()], json!(2))
+        );
+
+        // The job runs: everyone sees it.
+        domain::feed::refresh(&memory, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        let (_, public) = call(&posts(&memory), public_feed(|_| {})).await;
+        assert_eq!(
+            (titles(&public), public["count"].clone()),
+            (vec!["New".to_owned(), "Old".to_owned()], json!(2))
         );
     }
 

@@ -17,6 +17,7 @@ use domain::realtime::{Audience, Event};
 use domain::session::Limit;
 use domain::user::AccountChanges;
 use domain::{Email, Permission, StoreError, User};
+use edge::resource::conditional;
 use edge::HttpConfig;
 use edge::{self, Api, ApiRequest, Response};
 use lambda_http::http::StatusCode;
@@ -144,7 +145,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
 
     async fn read_me(&self, request: ApiRequest) -> ApiResult<Response> {
         let me = self.auth.current_user(&request).await?;
-        Self::user_json(StatusCode::OK, &me)
+        conditional(&request, Self::user_json(StatusCode::OK, &me)?)
     }
 
     async fn update_me(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -226,7 +227,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
         let caller = self.auth.current_user(&request).await?;
         let id = request.path_id("user_id")?;
         if id == caller.id {
-            return Self::user_json(StatusCode::OK, &caller);
+            return conditional(&request, Self::user_json(StatusCode::OK, &caller)?);
         }
         require(&caller, Permission::Admin)?;
         let user = self
@@ -234,7 +235,7 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             .get(id)
             .await?
             .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
-        Self::user_json(StatusCode::OK, &user)
+        conditional(&request, Self::user_json(StatusCode::OK, &user)?)
     }
 
     async fn update(&self, request: ApiRequest) -> ApiResult<Response> {

@@ -10,20 +10,24 @@ use domain::accounts::{delete_user_data, CascadeError};
 use domain::clock::now_secs;
 use domain::config::{ConfigError, Env};
 use domain::job::{Envelope, EnvelopeError, Job};
-use domain::ports::{EmailSender, FileStore, ObjectStore, Records, SendError, SessionStore, UserStore};
+use domain::ports::{EmailSender, FeedStore, FileStore, ObjectStore, Records, SendError, SessionStore, UserStore};
 use domain::StoreError;
 use domain::{Item, Post};
 
 /// What the worker needs of a store: the delete-user cascade's sessions, items, posts and files,
 /// and the record of deletions whose cascade is unfinished.
-pub trait UserData: UserStore + SessionStore + Records<Item> + Records<Post> + FileStore {}
-impl<S: UserStore + SessionStore + Records<Item> + Records<Post> + FileStore> UserData for S {}
+/// The feed's snapshot is refreshed here too (its job, and after a cascade removed posts).
+pub trait UserData: UserStore + SessionStore + Records<Item> + Records<Post> + FileStore + FeedStore {}
+impl<S: UserStore + SessionStore + Records<Item> + Records<Post> + FileStore + FeedStore> UserData for S {}
 
 /// How long a deletion's job has to run before the sweep runs the cascade itself (the job is
 /// then presumed lost: never enqueued, or dead-lettered).
 const SWEEP_AFTER_SECONDS: u64 = 600;
 /// Deletions one sweep finishes at most; the next sweep takes the rest.
 const SWEEP_BATCH: usize = 25;
+/// The sweep rebuilds a feed snapshot older than this: the safety net for a refresh job that
+/// was never enqueued (the queue unreachable when a post changed).
+const FEED_MAX_AGE: time::Duration = time::Duration::minutes(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -107,11 +111,16 @@ impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
             }
         }
         tracing::info!(finished = sweep.finished, failed = sweep.failed, "deletion sweep done");
+        let refreshed = domain::feed::refresh(&self.data, time::OffsetDateTime::now_utc() - FEED_MAX_AGE).await?;
+        tracing::info!(refreshed, "feed snapshot checked");
         Ok(sweep)
     }
 
     async fn finish_deletion(&self, user_id: uuid::Uuid) -> Result<(), JobError> {
         let removed = delete_user_data(&self.data, &self.bucket, user_id).await?;
+        if removed.posts > 0 {
+            domain::feed::refresh_without(&self.data, user_id).await?;
+        }
         self.data.deletion_finished(user_id).await?;
         tracing::info!(
             %user_id,
@@ -161,6 +170,11 @@ impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
                 self.email.send(&message).await?;
             }
             Job::DeleteUserData { user_id } => self.finish_deletion(user_id).await?,
+            Job::RefreshFeed => {
+                // A snapshot built after the job was enqueued already shows its change.
+                let refreshed = domain::feed::refresh(&self.data, envelope.created_at).await?;
+                tracing::info!(refreshed, "feed refresh");
+            }
         }
         Ok(kind)
     }
@@ -243,6 +257,31 @@ mod tests {
 
         let swept = worker.handle(testkit::fixture("worker/sweep.json")).await.unwrap();
         assert_eq!(swept, serde_json::json!({"finished": 0, "failed": 0}));
+    }
+
+    #[tokio::test]
+    async fn a_feed_refresh_job_rebuilds_the_snapshot_and_a_cascade_takes_its_posts_out() {
+        let memory = Memory::default();
+        let worker = Worker::new(Outbox::default(), memory.clone(), Memory::default());
+        let author = Uuid::new_v4();
+        let post = Post::new(
+            author,
+            domain::post::NewPost {
+                title: Title::parse("Hello").unwrap(),
+                content: domain::PostContent::parse("World").unwrap(),
+                published: Some(true),
+            },
+        );
+        Records::<Post>::create(&memory, &post, None).await.unwrap();
+        let done = worker.handle(testkit::fixture("worker/refresh-feed.json")).await.unwrap();
+        assert_eq!(done["batchItemFailures"], serde_json::json!([]));
+        let feed = memory.feed().await.unwrap().expect("a snapshot");
+        assert_eq!((feed.posts, feed.count), (vec![post.clone()], 1));
+
+        // The cascade deletes the author's posts, and the snapshot loses them at once.
+        worker.finish_deletion(author).await.unwrap();
+        let feed = memory.feed().await.unwrap().expect("a snapshot");
+        assert_eq!((feed.posts.len(), feed.count), (0, 0));
     }
 
     #[tokio::test]

@@ -29,10 +29,19 @@ pub struct Operation {
     pub summary: &'static str,
     pub description: &'static str,
     /// Whether the route takes the bearer token (OAuth2's password flow).
-    pub bearer: bool,
+    pub bearer: Bearer,
     pub params: &'static [Param],
     pub body: Option<Content>,
     pub replies: &'static [Reply],
+}
+
+/// Whether a route takes the bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bearer {
+    No,
+    Required,
+    /// Without one, the route answers what anyone may see (the public feed).
+    Optional,
 }
 
 /// Where a parameter is sent.
@@ -263,8 +272,10 @@ impl Operation {
             replies.insert(reply.status.to_string(), answer);
         }
         operation["responses"] = replies.into();
-        if self.bearer {
-            operation["security"] = json!([{ "OAuth2PasswordBearer": [] }]);
+        match self.bearer {
+            Bearer::No => {}
+            Bearer::Required => operation["security"] = json!([{ "OAuth2PasswordBearer": [] }]),
+            Bearer::Optional => operation["security"] = json!([{ "OAuth2PasswordBearer": [] }, {}]),
         }
         operation
     }

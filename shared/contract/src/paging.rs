@@ -54,6 +54,11 @@ impl Paging {
         })
     }
 
+    /// Whether the request continues from a cursor.
+    pub fn has_cursor(&self) -> bool {
+        self.cursor.is_some()
+    }
+
     /// The rows to fetch: the page after `skip`, plus one to tell whether more follow.
     pub fn wanted(&self) -> usize {
         self.skip + self.limit + 1

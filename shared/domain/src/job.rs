@@ -16,6 +16,8 @@ pub enum Job {
     DeleteUserData {
         user_id: Uuid,
     },
+    /// Rebuilds the feed's snapshot (`feed::refresh`): a published post changed.
+    RefreshFeed,
 }
 
 impl Job {
@@ -23,6 +25,17 @@ impl Job {
         match self {
             Self::SendEmail(_) => "send_email",
             Self::DeleteUserData { .. } => "delete_user_data",
+            Self::RefreshFeed => "refresh_feed",
+        }
+    }
+
+    /// How long the queue holds the job before a consumer sees it. A feed refresh waits for
+    /// the change that asked for it to reach the index it lists (indexes are eventually
+    /// consistent; their lag is typically well under a second).
+    pub fn delay_seconds(&self) -> i32 {
+        match self {
+            Self::RefreshFeed => 1,
+            _ => 0,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod cursor;
 pub mod email;
 pub mod error;
+pub mod feed;
 pub mod file;
 pub mod invalid;
 pub mod item;

@@ -3,6 +3,7 @@
 //! email sender.
 
 use super::email::EmailMessage;
+use super::feed::FeedSnapshot;
 use super::file::{File, FileScope, FileStatus, UploadLimits};
 use super::job::Job;
 use super::owned::{Listing, Owned, Remembered};
@@ -70,6 +71,15 @@ pub trait Records<T: Owned>: Send + Sync {
         owner: Uuid,
         client_key: &str,
     ) -> impl Future<Output = Result<Option<Remembered>, StoreError>> + Send;
+}
+
+/// Where the feed's snapshot is kept (see `feed`): read by every default `GET /posts/`,
+/// written by the refresh job.
+pub trait FeedStore: Send + Sync {
+    /// The snapshot, from any replica; `None` before the first refresh.
+    fn feed(&self) -> impl Future<Output = Result<Option<FeedSnapshot>, StoreError>> + Send;
+    /// Keeps `snapshot` unless a newer one (by `built_at`) is kept already.
+    fn keep_feed(&self, snapshot: &FeedSnapshot) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Logins (refresh-token families, which their owner sees as sessions) and password-reset links.

@@ -77,6 +77,52 @@ pub fn check_if_match(request: &ApiRequest, version: u64) -> ApiResult<bool> {
     }
 }
 
+/// Whether the request's `If-None-Match` names `tag` (or is `*`): the client's copy is current.
+/// The comparison is weak (RFC 9110 §13.1.2): `W/"3"` matches `"3"`.
+pub fn none_match(request: &ApiRequest, tag: &str) -> bool {
+    let Some(header) = request.header("if-none-match") else {
+        return false;
+    };
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    header.split(',').any(|t| t.trim() == "*" || bare(t) == bare(tag))
+}
+
+/// 304 Not Modified, with the tag and no body.
+pub fn not_modified(tag: &str) -> ApiResult<Response> {
+    http::Response::builder()
+        .status(StatusCode::NOT_MODIFIED)
+        .header(http::header::ETAG, tag)
+        .body(lambda_http::Body::Empty)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// A `GET` answer made conditional: its `ETag` a digest of its body (for records with no
+/// version of their own: users, files, the public feed), and a 304 with no body when the
+/// request's `If-None-Match` names it. Other answers pass unchanged.
+pub fn conditional(request: &ApiRequest, mut response: Response) -> ApiResult<Response> {
+    let lambda_http::Body::Text(body) = response.body() else {
+        return Ok(response);
+    };
+    if response.status() != StatusCode::OK {
+        return Ok(response);
+    }
+    let digest = Sha256::digest(body.as_bytes());
+    let tag = format!("\"{}\"", hex(&digest[..16]));
+    if none_match(request, &tag) {
+        let mut not = not_modified(&tag)?;
+        for name in [http::header::CACHE_CONTROL] {
+            if let Some(value) = response.headers().get(&name) {
+                not.headers_mut().insert(name, value.clone());
+            }
+        }
+        return Ok(not);
+    }
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        response.headers_mut().insert(http::header::ETAG, value);
+    }
+    Ok(response)
+}
+
 /// 403 unless the caller owns the record or their role grants `permission`.
 pub fn owner_or(caller: &User, owner: Uuid, permission: Permission) -> ApiResult<()> {
     if caller.id == owner || caller.role.can(permission) {
@@ -162,11 +208,22 @@ pub enum Route {
     Delete,
 }
 
+/// What follows a committed write of a record (the posts' feed refresh): `before` is `None`
+/// for a create, `after` for a delete. `()` does nothing.
+pub trait Written<T>: Send + Sync + 'static {
+    fn written(&self, before: Option<&T>, after: Option<&T>) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl<T: Sync> Written<T> for () {
+    async fn written(&self, _before: Option<&T>, _after: Option<&T>) {}
+}
+
 /// One owned resource served over HTTP: its records in `store`, callers authenticated against
-/// the same store's users.
-pub struct ResourceApi<R, S> {
+/// the same store's users, and `W` told of every write.
+pub struct ResourceApi<R, S, W = ()> {
     auth: Authenticator<S>,
     cursors: CursorKey,
+    written: W,
     _resource: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -175,11 +232,34 @@ impl<R: Resource, S: Records<R::Record> + Accounts + 'static> ResourceApi<R, S> 
         Self {
             auth: Authenticator::new(keys, store),
             cursors,
+            written: (),
+            _resource: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R: Resource, S: Records<R::Record> + Accounts + 'static, W: Written<R::Record>> ResourceApi<R, S, W> {
+    /// The same API, telling `written` of every write it commits.
+    pub fn telling<V: Written<R::Record>>(self, written: V) -> ResourceApi<R, S, V> {
+        ResourceApi {
+            auth: self.auth,
+            cursors: self.cursors,
+            written,
             _resource: std::marker::PhantomData,
         }
     }
 
-    fn store(&self) -> &S {
+    /// Who is calling, checked against the store's users.
+    pub fn authenticator(&self) -> &Authenticator<S> {
+        &self.auth
+    }
+
+    /// The key that signs this API's cursors.
+    pub fn cursors(&self) -> &CursorKey {
+        &self.cursors
+    }
+
+    pub fn store(&self) -> &S {
         self.auth.users()
     }
 
@@ -250,7 +330,10 @@ impl<R: Resource, S: Records<R::Record> + Accounts + 'static> ResourceApi<R, S> 
             etag: etag(record.version()),
         });
         match Records::<R::Record>::create(self.store(), &record, remembered.as_ref()).await {
-            Ok(()) => Self::respond(StatusCode::OK, &record),
+            Ok(()) => {
+                self.written.written(None, Some(&record)).await;
+                Self::respond(StatusCode::OK, &record)
+            }
             Err(WriteError::KeyTaken) => match &key {
                 Some(key) => match Records::<R::Record>::remembered(self.store(), caller.id, key).await? {
                     Some(remembered) => replay(&remembered, &fingerprint),
@@ -266,6 +349,10 @@ impl<R: Resource, S: Records<R::Record> + Accounts + 'static> ResourceApi<R, S> 
         let caller = self.auth.current_user(&request).await?;
         let record = self.load(request.path_id("id")?).await?;
         R::check_read(&record, &caller)?;
+        let tag = etag(record.version());
+        if none_match(&request, &tag) {
+            return not_modified(&tag);
+        }
         Self::respond(StatusCode::OK, &record)
     }
 
@@ -285,7 +372,10 @@ impl<R: Resource, S: Records<R::Record> + Accounts + 'static> ResourceApi<R, S> 
             };
             next.touch();
             match Records::<R::Record>::replace(self.store(), &current, &next).await {
-                Ok(()) => return Self::updated(&caller, &next),
+                Ok(()) => {
+                    self.written.written(Some(&current), Some(&next)).await;
+                    return Self::updated(&caller, &next);
+                }
                 Err(WriteError::Conflict) if conditional => return Err(precondition_failed()),
                 Err(WriteError::Conflict) => continue,
                 Err(other) => return Err(other.into()),
@@ -305,7 +395,7 @@ impl<R: Resource, S: Records<R::Record> + Accounts + 'static> ResourceApi<R, S> 
         let conditional = check_if_match(&request, current.version())?;
         let version = conditional.then_some(current.version());
         match Records::<R::Record>::delete(self.store(), &current, version).await {
-            Ok(()) => {}
+            Ok(()) => self.written.written(Some(&current), None).await,
             // Deleted by someone else meanwhile: without If-Match that is the outcome asked for.
             Err(WriteError::Conflict) if !conditional => return Err(not_found::<R::Record>()),
             Err(other) => return Err(other.into()),
@@ -315,7 +405,7 @@ impl<R: Resource, S: Records<R::Record> + Accounts + 'static> ResourceApi<R, S> 
     }
 }
 
-impl<R: Resource, S: Records<R::Record> + Accounts + 'static> Api for ResourceApi<R, S> {
+impl<R: Resource, S: Records<R::Record> + Accounts + 'static, W: Written<R::Record>> Api for ResourceApi<R, S, W> {
     type Route = Route;
 
     fn routes() -> Vec<(Endpoint, Route)> {

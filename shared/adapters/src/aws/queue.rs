@@ -85,6 +85,7 @@ impl JobQueue for SqsQueue {
             .queue_url(&self.url)
             .message_body(envelope.to_body())
             .message_attributes("kind", kind)
+            .delay_seconds(envelope.job.delay_seconds())
             .send()
             .await
             .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;

@@ -79,6 +79,9 @@ pub fn author_posts(author: Uuid, published: bool) -> String {
 }
 pub const PUBLISHED_POSTS: &str = "POSTS#PUBLISHED";
 pub const PUBLISHED_POSTS_COUNTER: &str = "COUNTER#POSTS#PUBLISHED";
+/// The feed's snapshot, one partition per replica: `FEED#<n>`.
+pub const FEED: &str = "FEED";
+pub const FEED_SK: &str = "FEED";
 pub fn author_posts_counter(author: Uuid, published: bool) -> String {
     format!("COUNTER#POSTS#{author}#{}", state(published))
 }

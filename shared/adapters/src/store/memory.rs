@@ -3,12 +3,14 @@
 
 use domain::clock::now_secs;
 use domain::email::EmailMessage;
+use domain::feed::FeedSnapshot;
 use domain::file::{File, FileScope, FileStatus, UploadLimits, Usage};
 use domain::job::Job;
 use domain::passwords::PasswordHash;
 use domain::ports::{
-    Connections, EmailSender, FileCreateError, FileStore, JobQueue, Notifier, ObjectError, ObjectStore, Probe, Push,
-    PushError, QueueError, RateLimiter, Records, SendError, SessionStore, UploadForm, UploadTicket, UserStore,
+    Connections, EmailSender, FeedStore, FileCreateError, FileStore, JobQueue, Notifier, ObjectError, ObjectStore,
+    Probe, Push, PushError, QueueError, RateLimiter, Records, SendError, SessionStore, UploadForm, UploadTicket,
+    UserStore,
 };
 use domain::realtime::{
     Audience, ChatMessage, Connection, ConnectionId, Event, Joined, Member, Notification, RoomName, HISTORY_LEN,
@@ -73,6 +75,7 @@ pub struct State {
     gone: HashSet<ConnectionId>,
     /// When set, every call fails as an unreachable service would.
     down: bool,
+    feed: Option<FeedSnapshot>,
 }
 
 /// Every store port, the job queue and the email sender, in memory. Clones share one state, so
@@ -245,6 +248,20 @@ impl UserStore for Memory {
 fn in_listing<T: Owned>(record: &T, listing: &Listing<T::Source>) -> bool {
     listing.sources.iter().any(|source| record.listed_in(source))
         && listing.search.as_deref().is_none_or(|search| record.matches(search))
+}
+
+impl FeedStore for Memory {
+    async fn feed(&self) -> Result<Option<FeedSnapshot>, StoreError> {
+        Ok(self.state()?.feed.clone())
+    }
+
+    async fn keep_feed(&self, snapshot: &FeedSnapshot) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.feed.as_ref().is_none_or(|kept| kept.built_at < snapshot.built_at) {
+            state.feed = Some(snapshot.clone());
+        }
+        Ok(())
+    }
 }
 
 impl<T: Owned> Records<T> for Memory {

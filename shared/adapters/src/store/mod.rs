@@ -3,6 +3,7 @@
 
 pub mod attrs;
 mod connections;
+mod feed;
 mod files;
 mod items;
 pub mod keys;
@@ -11,6 +12,8 @@ mod posts;
 mod records;
 mod sessions;
 mod users;
+
+pub use feed::REPLICAS as FEED_REPLICAS;
 
 use attrs::{text, Row};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

@@ -12,7 +12,7 @@ pub const READ_ITEMS: Operation = Operation {
     tag: "items",
     summary: "Read Items",
     description: "Retrieve items: a superuser's are everyone's, anyone else's their own. Newest first.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[
         SKIP,
         LIMIT,
@@ -37,7 +37,7 @@ pub const CREATE_ITEM: Operation = Operation {
     tag: "items",
     summary: "Create Item",
     description: "Create new item. With an `Idempotency-Key`, a retry gets the first answer.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[IDEMPOTENCY_KEY],
     body: Some(Content::json::<ItemCreate>()),
     replies: &[
@@ -58,11 +58,12 @@ pub const READ_ITEM: Operation = Operation {
     tag: "items",
     summary: "Read Item",
     description: "Get item by ID.",
-    bearer: true,
-    params: &[Param::path_id("id", "Id")],
+    bearer: Bearer::Required,
+    params: &[Param::path_id("id", "Id"), IF_NONE_MATCH],
     body: None,
     replies: &[
         Reply::ok::<ItemPublic>().with_headers(ETAG),
+        NOT_MODIFIED,
         UNAUTHENTICATED,
         Reply::error(403, "Not enough permissions"),
         Reply::error(404, "Item not found"),
@@ -81,7 +82,7 @@ pub const UPDATE_ITEM: Operation = Operation {
     tag: "items",
     summary: "Update Item",
     description: "Update an item: the fields sent. With `If-Match`, a concurrent change is a 412.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[Param::path_id("id", "Id"), IF_MATCH],
     body: Some(Content::json::<ItemUpdate>()),
     replies: &[
@@ -107,7 +108,7 @@ pub const DELETE_ITEM: Operation = Operation {
     tag: "items",
     summary: "Delete Item",
     description: "Delete an item.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[Param::path_id("id", "Id"), IF_MATCH],
     body: None,
     replies: &[
@@ -132,7 +133,7 @@ pub const PATCH_ITEM: Operation = Operation {
     tag: "items",
     summary: "Patch Item",
     description: "The same as `PUT`.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[Param::path_id("id", "Id"), IF_MATCH],
     body: Some(Content::json::<ItemUpdate>()),
     replies: &[

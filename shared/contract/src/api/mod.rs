@@ -15,7 +15,9 @@ use crate::accounts::{PrivateUserCreate, UpdatePassword, UserCreate, UserRegiste
 use crate::files::{FileCreate, FileCreated, FilePublic, UploadFileForm};
 use crate::items::{ItemCreate, ItemUpdate};
 use crate::login::{LoginForm, NewPassword, RefreshTokenRequest};
-use crate::operation::{Content, Endpoint, Header, Operation, Param, Reply, INVALID, UNAUTHENTICATED, UNAVAILABLE};
+use crate::operation::{
+    Bearer, Content, Endpoint, Header, Operation, Param, Reply, INVALID, UNAUTHENTICATED, UNAVAILABLE,
+};
 use crate::paging::{MAX_LIMIT, MAX_SKIP};
 use crate::posts::{PostCreate, PostUpdate};
 use crate::public::{
@@ -57,6 +59,18 @@ const IF_MATCH: Param = Param::header(
     "The `ETag` last read: a record changed since is a 412",
     || json!({ "type": ["string", "null"] }),
 );
+const IF_NONE_MATCH: Param = Param::header(
+    "If-None-Match",
+    "An `ETag` read before: if it is still current, a 304 with no body",
+    || json!({ "type": ["string", "null"] }),
+);
+/// 304: the copy the client holds (`If-None-Match`) is current.
+const NOT_MODIFIED: Reply = Reply {
+    status: 304,
+    description: "Not Modified: the client's copy is current",
+    content: None,
+    headers: ETAG,
+};
 const IDEMPOTENCY_KEY: Param = Param::header(
     "Idempotency-Key",
     "A retry with the same key and body gets the first answer (kept 24 h)",
@@ -68,6 +82,25 @@ const ETAG: &[Header] = &[Header {
     description: "The item's version",
     schema: || json!({ "type": "string" }),
 }];
+/// The tag of an answer whose record has no version of its own (a user, a file).
+const BODY_ETAG: &[Header] = &[Header {
+    name: "ETag",
+    description: "A tag of this answer, for `If-None-Match`",
+    schema: || json!({ "type": "string" }),
+}];
+/// The public feed's caching headers.
+const PUBLIC_FEED: &[Header] = &[
+    Header {
+        name: "ETag",
+        description: "A tag of this page",
+        schema: || json!({ "type": "string" }),
+    },
+    Header {
+        name: "Cache-Control",
+        description: "Without a token: `public, max-age=30, stale-while-revalidate=60`",
+        schema: || json!({ "type": "string" }),
+    },
+];
 const NEW_ETAG: &[Header] = &[Header {
     name: "ETag",
     description: "The item's new version",

@@ -11,8 +11,11 @@ pub const READ_POSTS: Operation = Operation {
     },
     tag: "posts",
     summary: "Read Posts",
-    description: "Retrieve posts: everyone's published posts and the caller's drafts. Newest first.",
-    bearer: true,
+    description: "Retrieve posts: everyone's published posts and the caller's drafts. Newest first. \
+                  Without a token, `published=true` is the public feed: published posts only, answered with \
+                  `Cache-Control: public, max-age=30, stale-while-revalidate=60` and an `ETag` (`If-None-Match` \
+                  with it: 304).",
+    bearer: Bearer::Optional,
     params: &[
         SKIP,
         LIMIT,
@@ -27,9 +30,16 @@ pub const READ_POSTS: Operation = Operation {
             "Only published posts, or only drafts",
             || json!({"type": "boolean"}),
         ),
+        IF_NONE_MATCH,
     ],
     body: None,
-    replies: &[Reply::ok::<PostsPublic>(), UNAUTHENTICATED, INVALID, UNAVAILABLE],
+    replies: &[
+        Reply::ok::<PostsPublic>().with_headers(PUBLIC_FEED),
+        NOT_MODIFIED,
+        UNAUTHENTICATED,
+        INVALID,
+        UNAVAILABLE,
+    ],
 };
 
 /// Create Post
@@ -42,7 +52,7 @@ pub const CREATE_POST: Operation = Operation {
     tag: "posts",
     summary: "Create Post",
     description: "Create new post. With an `Idempotency-Key`, a retry gets the first answer.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[IDEMPOTENCY_KEY],
     body: Some(Content::json::<PostCreate>()),
     replies: &[
@@ -63,11 +73,12 @@ pub const READ_POST: Operation = Operation {
     tag: "posts",
     summary: "Read Post",
     description: "Get post by ID.",
-    bearer: true,
-    params: &[Param::path_id("id", "Id")],
+    bearer: Bearer::Required,
+    params: &[Param::path_id("id", "Id"), IF_NONE_MATCH],
     body: None,
     replies: &[
         Reply::ok::<PostPublic>().with_headers(ETAG),
+        NOT_MODIFIED,
         UNAUTHENTICATED,
         Reply::error(404, "Post not found (another user's draft included)"),
         INVALID,
@@ -85,7 +96,7 @@ pub const UPDATE_POST: Operation = Operation {
     tag: "posts",
     summary: "Update Post",
     description: "Update a post: the fields sent. With `If-Match`, a concurrent change is a 412.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[Param::path_id("id", "Id"), IF_MATCH],
     body: Some(Content::json::<PostUpdate>()),
     replies: &[
@@ -111,7 +122,7 @@ pub const DELETE_POST: Operation = Operation {
     tag: "posts",
     summary: "Delete Post",
     description: "Delete a post.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[Param::path_id("id", "Id"), IF_MATCH],
     body: None,
     replies: &[
@@ -136,7 +147,7 @@ pub const PATCH_POST: Operation = Operation {
     tag: "posts",
     summary: "Patch Post",
     description: "The same as `PUT`.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[Param::path_id("id", "Id"), IF_MATCH],
     body: Some(Content::json::<PostUpdate>()),
     replies: &[

@@ -12,7 +12,7 @@ pub const CREATE_USER: Operation = Operation {
     tag: "private",
     summary: "Create User",
     description: "Create a new user. Local and dev stages only.",
-    bearer: false,
+    bearer: Bearer::No,
     params: &[],
     body: Some(Content::json::<PrivateUserCreate>()),
     replies: &[

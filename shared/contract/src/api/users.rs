@@ -12,7 +12,7 @@ pub const READ_USERS: Operation = Operation {
     tag: "users",
     summary: "Read Users",
     description: "Retrieve users.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[SKIP, LIMIT],
     body: None,
     replies: &[
@@ -34,7 +34,7 @@ pub const CREATE_USER: Operation = Operation {
     tag: "users",
     summary: "Create User",
     description: "Create new user.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[],
     body: Some(Content::json::<UserCreate>()),
     replies: &[
@@ -57,10 +57,15 @@ pub const READ_USER_ME: Operation = Operation {
     tag: "users",
     summary: "Read User Me",
     description: "Get current user.",
-    bearer: true,
-    params: &[],
+    bearer: Bearer::Required,
+    params: &[IF_NONE_MATCH],
     body: None,
-    replies: &[Reply::ok::<UserPublic>(), UNAUTHENTICATED, UNAVAILABLE],
+    replies: &[
+        Reply::ok::<UserPublic>().with_headers(BODY_ETAG),
+        NOT_MODIFIED,
+        UNAUTHENTICATED,
+        UNAVAILABLE,
+    ],
 };
 
 /// Delete User Me
@@ -73,7 +78,7 @@ pub const DELETE_USER_ME: Operation = Operation {
     tag: "users",
     summary: "Delete User Me",
     description: "Delete own user.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[],
     body: None,
     replies: &[
@@ -94,7 +99,7 @@ pub const UPDATE_USER_ME: Operation = Operation {
     tag: "users",
     summary: "Update User Me",
     description: "Update own user.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[],
     body: Some(Content::json::<UserUpdateMe>()),
     replies: &[
@@ -116,7 +121,7 @@ pub const UPDATE_PASSWORD_ME: Operation = Operation {
     tag: "users",
     summary: "Update Password Me",
     description: "Update own password.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[],
     body: Some(Content::json::<UpdatePassword>()),
     replies: &[
@@ -139,7 +144,7 @@ pub const REGISTER_USER: Operation = Operation {
     tag: "users",
     summary: "Register User",
     description: "Create new user without the need to be logged in.",
-    bearer: false,
+    bearer: Bearer::No,
     params: &[],
     body: Some(Content::json::<UserRegister>()),
     replies: &[
@@ -160,11 +165,12 @@ pub const READ_USER_BY_ID: Operation = Operation {
     tag: "users",
     summary: "Read User By Id",
     description: "Get a specific user by id.",
-    bearer: true,
-    params: &[Param::path_id("user_id", "User Id")],
+    bearer: Bearer::Required,
+    params: &[Param::path_id("user_id", "User Id"), IF_NONE_MATCH],
     body: None,
     replies: &[
-        Reply::ok::<UserPublic>(),
+        Reply::ok::<UserPublic>().with_headers(BODY_ETAG),
+        NOT_MODIFIED,
         UNAUTHENTICATED,
         Reply::error(403, "The user doesn't have enough privileges"),
         Reply::error(404, "User not found"),
@@ -183,7 +189,7 @@ pub const DELETE_USER: Operation = Operation {
     tag: "users",
     summary: "Delete User",
     description: "Delete a user.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[Param::path_id("user_id", "User Id")],
     body: None,
     replies: &[
@@ -206,7 +212,7 @@ pub const UPDATE_USER: Operation = Operation {
     tag: "users",
     summary: "Update User",
     description: "Update a user.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[Param::path_id("user_id", "User Id")],
     body: Some(Content::json::<UserUpdate>()),
     replies: &[
@@ -230,7 +236,7 @@ pub const READ_SESSIONS: Operation = Operation {
     tag: "users",
     summary: "Read Sessions",
     description: "The caller's logins that still stand, newest first, the caller's own marked `current`.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[],
     body: None,
     replies: &[Reply::ok::<SessionsPublic>(), UNAUTHENTICATED, UNAVAILABLE],
@@ -247,7 +253,7 @@ pub const REVOKE_OTHER_SESSIONS: Operation = Operation {
     summary: "Revoke Other Sessions",
     description: "Ends every login of the caller but the one it calls with: their refresh and access tokens \
                   stop working at once, and their WebSockets get `session.revoked` and are closed.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[],
     body: None,
     replies: &[Reply::ok::<Message>(), UNAUTHENTICATED, UNAVAILABLE],
@@ -264,7 +270,7 @@ pub const REVOKE_SESSION: Operation = Operation {
     summary: "Revoke Session",
     description: "Ends one of the caller's logins: its refresh and access tokens stop working at once, and its \
                   WebSockets get `session.revoked` and are closed.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[Param::path_id("session_id", "Session Id")],
     body: None,
     replies: &[

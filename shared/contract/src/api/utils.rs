@@ -12,7 +12,7 @@ pub const HEALTH_CHECK: Operation = Operation {
     tag: "utils",
     summary: "Health Check",
     description: "`true`; with `deep=true`, the state of each backing service (table, bucket, queue).",
-    bearer: false,
+    bearer: Bearer::No,
     params: &[Param::query(
         "deep",
         "Check every backing service",
@@ -36,7 +36,7 @@ pub const TEST_EMAIL: Operation = Operation {
     tag: "utils",
     summary: "Test Email",
     description: "Test emails.",
-    bearer: true,
+    bearer: Bearer::Required,
     params: &[Param::query(
         "email_to",
         "Where to send the test email",
