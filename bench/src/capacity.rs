@@ -297,6 +297,171 @@ async fn wait_for(
 }
 
 /// A PNG of a few pixels, the upload of the `upload` route.
+/// `length` characters of text that compresses like prose (words drawn by a seeded generator),
+/// not like one phrase repeated: the feed's snapshot is stored deflated, and
+/// a repeated phrase would make it look far cheaper than real posts.
+fn prose(seed: u64, length: usize) -> String {
+    const WORDS: &[&str] = &[
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "a",
+        "is",
+        "that",
+        "for",
+        "it",
+        "as",
+        "was",
+        "with",
+        "be",
+        "by",
+        "on",
+        "not",
+        "he",
+        "this",
+        "are",
+        "or",
+        "his",
+        "from",
+        "at",
+        "which",
+        "but",
+        "have",
+        "an",
+        "had",
+        "they",
+        "you",
+        "were",
+        "their",
+        "one",
+        "all",
+        "we",
+        "can",
+        "her",
+        "has",
+        "there",
+        "been",
+        "if",
+        "more",
+        "when",
+        "will",
+        "would",
+        "who",
+        "so",
+        "no",
+        "server",
+        "latency",
+        "request",
+        "table",
+        "queue",
+        "deploy",
+        "function",
+        "memory",
+        "cold",
+        "start",
+        "partition",
+        "throughput",
+        "cache",
+        "region",
+        "cost",
+        "million",
+        "users",
+        "because",
+        "between",
+        "through",
+        "during",
+        "before",
+        "after",
+        "above",
+        "below",
+        "again",
+        "further",
+        "then",
+        "once",
+        "here",
+        "why",
+        "how",
+        "both",
+        "each",
+        "few",
+        "most",
+        "other",
+        "some",
+        "such",
+        "only",
+        "own",
+        "same",
+        "than",
+        "too",
+        "very",
+        "just",
+        "should",
+        "now",
+        "morning",
+        "evening",
+        "river",
+        "mountain",
+        "garden",
+        "window",
+        "library",
+        "journey",
+        "kitchen",
+        "question",
+        "answer",
+        "history",
+        "science",
+        "market",
+        "village",
+        "winter",
+        "summer",
+        "yesterday",
+        "tomorrow",
+        "quickly",
+        "slowly",
+    ];
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut text = String::with_capacity(length + 16);
+    let mut sentence = 0;
+    while text.len() < length {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        // One word in five is a rare one (random letters): with them, the text deflates to about
+        // 38% of its size, as English prose does (a fixed vocabulary alone would give 27%).
+        let rare: String;
+        let word = if state % 5 == 0 {
+            let mut letters = state >> 8;
+            rare = (0..3 + (state >> 40) % 7)
+                .map(|_| {
+                    letters = letters.rotate_right(5);
+                    char::from(b"etaoinshrdlucmfwypvbgk"[(letters % 22) as usize])
+                })
+                .collect();
+            rare.as_str()
+        } else {
+            WORDS[(state % WORDS.len() as u64) as usize]
+        };
+        if sentence == 0 {
+            let mut chars = word.chars();
+            text.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+            text.push_str(chars.as_str());
+        } else {
+            text.push_str(word);
+        }
+        sentence += 1;
+        if sentence > 8 + (state % 9) as usize {
+            text.push_str(". ");
+            sentence = 0;
+        } else {
+            text.push(' ');
+        }
+    }
+    text.truncate(length);
+    text
+}
+
 fn tiny_png() -> Vec<u8> {
     let image = image::RgbImage::from_pixel(32, 24, image::Rgb([200, 80, 40]));
     let mut bytes = std::io::Cursor::new(Vec::new());
@@ -485,6 +650,24 @@ fn partition_name(units: &Value) -> String {
     )
 }
 
+/// Partitions kept as copies or shards of one another, and how many there are: each read picks
+/// one and each write reaches one (a shard) or all (a copy), so the load of the family spreads
+/// evenly over them. Their measured load is summed and divided by the count: a run of a few
+/// requests picks some copies more often than others by chance.
+fn spread() -> Vec<(String, u32)> {
+    vec![(adapters::store::keys::FEED.to_owned(), adapters::store::FEED_REPLICAS)]
+}
+
+/// The family a key of [`spread`] belongs to, named with its count, and the count.
+fn spread_family(key: &str) -> Option<(String, u32)> {
+    let (prefix, n) = key.rsplit_once('#')?;
+    n.parse::<u32>().ok()?;
+    spread()
+        .into_iter()
+        .find(|(p, _)| p == prefix)
+        .map(|(p, count)| (format!("{p}#{{0..{count}}} (each of {count})"), count))
+}
+
 /// A key of one caller or one record, spelled as its pattern (`USER#{id}`): ids and digests
 /// replaced. Keys that are the same for every caller keep their text.
 fn pattern(key: &str) -> String {
@@ -581,9 +764,19 @@ fn average(mut usage: RouteUsage, requests: usize, callers: &HashMap<String, BTr
         })
         .map(|(name, _)| name.clone())
         .collect();
-    // Keys of one caller or one record are folded into their pattern.
+    // Keys of one caller or one record are folded into their pattern; copies and shards into
+    // their family, each bearing its share.
     let mut folded: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     for (name, (r, w)) in &usage.partitions {
+        let (target, key) = name.split_once(' ').unwrap_or((name, ""));
+        if let Some((family, count)) = spread_family(key) {
+            let family = format!("{target} {family}");
+            let entry = folded.entry(family.clone()).or_default();
+            entry.0 += r / f64::from(count);
+            entry.1 += w / f64::from(count);
+            usage.shared.insert(family);
+            continue;
+        }
         let key = if usage.shared.contains(name) {
             name.clone()
         } else {
@@ -808,7 +1001,8 @@ async fn run() -> Result<(), String> {
         }
         // Enough published posts that the feed's first page is full (100), of a blog post's size.
         for i in 0..11 {
-            let body = json!({"title": format!("Post {i}"), "content": "Hello. ".repeat(200), "published": true});
+            let body =
+                json!({"title": format!("Post {i}"), "content": prose((n * 100 + i) as u64, 1400), "published": true});
             expect(
                 "POST",
                 &format!("{stack}/api/v1/posts/"),
@@ -1253,6 +1447,16 @@ fn report(runs: &[Run], options: &Options) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn seeded_prose_deflates_like_english() {
+        let text: String = (0..50).map(|seed| super::prose(seed, 1400)).collect();
+        assert_eq!(super::prose(7, 1400), super::prose(7, 1400));
+        assert_eq!(super::prose(7, 1400).len(), 1400);
+        let deflated = miniz_oxide::deflate::compress_to_vec(text.as_bytes(), 6);
+        let ratio = deflated.len() as f64 / text.len() as f64;
+        assert!((0.33..0.45).contains(&ratio), "{ratio}");
+    }
+
     use super::*;
 
     #[test]
@@ -1263,5 +1467,18 @@ mod tests {
             "RATE#login-ip#{hash}#{n}"
         );
         assert_eq!(pattern("POSTS#PUBLISHED"), "POSTS#PUBLISHED");
+    }
+
+    #[test]
+    fn copies_of_one_partition_share_its_load() {
+        let mut usage = RouteUsage::default();
+        usage.partitions.insert("t FEED#3".into(), (16.0, 0.0));
+        usage.partitions.insert("t FEED#9".into(), (16.0, 32.0));
+        let usage = average(usage, 1, &HashMap::new());
+        let family = format!("t FEED#{{0..{0}}} (each of {0})", adapters::store::FEED_REPLICAS);
+        let each = f64::from(adapters::store::FEED_REPLICAS);
+        assert_eq!(usage.partitions.get(&family), Some(&(32.0 / each, 32.0 / each)));
+        assert!(usage.shared.contains(&family));
+        assert_eq!(spread_family("FEED#PUBLISHED"), None);
     }
 }

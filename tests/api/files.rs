@@ -610,7 +610,10 @@ fn a_current_copy_of_a_file_record_is_not_sent_again() {
     let stack = Stack::shared();
     let user = stack.signup();
     let created = announce(stack, &user.token, "notes.txt", "text/plain", 5).json();
-    let url = stack.api(&format!("/files/{}", created["file"]["id"].as_str().unwrap_or_default()));
+    let url = stack.api(&format!(
+        "/files/{}",
+        created["file"]["id"].as_str().unwrap_or_default()
+    ));
     let auth = format!("Bearer {}", user.token);
     let pending = api_tests::request("GET", &url, &[("authorization", &auth)], None);
     let tag = pending.header("etag").expect("an ETag").to_owned();

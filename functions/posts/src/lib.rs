@@ -156,8 +156,15 @@ impl<S: Records<Post> + FeedStore + Accounts + 'static, Q: JobQueue + 'static> P
                 (page, next, count)
             }
         };
+        let mut data: Vec<PostPublic> = posts.iter().map(PostPublic::from).collect();
+        let mut next_cursor = next_cursor;
+        if let Some(kept) = fitting(&data) {
+            // The rest follows from a cursor after the last post sent.
+            next_cursor = Some(self.resource.cursors().sign(&scope, &posts[kept - 1].sort_key()));
+            data.truncate(kept);
+        }
         let page = Page {
-            data: posts.iter().map(PostPublic::from).collect::<Vec<_>>(),
+            data,
             count,
             next_cursor: Skip::Field(next_cursor),
         };
@@ -193,6 +200,24 @@ impl<S: Records<Post> + FeedStore + Accounts + 'static, Q: JobQueue + 'static> P
         )?;
         Ok(feed.page_for(caller.id, own_published, drafts, draft_count, query.paging.limit))
     }
+}
+
+/// The most a page's posts may take as JSON: a Lambda answer is at most 6 MB, and API Gateway's
+/// envelope escapes the body inside it. A page of long posts (50,000 characters each) is cut
+/// here, and `next_cursor` continues it.
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How many of `posts` fit in [`MAX_PAGE_BYTES`], when not all of them do (at least one: a single
+/// post is far below the limit).
+fn fitting(posts: &[PostPublic]) -> Option<usize> {
+    let mut total = 0;
+    for (n, post) in posts.iter().enumerate() {
+        total += serde_json::to_string(post).map_or(0, |json| json.len() + 1);
+        if total > MAX_PAGE_BYTES {
+            return Some(n.max(1));
+        }
+    }
+    None
 }
 
 /// A public feed answer: cacheable by anyone, with a strong tag of its body; 304 when the

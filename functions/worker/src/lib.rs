@@ -273,7 +273,10 @@ mod tests {
             },
         );
         Records::<Post>::create(&memory, &post, None).await.unwrap();
-        let done = worker.handle(testkit::fixture("worker/refresh-feed.json")).await.unwrap();
+        let done = worker
+            .handle(testkit::fixture("worker/refresh-feed.json"))
+            .await
+            .unwrap();
         assert_eq!(done["batchItemFailures"], serde_json::json!([]));
         let feed = memory.feed().await.unwrap().expect("a snapshot");
         assert_eq!((feed.posts, feed.count), (vec![post.clone()], 1));

@@ -473,6 +473,9 @@ impl Environment {
     }
 }
 
+/// The largest answer a synchronous invocation may return (Lambda's 6 MB payload limit).
+const MAX_RESPONSE_BYTES: usize = 6_291_556;
+
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
@@ -501,6 +504,16 @@ async fn route(environment: Arc<Environment>, request: Request<hyper::body::Inco
     }
     let parts: Vec<&str> = rest.split('/').collect();
     match parts.as_slice() {
+        ["invocation", id, "response"] if body.len() > MAX_RESPONSE_BYTES => {
+            // As Lambda does: the invocation fails, and API Gateway answers 502 for it.
+            let error = format!(
+                r#"{{"errorType":"Function.ResponseSizeTooLarge","errorMessage":"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."}}"#
+            );
+            environment
+                .complete(id, InvokeResult::FunctionError(Bytes::from(error)))
+                .await;
+            plain(StatusCode::PAYLOAD_TOO_LARGE, "response too large")
+        }
         ["invocation", id, "response"] => {
             environment.complete(id, InvokeResult::Ok(body)).await;
             plain(StatusCode::ACCEPTED, "")
