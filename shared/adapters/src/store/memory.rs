@@ -8,7 +8,7 @@ use domain::job::Job;
 use domain::passwords::PasswordHash;
 use domain::ports::{
     Connections, EmailSender, FileCreateError, FileStore, JobQueue, Notifier, ObjectError, ObjectStore, Probe, Push,
-    PushError, QueueError, RateLimiter, Records, SendError, SessionStore, UploadForm, UploadTicket, UserStore,
+    PushError, QueueError, RateLimiter, Records, SendError, SentEmails, SessionStore, UploadForm, UploadTicket, UserStore,
 };
 use domain::realtime::{
     Audience, ChatMessage, Connection, ConnectionId, Event, Joined, Member, Notification, RoomName, HISTORY_LEN,
@@ -59,6 +59,8 @@ pub struct State {
     writes: HashMap<String, usize>,
     jobs: Vec<Job>,
     emails: Vec<EmailMessage>,
+    /// Email jobs whose sending was claimed (`SentEmails`).
+    claimed_emails: HashSet<Uuid>,
     /// deleted user → when (epoch seconds), until their cascade has run.
     unfinished_deletions: HashMap<Uuid, u64>,
     /// When set, enqueueing fails (the queue alone is unreachable).
@@ -515,6 +517,17 @@ impl RateLimiter for Memory {
         {
             *count = count.saturating_sub(1);
         }
+        Ok(())
+    }
+}
+
+impl SentEmails for Memory {
+    async fn claim_email(&self, job: Uuid) -> Result<bool, StoreError> {
+        Ok(self.state()?.claimed_emails.insert(job))
+    }
+
+    async fn release_email(&self, job: Uuid) -> Result<(), StoreError> {
+        self.state()?.claimed_emails.remove(&job);
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod attrs;
 mod connections;
+mod emails;
 mod files;
 mod items;
 pub mod keys;
