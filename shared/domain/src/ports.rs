@@ -137,6 +137,10 @@ pub trait RateLimiter: Send + Sync {
     fn hit(&self, limit: &Limit, key: &str) -> impl Future<Output = Result<Count, StoreError>> + Send;
     /// Takes back one attempt (it succeeded, and only failures are limited).
     fn refund(&self, limit: &Limit, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The current count of each `(limit, key)`, in order, without counting: what a check that
+    /// counts only failures reads before and after the attempt (the latest counts, in one round
+    /// trip where the store can).
+    fn counts(&self, limits: &[(&Limit, &str)]) -> impl Future<Output = Result<Vec<Count>, StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -509,6 +509,22 @@ impl RateLimiter for Memory {
         })
     }
 
+    async fn counts(&self, limits: &[(&Limit, &str)]) -> Result<Vec<Count>, StoreError> {
+        let now = now_secs();
+        let state = self.state()?;
+        Ok(limits
+            .iter()
+            .map(|(limit, key)| Count {
+                count: state
+                    .rates
+                    .get(&(limit.scope, (*key).to_owned(), limit.window_start(now)))
+                    .copied()
+                    .unwrap_or(0),
+                retry_after_secs: limit.retry_after(now),
+            })
+            .collect())
+    }
+
     async fn refund(&self, limit: &Limit, key: &str) -> Result<(), StoreError> {
         let mut state = self.state()?;
         if let Some(count) = state
