@@ -94,15 +94,17 @@ pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
 /// The address-wide limit's `max` from `LOGIN_FAILURES_PER_ADDRESS` (the default without it).
 pub fn failures_per_address(env: &impl domain::config::Env) -> Result<u64, domain::config::ConfigError> {
     match env.get("LOGIN_FAILURES_PER_ADDRESS") {
-        Some(value) => value
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| domain::config::ConfigError::Invalid {
-                name: "LOGIN_FAILURES_PER_ADDRESS",
-                reason: format!("{value:?} is not a positive number"),
-            }),
+        Some(value) => {
+            value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| domain::config::ConfigError::Invalid {
+                    name: "LOGIN_FAILURES_PER_ADDRESS",
+                    reason: format!("{value:?} is not a positive number"),
+                })
+        }
         None => Ok(LOGIN_PER_IP.max),
     }
 }
@@ -152,7 +154,11 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
     /// limits that count only failures, made before an attempt and again after one succeeded.
     async fn check(&self, limits: &[(&Limit, &str)], detail: &str) -> ApiResult<()> {
         let counts = self.store().counts(limits).await?;
-        match limits.iter().zip(counts).find(|((limit, _), count)| count.count >= limit.max) {
+        match limits
+            .iter()
+            .zip(counts)
+            .find(|((limit, _), count)| count.count >= limit.max)
+        {
             Some((_, count)) => Err(ApiError::TooManyRequests {
                 detail: detail.to_owned(),
                 retry_after_secs: count.retry_after_secs,
@@ -521,7 +527,12 @@ mod handler_tests {
         }
     }
 
-    async fn status(service: &edge::Service<Login<Memory, Memory, Memory>>, email: &str, password: &str, ip: &str) -> u16 {
+    async fn status(
+        service: &edge::Service<Login<Memory, Memory, Memory>>,
+        email: &str,
+        password: &str,
+        ip: &str,
+    ) -> u16 {
         let request = event("login/access-token.json", "", as_user(email, password, ip));
         service.call(request).await.status().as_u16()
     }
@@ -562,9 +573,21 @@ mod handler_tests {
         for _ in 0..10 {
             assert_eq!(status(&service, "a@example.com", "wrong-guess", office).await, 400);
         }
-        assert_eq!(status(&service, "a@example.com", PASSWORD, office).await, 429, "a is locked here");
-        assert_eq!(status(&service, "a@example.com", PASSWORD, "203.0.113.1").await, 200, "not elsewhere");
-        assert_eq!(status(&service, "b@example.com", PASSWORD, office).await, 200, "b logs in from the office");
+        assert_eq!(
+            status(&service, "a@example.com", PASSWORD, office).await,
+            429,
+            "a is locked here"
+        );
+        assert_eq!(
+            status(&service, "a@example.com", PASSWORD, "203.0.113.1").await,
+            200,
+            "not elsewhere"
+        );
+        assert_eq!(
+            status(&service, "b@example.com", PASSWORD, office).await,
+            200,
+            "b logs in from the office"
+        );
         for _ in 0..5 {
             assert_eq!(status(&service, "c@example.com", "wrong-guess", office).await, 400);
         }

@@ -253,7 +253,10 @@ impl<E: EmailSender, D: UserData + SentEmails, B: ObjectStore> Worker<E, D, B> {
                 }
                 Some(Done::AlreadySent) => {
                     counts.processed += 1;
-                    tracing::warn!(message_id = record.message_id, "email job delivered again: not sent again");
+                    tracing::warn!(
+                        message_id = record.message_id,
+                        "email job delivered again: not sent again"
+                    );
                 }
                 None => {}
             }
@@ -436,7 +439,10 @@ mod tests {
             html: "x".into(),
             text: "x".into(),
         }));
-        assert_eq!(failed(&worker.handle_batch(batch(&[("m", &refused.to_body())])).await), ["m"]);
+        assert_eq!(
+            failed(&worker.handle_batch(batch(&[("m", &refused.to_body())])).await),
+            ["m"]
+        );
         assert!(
             store.claim_email(refused.id).await.unwrap(),
             "SES sent nothing: the claim was given back for the retry"

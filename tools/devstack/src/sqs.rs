@@ -42,7 +42,10 @@ pub async fn run(mapping: Mapping, client: aws_sdk_sqs::Client) {
             continue;
         }
         let event = event(&mapping.queue, &messages);
-        let result = mapping.function.invoke(Bytes::from(event.to_string())).await;
+        let result = mapping
+            .function
+            .invoke_from(&mapping.queue.logical_id, Bytes::from(event.to_string()))
+            .await;
         let succeeded = succeeded(&messages, result, mapping.report_batch_item_failures);
         let entries: Vec<_> = messages
             .iter()

@@ -17,7 +17,10 @@ impl SentEmails for Table {
     async fn claim_email(&self, job: Uuid) -> Result<bool, StoreError> {
         let mut row = primary_key(keys::sent_email(job), keys::SENT_EMAIL_SK);
         row.insert(EXPIRES.to_owned(), number(now_secs() + CLAIM_TTL.as_secs()));
-        row.insert("claimed_at".to_owned(), text(domain::clock::timestamp(domain::clock::now_micros())));
+        row.insert(
+            "claimed_at".to_owned(),
+            text(domain::clock::timestamp(domain::clock::now_micros())),
+        );
         condition_held(
             self.client()
                 .put_item()

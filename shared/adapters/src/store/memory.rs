@@ -8,7 +8,8 @@ use domain::job::Job;
 use domain::passwords::PasswordHash;
 use domain::ports::{
     Connections, EmailSender, FileCreateError, FileStore, JobQueue, Notifier, ObjectError, ObjectStore, Probe, Push,
-    PushError, QueueError, RateLimiter, Records, SendError, SentEmails, SessionStore, UploadForm, UploadTicket, UserStore,
+    PushError, QueueError, RateLimiter, Records, SendError, SentEmails, SessionStore, UploadForm, UploadTicket,
+    UserStore,
 };
 use domain::realtime::{
     Audience, ChatMessage, Connection, ConnectionId, Event, Joined, Member, Notification, RoomName, HISTORY_LEN,

@@ -492,11 +492,18 @@ impl RateLimiter for Table {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            rows.extend(out.responses.as_mut().and_then(|r| r.remove(self.name())).unwrap_or_default());
+            rows.extend(
+                out.responses
+                    .as_mut()
+                    .and_then(|r| r.remove(self.name()))
+                    .unwrap_or_default(),
+            );
             request = out.unprocessed_keys.and_then(|mut u| u.remove(self.name()));
         }
         if request.is_some() {
-            return Err(StoreError::Unavailable("rate-limit counts: batch read throttled".into()));
+            return Err(StoreError::Unavailable(
+                "rate-limit counts: batch read throttled".into(),
+            ));
         }
         Ok(limits
             .iter()
