@@ -1177,9 +1177,9 @@ fn section(run: &Run, prices: &Prices, limits: &TemplateLimits, peer: (f64, u32)
             if seconds > 0.0 { limit / seconds } else { f64::INFINITY },
             format!("{queue} → {function} maximum concurrency"),
             format!(
-                "{} concurrent executions ({} s of them per mix request; a backlog waits in the queue)",
+                "{} concurrent executions ({} ms of them per mix request; a backlog waits in the queue)",
                 trim(*limit),
-                trim(seconds)
+                trim(seconds * 1000.0)
             ),
         ));
     }
