@@ -632,6 +632,10 @@ struct RouteUsage {
     calls: BTreeMap<String, f64>,
     /// Lambda invocations by function: (count, billed ms, memory MB).
     lambda: BTreeMap<String, (f64, f64, u32)>,
+    /// Of those, the ms of invocations by a queue's event source mapping, by
+    /// `(function, queue)`: what the mapping's maximum concurrency limits.
+    #[serde(default)]
+    consumers: BTreeMap<String, BTreeMap<String, f64>>,
     /// `(target, key)` → (read units, write units).
     partitions: BTreeMap<String, (f64, f64)>,
     /// The keys seen from more than one caller: shared by everyone, whatever the traffic.
@@ -707,6 +711,14 @@ fn add_calls(usage: &mut RouteUsage, calls: &[Value], caller: usize, callers: &m
             entry.0 += 1.0;
             entry.1 += call["duration_ms"].as_f64().unwrap_or(0.0).ceil();
             entry.2 = call["memory_mb"].as_u64().unwrap_or(128) as u32;
+            if let Some(queue) = call["source"].as_str() {
+                *usage
+                    .consumers
+                    .entry(operation.to_owned())
+                    .or_default()
+                    .entry(queue.to_owned())
+                    .or_default() += call["duration_ms"].as_f64().unwrap_or(0.0).ceil();
+            }
             continue;
         }
         *usage.calls.entry(format!("{service} {operation}")).or_default() += 1.0;
@@ -748,6 +760,11 @@ fn average(mut usage: RouteUsage, requests: usize, callers: &HashMap<String, BTr
         *count /= n;
         *ms /= n;
     });
+    usage
+        .consumers
+        .values_mut()
+        .flat_map(BTreeMap::values_mut)
+        .for_each(|ms| *ms /= n);
     usage.partitions.values_mut().for_each(|(r, w)| {
         *r /= n;
         *w /= n;
@@ -1088,50 +1105,76 @@ fn usd(x: f64) -> String {
     format!("${:.2}", x + 0.0)
 }
 
-/// The template's own limits: `(what, per-second limit of the route's requests or a concurrency)`.
+/// The template's own limits, from its resources and its parameters' defaults.
+#[derive(Debug, Default)]
 struct TemplateLimits {
-    stage_rate: Option<f64>,
-    stage_burst: Option<f64>,
-    /// Function logical id → reserved or maximum concurrency.
-    concurrency: BTreeMap<String, f64>,
+    /// Each route of the HTTP API: (rate, burst).
+    stage: Option<(f64, f64)>,
+    /// Each route of the WebSocket API: (rate, burst).
+    websocket_stage: Option<(f64, f64)>,
+    /// Function logical id → reserved concurrency.
+    reserved: BTreeMap<String, f64>,
+    /// (function, queue) logical ids → the event source mapping's maximum concurrency.
+    consumers: BTreeMap<(String, String), f64>,
+    /// Emails a second the worker paces SES to (`EmailsPerSecond`).
+    emails_per_second: Option<f64>,
 }
 
 fn template_limits(path: &PathBuf) -> TemplateLimits {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or(serde_yaml::Value::Null);
+    limits_of(&yaml)
+}
+
+/// `!Ref X`, `!GetAtt X.Arn` (tagged, as serde_yaml reads the short forms) or `{Ref: X}`: X.
+fn reference(value: &serde_yaml::Value) -> Option<&str> {
+    match value {
+        serde_yaml::Value::Tagged(tagged) => tagged.value.as_str().map(|v| v.split('.').next().unwrap_or(v)),
+        _ => value["Ref"].as_str().or_else(|| value["Fn::GetAtt"][0].as_str()),
+    }
+}
+
+fn limits_of(yaml: &serde_yaml::Value) -> TemplateLimits {
     let default = |name: &str| {
         yaml["Parameters"][name]["Default"]
             .as_f64()
             .or_else(|| yaml["Parameters"][name]["Default"].as_i64().map(|n| n as f64))
     };
-    let mut concurrency = BTreeMap::new();
+    // A number, or a parameter's default.
+    let number = |value: &serde_yaml::Value| {
+        value
+            .as_f64()
+            .or_else(|| value.as_i64().map(|n| n as f64))
+            .or_else(|| reference(value).and_then(default))
+    };
+    let mut limits = TemplateLimits::default();
     for (id, resource) in yaml["Resources"].as_mapping().into_iter().flatten() {
         let id = id.as_str().unwrap_or_default().to_owned();
         let props = &resource["Properties"];
-        let reserved = props["ReservedConcurrentExecutions"]
-            .as_f64()
-            .or_else(|| props["ReservedConcurrentExecutions"].as_i64().map(|n| n as f64))
-            .or_else(|| props["ReservedConcurrentExecutions"]["Ref"].as_str().and_then(&default));
-        let maximum = props["Events"]
-            .as_mapping()
-            .into_iter()
-            .flatten()
-            .filter_map(|(_, e)| {
-                let m = &e["Properties"]["ScalingConfig"]["MaximumConcurrency"];
-                m.as_f64()
-                    .or_else(|| m.as_i64().map(|n| n as f64))
-                    .or_else(|| m["Ref"].as_str().and_then(default))
-            })
-            .fold(None, |acc: Option<f64>, m| Some(acc.map_or(m, |a| a.min(m))));
-        if let Some(limit) = reserved.into_iter().chain(maximum).reduce(f64::min) {
-            concurrency.insert(id, limit);
+        if let Some(reserved) = number(&props["ReservedConcurrentExecutions"]) {
+            limits.reserved.insert(id.clone(), reserved);
+        }
+        for (_, event) in props["Events"].as_mapping().into_iter().flatten() {
+            let event = &event["Properties"];
+            if let (Some(queue), Some(maximum)) = (
+                reference(&event["Queue"]),
+                number(&event["ScalingConfig"]["MaximumConcurrency"]),
+            ) {
+                limits.consumers.insert((id.clone(), queue.to_owned()), maximum);
+            }
+        }
+        let throttle = |settings: &serde_yaml::Value| {
+            number(&settings["ThrottlingRateLimit"])
+                .map(|rate| (rate, number(&settings["ThrottlingBurstLimit"]).unwrap_or(0.0)))
+        };
+        match resource["Type"].as_str() {
+            Some("AWS::Serverless::HttpApi") => limits.stage = throttle(&props["DefaultRouteSettings"]),
+            Some("AWS::ApiGatewayV2::Stage") => limits.websocket_stage = throttle(&props["DefaultRouteSettings"]),
+            _ => {}
         }
     }
-    TemplateLimits {
-        stage_rate: default("ApiThrottlingRateLimit"),
-        stage_burst: default("ApiThrottlingBurstLimit"),
-        concurrency,
-    }
+    limits.emails_per_second = default("EmailsPerSecond");
+    limits
 }
 
 /// The logical id of the function a metered invocation names (the meter records logical ids).
@@ -1259,59 +1302,114 @@ fn section(run: &Run, prices: &Prices, limits: &TemplateLimits, peer: (f64, u32)
         throttles.push((at, name.clone(), why));
     }
     // The template's limits, as request rates of the mix.
-    let mut route_share_by_function: BTreeMap<String, f64> = BTreeMap::new();
     let mut concurrency_by_function: BTreeMap<String, f64> = BTreeMap::new();
+    let mut seconds_by_consumer: BTreeMap<(String, String), f64> = BTreeMap::new();
     for (kind, share) in &shares {
         if let Some(usage) = run.routes.get(kind) {
-            for (function, (n, ms, _)) in &usage.lambda {
-                *route_share_by_function.entry(function.clone()).or_default() += share * n;
+            for (function, (_, ms, _)) in &usage.lambda {
                 *concurrency_by_function.entry(function.clone()).or_default() += share * ms / 1000.0;
+            }
+            for (function, queues) in &usage.consumers {
+                for (queue, ms) in queues {
+                    *seconds_by_consumer
+                        .entry((function.clone(), queue.clone()))
+                        .or_default() += share * ms / 1000.0;
+                }
             }
         }
     }
-    if let Some(rate) = limits.stage_rate {
-        // Stage throttling applies to each route of the HTTP API; the busiest route meets it first.
+    let mut template_rows: Vec<(f64, String, String)> = Vec::new();
+    // Stage throttling applies to each route of an API; its busiest route meets it first.
+    for (websocket, stage, what) in [
+        (false, limits.stage, "HTTP API"),
+        (true, limits.websocket_stage, "WebSocket API"),
+    ] {
+        let Some((rate, burst)) = stage else { continue };
         let busiest = shares
             .iter()
-            .filter(|(k, _)| !is_websocket(k))
+            .filter(|(k, _)| is_websocket(k) == websocket)
             .map(|(k, s)| {
-                let route = if k.starts_with("feed") {
-                    "feed".to_owned()
-                } else {
-                    k.clone()
-                };
-                (route, *s)
+                (
+                    if k.starts_with("feed") {
+                        "feed".to_owned()
+                    } else {
+                        k.clone()
+                    },
+                    *s,
+                )
             })
             .fold(BTreeMap::<String, f64>::new(), |mut m, (k, s)| {
                 *m.entry(k).or_default() += s;
                 m
-            });
-        if let Some((route, share)) = busiest.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
-            throttles.push((
-                rate / share,
-                format!("stage throttling ({route} route)"),
-                format!(
-                    "{rate} requests/s per route, burst {}",
-                    limits.stage_burst.unwrap_or(0.0)
-                ),
-            ));
-        }
+            })
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let (at, route) = match busiest {
+            Some((route, share)) if share > 0.0 => (rate / share, format!(" ({route} route)")),
+            _ => (f64::INFINITY, String::new()),
+        };
+        template_rows.push((
+            at,
+            format!("stage throttling, {what}{route}"),
+            format!("{} requests/s per route, burst {}", trim(rate), trim(burst)),
+        ));
     }
-    for (function, limit) in &limits.concurrency {
-        if let Some(seconds) = concurrency_by_function.get(function).filter(|s| **s > 0.0) {
-            throttles.push((
-                limit / seconds,
-                format!("{function} concurrency"),
-                format!("{limit} concurrent executions"),
-            ));
-        }
+    for (function, limit) in &limits.reserved {
+        let seconds = concurrency_by_function.get(function).copied().unwrap_or(0.0);
+        template_rows.push((
+            if seconds > 0.0 { limit / seconds } else { f64::INFINITY },
+            format!("{function} reserved concurrency"),
+            format!("{} concurrent executions", trim(*limit)),
+        ));
     }
+    for ((function, queue), limit) in &limits.consumers {
+        let seconds = seconds_by_consumer
+            .get(&(function.clone(), queue.clone()))
+            .copied()
+            .unwrap_or(0.0);
+        template_rows.push((
+            if seconds > 0.0 { limit / seconds } else { f64::INFINITY },
+            format!("{queue} → {function} maximum concurrency"),
+            format!(
+                "{} concurrent executions ({} ms of them per mix request; a backlog waits in the queue)",
+                trim(*limit),
+                trim(seconds * 1000.0)
+            ),
+        ));
+    }
+    let emails: f64 = shares
+        .iter()
+        .filter_map(|(k, s)| {
+            run.routes
+                .get(k)
+                .map(|u| s * u.calls.get("sesv2 SendEmail").copied().unwrap_or(0.0))
+        })
+        .sum();
+    if let Some(per_second) = limits.emails_per_second {
+        template_rows.push((
+            if emails > 0.0 {
+                per_second / emails
+            } else {
+                f64::INFINITY
+            },
+            "the worker's SES pace (EmailsPerSecond)".into(),
+            format!(
+                "{} emails/s ({} emails per mix request; a backlog waits in the queue)",
+                trim(per_second),
+                trim(emails)
+            ),
+        ));
+    }
+    throttles.sort_by(|a, b| a.0.total_cmp(&b.0));
+    throttles.truncate(12);
+    // Every limit of the template is listed, the ones the mix does not reach included.
+    throttles.extend(template_rows);
     throttles.sort_by(|a, b| a.0.total_cmp(&b.0));
     let _ = writeln!(
         out,
-        "Partitions shared by every caller (per-caller and per-record keys spread with the users) and the template's limits, by the mix's request rate R at which each throttles:\n\n| key or limit | load at R = 1 request/s, or the limit | throttles at R (requests/s) |\n|---|---|---:|"
+        "Partitions shared by every caller (per-caller and per-record keys spread with the users) and the template's limits (its parameters' defaults), by the mix's request rate R at which each throttles:\n\n| key or limit | load at R = 1 request/s, or the limit | throttles at R (requests/s) |\n|---|---|---:|"
     );
-    for (at, name, why) in throttles.iter().take(12) {
+    for (at, name, why) in &throttles {
         let _ = writeln!(out, "| {name} | {why} | {} |", rate(*at));
     }
     let first = throttles
@@ -1330,14 +1428,6 @@ fn section(run: &Run, prices: &Prices, limits: &TemplateLimits, peer: (f64, u32)
         })
         .sum();
     let http_share: f64 = shares.iter().filter(|(k, _)| !is_websocket(k)).map(|(_, s)| s).sum();
-    let emails: f64 = shares
-        .iter()
-        .filter_map(|(k, s)| {
-            run.routes
-                .get(k)
-                .map(|u| s * u.calls.get("sesv2 SendEmail").copied().unwrap_or(0.0))
-        })
-        .sum();
     let _ = writeln!(
         out,
         "\nAccount quotas (raised by AWS on request), by the R at which the mix reaches them:\n\n| quota | mix per request | reached at R (requests/s) |\n|---|---|---:|\n| Lambda concurrent executions: 1,000 | {} s of execution | {} |\n| API Gateway: 10,000 requests/s per account, shared by `@connections` pushes | {} API requests + {} pushes | {} |\n| SES sending rate: 14 emails/s (a new account's) | {} emails | {} |\n",
@@ -1349,7 +1439,6 @@ fn section(run: &Run, prices: &Prices, limits: &TemplateLimits, peer: (f64, u32)
         trim(emails),
         rate(if emails > 0.0 { 14.0 / emails } else { f64::INFINITY })
     );
-    let _ = route_share_by_function;
     Summary {
         cost: mix,
         first_throttle: first,
@@ -1480,5 +1569,50 @@ mod tests {
         assert_eq!(usage.partitions.get(&family), Some(&(32.0 / each, 32.0 / each)));
         assert!(usage.shared.contains(&family));
         assert_eq!(spread_family("FEED#PUBLISHED"), None);
+    }
+
+    #[test]
+    fn the_templates_limits_are_its_parameters_defaults() {
+        let limits = template_limits(&"../template.yaml".into());
+        let default = |name: &str| {
+            let text = std::fs::read_to_string("../template.yaml").unwrap();
+            let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            yaml["Parameters"][name]["Default"].as_f64().unwrap()
+        };
+        assert_eq!(
+            limits.stage,
+            Some((default("ApiThrottlingRateLimit"), default("ApiThrottlingBurstLimit")))
+        );
+        assert_eq!(
+            limits.websocket_stage,
+            Some((
+                default("WebSocketThrottlingRateLimit"),
+                default("WebSocketThrottlingBurstLimit")
+            ))
+        );
+        let consumer =
+            |function: &str, queue: &str| limits.consumers.get(&(function.to_owned(), queue.to_owned())).copied();
+        assert_eq!(
+            consumer("WorkerFunction", "EmailsQueue"),
+            Some(default("EmailsMaxConcurrency"))
+        );
+        assert_eq!(
+            consumer("WorkerFunction", "JobsQueue"),
+            Some(default("JobsMaxConcurrency"))
+        );
+        assert_eq!(
+            consumer("ThumbnailsFunction", "FilesQueue"),
+            Some(default("ThumbnailsMaxConcurrency"))
+        );
+        assert_eq!(
+            consumer("RealtimeFunction", "NotificationsQueue"),
+            Some(default("NotificationsMaxConcurrency"))
+        );
+        assert_eq!(
+            limits.consumers.len(),
+            4,
+            "every queue consumer has a maximum concurrency"
+        );
+        assert_eq!(limits.emails_per_second, Some(default("EmailsPerSecond")));
     }
 }

@@ -47,3 +47,59 @@ fn a_poison_job_ends_in_the_dead_letter_queue_while_its_batch_mates_succeed() {
     let sent_to_first = stack.emails().iter().filter(|m| m["to"][0] == first.as_str()).count();
     assert_eq!(sent_to_first, 1);
 }
+
+#[test]
+fn a_backlog_of_cascades_does_not_delay_an_email() {
+    // A stack of its own: the backlog would hold up the shared stack's other tests.
+    let stack = Stack::start();
+    let cascades: Vec<String> = (0..300)
+        .map(|_| {
+            json!({
+                "version": 1,
+                "id": uuid::Uuid::new_v4(),
+                "created_at": "2026-11-23T17:00:00Z",
+                "kind": "delete_user_data",
+                "payload": {"user_id": uuid::Uuid::new_v4()},
+            })
+            .to_string()
+        })
+        .collect();
+    for chunk in cascades.chunks(10) {
+        let sent = post_json(&stack.admin("/queues/JobsQueue/batch"), &json!(chunk), None);
+        assert_eq!(sent.json()["sent"], chunk.len(), "{}", sent.text);
+    }
+    let user = stack.signup();
+    let recovery = api_tests::request(
+        "POST",
+        &stack.api(&format!("/password-recovery/{}", api_tests::encode(&user.email))),
+        &[],
+        None,
+    );
+    assert_eq!(recovery.status, 200, "{}", recovery.text);
+    assert!(
+        stack.wait_for_email(&user.email, Duration::from_secs(20)).is_some(),
+        "the reset email was sent"
+    );
+    let (visible, in_flight) = stack.queue_depth("JobsQueue");
+    assert!(
+        visible + in_flight > 0,
+        "the email went out while cascades were still waiting in their own queue"
+    );
+}
+
+#[test]
+fn an_email_job_delivered_twice_is_sent_once() {
+    let stack = Stack::shared();
+    let to = unique_email("twice");
+    let job = email_job(&to);
+    // The same job twice, as SQS may deliver it (or a batch that timed out after sending).
+    let sent = post_json(&stack.admin("/queues/EmailsQueue/batch"), &json!([job, job]), None);
+    assert_eq!(sent.json()["sent"], 2, "{}", sent.text);
+    assert!(stack.wait_for_email(&to, Duration::from_secs(20)).is_some());
+    let drained = eventually(Duration::from_secs(30), || {
+        (stack.queue_depth("EmailsQueue") == (0, 0)).then_some(())
+    });
+    assert!(drained.is_some(), "the emails queue did not drain");
+    let sent_to = stack.emails().iter().filter(|m| m["to"][0] == to.as_str()).count();
+    assert_eq!(sent_to, 1);
+}

@@ -37,12 +37,12 @@ fn recovery_answers_the_same_whether_or_not_the_email_exists() {
         );
     }
     assert!(stack.wait_for_email(&user.email, Duration::from_secs(20)).is_some());
-    // Every job sent before the jobs queue is seen empty has been done: an email to the unknown
-    // address, had one been queued, would be among SES's by then.
+    // Every email queued before the emails queue is seen empty has been sent: an email to the
+    // unknown address, had one been queued, would be among SES's by then.
     let drained = eventually(Duration::from_secs(30), || {
-        (stack.queue_depth("JobsQueue") == (0, 0)).then_some(())
+        (stack.queue_depth("EmailsQueue") == (0, 0) && stack.queue_depth("JobsQueue") == (0, 0)).then_some(())
     });
-    assert!(drained.is_some(), "the jobs queue did not drain");
+    assert!(drained.is_some(), "the emails and jobs queues did not drain");
     assert!(
         stack.emails().iter().all(|m| m["to"][0] != ghost.as_str()),
         "no email to an unknown address"

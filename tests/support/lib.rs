@@ -35,6 +35,16 @@ impl Stack {
 
     /// A new stack with template parameters of its own (`Name=Value`) besides the test defaults.
     pub fn start_with(params: &[&str]) -> Self {
+        Self::spawn(params, &[])
+    }
+
+    /// A new stack whose functions reach the emulator through the capacity meter
+    /// (`/_devstack/meter`: every AWS call they make).
+    pub fn start_metered(params: &[&str]) -> Self {
+        Self::spawn(params, &["--meter"])
+    }
+
+    fn spawn(params: &[&str], flags: &[&str]) -> Self {
         let binary = target_dir().join("debug/devstack");
         assert!(
             binary.exists(),
@@ -51,6 +61,7 @@ impl Stack {
             .current_dir(project_root())
             .args(["up", "--port", "0", "--param", "JobsVisibilityTimeoutSeconds=1"])
             .args(params.iter().flat_map(|param| ["--param", param]))
+            .args(flags)
             .args(["--exit-with-parent", &std::process::id().to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -39,7 +39,8 @@ pub enum Route {
     RecoveryHtml,
 }
 
-/// Failed logins per account from one address: a stranger elsewhere cannot lock the owner out.
+/// Failed logins per account from one address, the tight limit: a stranger elsewhere cannot
+/// lock the owner out, nor can a colleague behind the same NAT.
 const LOGIN_PER_ACCOUNT_AND_IP: Limit = Limit {
     scope: "login-email-ip",
     max: 10,
@@ -51,9 +52,12 @@ const LOGIN_PER_EMAIL: Limit = Limit {
     max: 100,
     window: Duration::from_secs(15 * 60),
 };
+/// Failed logins per address over every account (a guesser trying many accounts): much higher,
+/// since an office or a mobile carrier puts many users behind one address. Its `max` is the
+/// `LoginFailuresPerAddress` parameter (`LOGIN_FAILURES_PER_ADDRESS`).
 const LOGIN_PER_IP: Limit = Limit {
     scope: "login-ip",
-    max: 100,
+    max: 1000,
     window: Duration::from_secs(15 * 60),
 };
 /// Failed password resets per address (made-up or spent tokens).
@@ -84,6 +88,25 @@ pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,
     ctx: Context<S, Q, B>,
     http: HttpConfig,
+    per_address: Limit,
+}
+
+/// The address-wide limit's `max` from `LOGIN_FAILURES_PER_ADDRESS` (the default without it).
+pub fn failures_per_address(env: &impl domain::config::Env) -> Result<u64, domain::config::ConfigError> {
+    match env.get("LOGIN_FAILURES_PER_ADDRESS") {
+        Some(value) => {
+            value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| domain::config::ConfigError::Invalid {
+                    name: "LOGIN_FAILURES_PER_ADDRESS",
+                    reason: format!("{value:?} is not a positive number"),
+                })
+        }
+        None => Ok(LOGIN_PER_IP.max),
+    }
 }
 
 impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Login<S, Q, B> {
@@ -92,6 +115,15 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             http,
             auth: ctx.authenticator(),
             ctx,
+            per_address: LOGIN_PER_IP,
+        }
+    }
+
+    /// Failed logins one address may make in a window, over every account.
+    pub fn failures_per_address(self, max: u64) -> Self {
+        Self {
+            per_address: Limit { max, ..LOGIN_PER_IP },
+            ..self
         }
     }
 
@@ -99,8 +131,8 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         &self.ctx.store
     }
 
-    /// Counts an attempt against every `(limit, key)` at once, then compares: 429 when any is
-    /// used up. Counting first is what holds under concurrency.
+    /// Counts a failed attempt against every `(limit, key)` at once, then compares: 429 when
+    /// any is past its limit. Counting, then comparing, is what holds under concurrency.
     async fn attempt(&self, limits: &[(&Limit, &str)], detail: &str) -> ApiResult<()> {
         let counts = join_all(limits.iter().map(|(limit, key)| self.store().hit(limit, key))).await;
         for ((limit, _), count) in limits.iter().zip(counts) {
@@ -118,12 +150,21 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         Ok(())
     }
 
-    /// Takes back a counted attempt that succeeded: only failures are limited.
-    async fn succeeded(&self, limits: &[(&Limit, &str)]) -> ApiResult<()> {
-        for result in join_all(limits.iter().map(|(limit, key)| self.store().refund(limit, key))).await {
-            result?;
+    /// 429 when any `(limit, key)` has used up its failures, without counting: a check of the
+    /// limits that count only failures, made before an attempt and again after one succeeded.
+    async fn check(&self, limits: &[(&Limit, &str)], detail: &str) -> ApiResult<()> {
+        let counts = self.store().counts(limits).await?;
+        match limits
+            .iter()
+            .zip(counts)
+            .find(|((limit, _), count)| count.count >= limit.max)
+        {
+            Some((_, count)) => Err(ApiError::TooManyRequests {
+                detail: detail.to_owned(),
+                retry_after_secs: count.retry_after_secs,
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The token response of `login`: `Cache-Control: no-store`, as OAuth 2.0 requires.
@@ -162,10 +203,12 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         let limits = [
             (&LOGIN_PER_ACCOUNT_AND_IP, pair_key.as_str()),
             (&LOGIN_PER_EMAIL, email_key.as_str()),
-            (&LOGIN_PER_IP, ip_key.as_str()),
+            (&self.per_address, ip_key.as_str()),
         ];
-        self.attempt(&limits, "Too many failed login attempts, try again later")
-            .await?;
+        // Only failures are counted, so a successful login writes nothing here. A client that
+        // is limited is refused before the password hash is computed.
+        const LIMITED: &str = "Too many failed login attempts, try again later";
+        self.check(&limits, LIMITED).await?;
 
         // An unparseable or unknown email costs the same Argon2 verification as a known one.
         let user = match Email::parse(&username) {
@@ -177,9 +220,13 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             None => passwords::verify_dummy(&password),
         };
         let Some(user) = user.filter(|_| verified) else {
+            // Counted atomically: of parallel failures, those past the limit answer 429.
+            self.attempt(&limits, LIMITED).await?;
             return Err(ApiError::BadRequest("Incorrect email or password".into()));
         };
-        self.succeeded(&limits).await?;
+        // Again after the hash: failures counted meanwhile (a burst of parallel guesses) hold
+        // back a right guess as hit-first counting would.
+        self.check(&limits, LIMITED).await?;
         if !user.is_active {
             return Err(ApiError::BadRequest("Inactive user".into()));
         }
@@ -297,17 +344,19 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         } = request.body()?;
         let ip_key = request.source_ip.clone().unwrap_or_else(|| "unknown".into());
         let limits = [(&RESET_PER_IP, ip_key.as_str())];
-        self.attempt(&limits, "Too many password reset attempts, try again later")
-            .await?;
+        // As for logins, only failures are counted.
+        const LIMITED: &str = "Too many password reset attempts, try again later";
+        self.check(&limits, LIMITED).await?;
         // An unknown token costs a look-up, not an Argon2 hash.
         if self.store().reset_target(&token).await?.is_none() {
+            self.attempt(&limits, LIMITED).await?;
             return Err(ApiError::BadRequest("Invalid token".into()));
         }
         let hash = passwords::hash(&new_password)?;
         let Some(user_id) = self.store().reset_password(&token, &hash).await? else {
+            self.attempt(&limits, LIMITED).await?;
             return Err(ApiError::BadRequest("Invalid token".into()));
         };
-        self.succeeded(&limits).await?;
         request.set_user(user_id);
         // Whoever knew the old password loses their sessions, WebSocket connections included.
         self.store().revoke_user_sessions(user_id).await?;
@@ -467,6 +516,84 @@ mod handler_tests {
             .await;
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(response.headers().contains_key("retry-after"));
+    }
+
+    fn as_user(email: &str, password: &str, ip: &str) -> impl FnOnce(&mut Value) {
+        let body = format!("username={}&password={password}", email.replace('@', "%40"));
+        let ip = ip.to_owned();
+        move |e| {
+            e["body"] = json!(body);
+            e["requestContext"]["http"]["sourceIp"] = json!(ip);
+        }
+    }
+
+    async fn status(
+        service: &edge::Service<Login<Memory, Memory, Memory>>,
+        email: &str,
+        password: &str,
+        ip: &str,
+    ) -> u16 {
+        let request = event("login/access-token.json", "", as_user(email, password, ip));
+        service.call(request).await.status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn a_successful_login_counts_nothing() {
+        let memory = Memory::default();
+        caller(&memory, "admin@example.com", Role::Superuser).await;
+        for _ in 0..3 {
+            log_in(&memory).await;
+        }
+        let pair = "admin@example.com\n127.0.0.1";
+        let limits = [
+            (&LOGIN_PER_ACCOUNT_AND_IP, pair),
+            (&LOGIN_PER_EMAIL, "admin@example.com"),
+            (&LOGIN_PER_IP, "127.0.0.1"),
+        ];
+        let counts: Vec<u64> = memory.counts(&limits).await.unwrap().iter().map(|c| c.count).collect();
+        assert_eq!(counts, [0, 0, 0]);
+        let (status, _) = call(
+            &login(&memory),
+            event("login/access-token-wrong-password.json", "", |_| {}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let counts: Vec<u64> = memory.counts(&limits).await.unwrap().iter().map(|c| c.count).collect();
+        assert_eq!(counts, [1, 1, 1], "a failure counts once against each limit");
+    }
+
+    #[tokio::test]
+    async fn an_address_locks_one_account_long_before_it_locks_the_others() {
+        let memory = Memory::default();
+        for email in ["a@example.com", "b@example.com", "c@example.com"] {
+            caller(&memory, email, Role::User).await;
+        }
+        let service = service(Login::new(context(&memory), testkit::http_config()).failures_per_address(15));
+        let office = "198.51.100.7";
+        for _ in 0..10 {
+            assert_eq!(status(&service, "a@example.com", "wrong-guess", office).await, 400);
+        }
+        assert_eq!(
+            status(&service, "a@example.com", PASSWORD, office).await,
+            429,
+            "a is locked here"
+        );
+        assert_eq!(
+            status(&service, "a@example.com", PASSWORD, "203.0.113.1").await,
+            200,
+            "not elsewhere"
+        );
+        assert_eq!(
+            status(&service, "b@example.com", PASSWORD, office).await,
+            200,
+            "b logs in from the office"
+        );
+        for _ in 0..5 {
+            assert_eq!(status(&service, "c@example.com", "wrong-guess", office).await, 400);
+        }
+        // 15 failures from the office: the address-wide limit.
+        assert_eq!(status(&service, "b@example.com", PASSWORD, office).await, 429);
+        assert_eq!(status(&service, "b@example.com", PASSWORD, "203.0.113.1").await, 200);
     }
 
     #[tokio::test]

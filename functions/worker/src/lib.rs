@@ -1,6 +1,10 @@
-//! `worker`: consumes the jobs queue. Each record succeeds or fails on its own; failures are
-//! reported as partial batch failures so only they return to the queue (and, after
-//! `maxReceiveCount` receives, to the dead-letter queue).
+//! `worker`: consumes the jobs queue and the emails queue. Each record succeeds or fails on its
+//! own; failures are reported as partial batch failures so only they return to the queue (and,
+//! after `maxReceiveCount` receives, to the dead-letter queue).
+//!
+//! Emails are paced to this instance's share of the account's SES sending rate, and sent at
+//! most once: a job's email is claimed in the table before it is sent (`SentEmails`), so a
+//! redelivered job (a batch that timed out, a duplicate delivery) skips it.
 
 use adapters::aws::batch::Failures;
 use adapters::aws::{AwsConfig, Bucket, SesSender};
@@ -10,9 +14,13 @@ use domain::accounts::{delete_user_data, CascadeError};
 use domain::clock::now_secs;
 use domain::config::{ConfigError, Env};
 use domain::job::{Envelope, EnvelopeError, Job};
-use domain::ports::{EmailSender, FeedStore, FileStore, ObjectStore, Records, SendError, SessionStore, UserStore};
+use domain::ports::{
+    EmailSender, FeedStore, FileStore, ObjectStore, Records, SendError, SentEmails, SessionStore, UserStore,
+};
 use domain::StoreError;
 use domain::{Item, Post};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// What the worker needs of a store: the delete-user cascade's sessions, items, posts and files,
 /// and the record of deletions whose cascade is unfinished.
@@ -28,6 +36,48 @@ const SWEEP_BATCH: usize = 25;
 /// The sweep rebuilds a feed snapshot older than this: the safety net for a refresh job that
 /// was never enqueued (the queue unreachable when a post changed).
 const FEED_MAX_AGE: time::Duration = time::Duration::minutes(5);
+/// A new SES account's sending quota (emails per second), and the emails queue's maximum
+/// concurrency: the defaults of `EmailsPerSecond` and `EmailsMaxConcurrency`.
+const EMAILS_PER_SECOND: f64 = 14.0;
+const EMAILS_CONSUMERS: f64 = 2.0;
+/// A record is started only with this much of the invocation left (an SES call gives up within
+/// 8 s); later ones are handed back to the queue unattempted, so a batch never times out.
+const RECORD_BUDGET: Duration = Duration::from_secs(9);
+
+/// Spaces this instance's sends so that all the emails queue's consumers together keep to the
+/// account's SES rate: each takes `rate / consumers` emails a second.
+#[derive(Debug)]
+pub struct Pace {
+    interval: Duration,
+    next: Mutex<Option<Instant>>,
+}
+
+impl Pace {
+    pub fn new(per_second: f64, consumers: f64) -> Self {
+        let share = per_second / consumers.max(1.0);
+        Self {
+            interval: Duration::from_secs_f64(1.0 / share.max(0.001)),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// How long the next send waits, and that send's slot taken.
+    fn reserve(&self, now: Instant) -> Duration {
+        let Ok(mut next) = self.next.lock() else {
+            return self.interval;
+        };
+        let at = next.map_or(now, |at| at.max(now));
+        *next = Some(at + self.interval);
+        at - now
+    }
+
+    async fn wait(&self) {
+        let wait = self.reserve(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -39,6 +89,8 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Cascade(#[from] CascadeError),
+    #[error("not started: too little of the invocation's time left")]
+    NoTimeLeft,
     #[error("unexpected event: {0}")]
     Event(String),
 }
@@ -48,6 +100,7 @@ pub struct Worker<E, D, B> {
     data: D,
     bucket: B,
     sweep_after_secs: u64,
+    pace: Pace,
 }
 
 /// What one sweep did.
@@ -68,24 +121,55 @@ impl Worker<SesSender, Table, Bucket> {
             })?,
             None => SWEEP_AFTER_SECONDS,
         };
+        let rate = |name: &'static str, default: f64| match env.get(name) {
+            Some(value) => value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|n| *n > 0.0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: format!("{value:?} is not a positive number"),
+                }),
+            None => Ok(default),
+        };
+        let pace = Pace::new(
+            rate("EMAILS_PER_SECOND", EMAILS_PER_SECOND)?,
+            rate("EMAILS_MAX_CONCURRENCY", EMAILS_CONSUMERS)?,
+        );
         let bucket = Bucket::new(&aws, env.required("BUCKET_NAME")?);
         Ok(Self::new(
             SesSender::new(aws.ses(), env.required("EMAILS_FROM_EMAIL")?),
             table,
             bucket,
         )
-        .sweeping_after(sweep_after))
+        .sweeping_after(sweep_after)
+        .pacing(pace))
     }
 }
 
-impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
+/// What became of one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    /// Its work was done; an email was sent.
+    Ran(&'static str),
+    /// Its email was claimed before (sent, or its send went unanswered): not sent again.
+    AlreadySent,
+}
+
+impl<E: EmailSender, D: UserData + SentEmails, B: ObjectStore> Worker<E, D, B> {
     pub fn new(email: E, data: D, bucket: B) -> Self {
         Self {
             email,
             data,
             bucket,
             sweep_after_secs: SWEEP_AFTER_SECONDS,
+            pace: Pace::new(EMAILS_PER_SECOND, EMAILS_CONSUMERS),
         }
+    }
+
+    pub fn pacing(self, pace: Pace) -> Self {
+        Self { pace, ..self }
     }
 
     pub fn sweeping_after(self, seconds: u64) -> Self {
@@ -132,11 +216,22 @@ impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
         Ok(())
     }
 
-    /// One invocation: a batch from the jobs queue, or the schedule's tick for the sweep.
+    /// One invocation: a batch from the jobs or the emails queue, or the schedule's tick for
+    /// the sweep.
     pub async fn handle(&self, event: serde_json::Value) -> Result<serde_json::Value, JobError> {
+        self.handle_until(event, None).await
+    }
+
+    /// [`Worker::handle`] within an invocation that ends at `deadline`.
+    pub async fn handle_until(
+        &self,
+        event: serde_json::Value,
+        deadline: Option<Instant>,
+    ) -> Result<serde_json::Value, JobError> {
         if event.get("Records").is_some() {
             let batch: SqsEvent = serde_json::from_value(event).map_err(|e| JobError::Event(e.to_string()))?;
-            return serde_json::to_value(self.handle_batch(batch).await).map_err(|e| JobError::Event(e.to_string()));
+            return serde_json::to_value(self.handle_batch_until(batch, deadline).await)
+                .map_err(|e| JobError::Event(e.to_string()));
         }
         match event.get("detail-type").and_then(serde_json::Value::as_str) {
             Some("Scheduled Event") => {
@@ -147,14 +242,34 @@ impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch_until(event, None).await
+    }
+
+    async fn handle_batch_until(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
         telemetry::metrics::invocation_started();
         let mut counts = telemetry::metrics::JobCounts::default();
         let mut failures = Failures::default();
         for record in &event.records {
-            if let Some(kind) = failures.check(record, self.handle_record(record).await) {
-                counts.processed += 1;
-                counts.emails_sent += u32::from(kind == "send_email");
-                tracing::info!(message_id = record.message_id, kind, "job done");
+            let time_left = deadline.is_none_or(|end| end.saturating_duration_since(Instant::now()) > RECORD_BUDGET);
+            let outcome = if time_left {
+                self.handle_record(record).await
+            } else {
+                Err(JobError::NoTimeLeft)
+            };
+            match failures.check(record, outcome) {
+                Some(Done::Ran(kind)) => {
+                    counts.processed += 1;
+                    counts.emails_sent += u32::from(kind == "send_email");
+                    tracing::info!(message_id = record.message_id, kind, "job done");
+                }
+                Some(Done::AlreadySent) => {
+                    counts.processed += 1;
+                    tracing::warn!(
+                        message_id = record.message_id,
+                        "email job delivered again: not sent again"
+                    );
+                }
+                None => {}
             }
         }
         counts.failed = failures.count() as u32;
@@ -162,13 +277,11 @@ impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
         failures.response()
     }
 
-    async fn handle_record(&self, record: &SqsMessage) -> Result<&'static str, JobError> {
+    async fn handle_record(&self, record: &SqsMessage) -> Result<Done, JobError> {
         let envelope = Envelope::parse(record.body.as_deref().unwrap_or_default())?;
         let kind = envelope.job.kind();
         match envelope.job {
-            Job::SendEmail(message) => {
-                self.email.send(&message).await?;
-            }
+            Job::SendEmail(message) => return self.send_once(envelope.id, &message).await,
             Job::DeleteUserData { user_id } => self.finish_deletion(user_id).await?,
             Job::RefreshFeed => {
                 // A snapshot built after the job was enqueued already shows its change.
@@ -176,7 +289,29 @@ impl<E: EmailSender, D: UserData, B: ObjectStore> Worker<E, D, B> {
                 tracing::info!(refreshed, "feed refresh");
             }
         }
-        Ok(kind)
+        Ok(Done::Ran(kind))
+    }
+
+    /// Sends job `job`'s email unless it was claimed before. The claim comes first: a crash or
+    /// a time-out between SES taking the email and the worker hearing so leaves it claimed, and
+    /// the email is not sent again (at most once; such an email may be lost, never doubled).
+    /// When SES answered that it sent nothing, the claim is given back for the retry.
+    async fn send_once(&self, job: uuid::Uuid, message: &domain::email::EmailMessage) -> Result<Done, JobError> {
+        if !self.data.claim_email(job).await? {
+            return Ok(Done::AlreadySent);
+        }
+        self.pace.wait().await;
+        match self.email.send(message).await {
+            Ok(_) => Ok(Done::Ran("send_email")),
+            Err(err @ SendError::Unanswered(_)) => {
+                tracing::error!(%job, error = %err, "SES did not answer: the email may not have gone out, and is not sent again");
+                Err(err.into())
+            }
+            Err(err) => {
+                self.data.release_email(job).await?;
+                Err(err.into())
+            }
+        }
     }
 }
 
@@ -201,6 +336,9 @@ mod tests {
         async fn send(&self, message: &EmailMessage) -> Result<String, SendError> {
             if message.subject == "fail" {
                 return Err(SendError::Unavailable("down".into()));
+            }
+            if message.subject == "silence" {
+                return Err(SendError::Unanswered("timed out".into()));
             }
             self.0
                 .lock()
@@ -305,6 +443,89 @@ mod tests {
             .collect();
         assert_eq!(failed, ["poison", "unknown", "retry"]);
         assert_eq!(worker.email.0.lock().unwrap().len(), 1);
+    }
+
+    fn batch(records: &[(&str, &str)]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = records.iter().map(|(id, body)| record(id, body)).collect();
+        event
+    }
+
+    fn failed(response: &SqsBatchResponse) -> Vec<&str> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_email_job_is_not_sent_again() {
+        let worker = Worker::new(Outbox::default(), Memory::default(), Memory::default());
+        let body = email_body("reset your password");
+        let first = worker.handle_batch(batch(&[("m1", &body)])).await;
+        // The same job again: a batch that timed out after sending, or a duplicate delivery.
+        let again = worker.handle_batch(batch(&[("m1", &body), ("m2", &body)])).await;
+        assert!(failed(&first).is_empty() && failed(&again).is_empty());
+        assert_eq!(worker.email.0.lock().unwrap().len(), 1);
+        let other = worker.handle_batch(batch(&[("m3", &email_body("another"))])).await;
+        assert!(failed(&other).is_empty());
+        assert_eq!(worker.email.0.lock().unwrap().len(), 2, "another job's email is sent");
+    }
+
+    #[tokio::test]
+    async fn an_email_ses_refused_is_sent_by_the_retry_and_an_unanswered_one_never_again() {
+        let store = Memory::default();
+        let worker = Worker::new(Outbox::default(), store.clone(), Memory::default());
+        let refused = Envelope::new(Job::SendEmail(EmailMessage {
+            to: Email::parse("to@example.com").unwrap(),
+            subject: "fail".into(),
+            html: "x".into(),
+            text: "x".into(),
+        }));
+        assert_eq!(
+            failed(&worker.handle_batch(batch(&[("m", &refused.to_body())])).await),
+            ["m"]
+        );
+        assert!(
+            store.claim_email(refused.id).await.unwrap(),
+            "SES sent nothing: the claim was given back for the retry"
+        );
+
+        let unanswered = email_body("silence");
+        let first = worker.handle_batch(batch(&[("m", &unanswered)])).await;
+        assert_eq!(failed(&first), ["m"], "the failure is reported");
+        let retry = worker.handle_batch(batch(&[("m", &unanswered)])).await;
+        assert!(failed(&retry).is_empty(), "the retry does not send it again");
+    }
+
+    #[tokio::test]
+    async fn a_batch_hands_back_the_records_it_has_no_time_for() {
+        let worker = Worker::new(Outbox::default(), Memory::default(), Memory::default());
+        let body = email_body("hello");
+        let response = worker
+            .handle_batch_until(batch(&[("m", &body)]), Some(Instant::now() + Duration::from_secs(1)))
+            .await;
+        assert_eq!(failed(&response), ["m"]);
+        assert!(worker.email.0.lock().unwrap().is_empty());
+        let response = worker
+            .handle_batch_until(batch(&[("m", &body)]), Some(Instant::now() + Duration::from_secs(30)))
+            .await;
+        assert!(failed(&response).is_empty(), "nothing was claimed: it is sent now");
+        assert_eq!(worker.email.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn each_instance_paces_to_its_share_of_the_sending_rate() {
+        // 14 emails/s over 2 consumers: 7 a second each, one every 1/7 s.
+        let pace = Pace::new(14.0, 2.0);
+        let now = Instant::now();
+        let step = Duration::from_secs_f64(1.0 / 7.0);
+        assert_eq!(pace.reserve(now), Duration::ZERO);
+        assert_eq!(pace.reserve(now), step);
+        assert_eq!(pace.reserve(now), step * 2);
+        // After a quiet spell the next send goes at once.
+        assert_eq!(pace.reserve(now + Duration::from_secs(5)), Duration::ZERO);
     }
 
     #[tokio::test]

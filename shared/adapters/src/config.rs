@@ -8,6 +8,8 @@ pub struct ResourceNames {
     pub table: String,
     pub bucket: String,
     pub jobs_queue_url: String,
+    /// Emails have a queue of their own (`Job::is_email`).
+    pub emails_queue_url: String,
     /// Where server events for WebSocket clients are queued (`Notifier`).
     pub notifications_queue_url: String,
 }
@@ -18,6 +20,7 @@ impl ResourceNames {
             table: env.required("TABLE_NAME")?,
             bucket: env.required("BUCKET_NAME")?,
             jobs_queue_url: env.required("JOBS_QUEUE_URL")?,
+            emails_queue_url: env.required("EMAILS_QUEUE_URL")?,
             notifications_queue_url: env.required("NOTIFICATIONS_QUEUE_URL")?,
         })
     }

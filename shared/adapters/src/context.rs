@@ -31,7 +31,9 @@ impl Context {
         Ok(Self::with(
             &auth,
             Table::new(aws.dynamodb(), resources.table),
-            SqsQueue::new(&aws, resources.jobs_queue_url).with_notifications(resources.notifications_queue_url),
+            SqsQueue::new(&aws, resources.jobs_queue_url)
+                .with_emails(resources.emails_queue_url)
+                .with_notifications(resources.notifications_queue_url),
             Bucket::new(&aws, resources.bucket),
         ))
     }

@@ -38,6 +38,12 @@ impl Job {
             _ => 0,
         }
     }
+
+    /// Emails have a queue of their own, so that no slow job (a delete-user cascade) delays a
+    /// password-reset email; every other kind, a new one included, goes to the jobs queue.
+    pub fn is_email(&self) -> bool {
+        matches!(self, Self::SendEmail(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +117,12 @@ mod tests {
         assert_eq!(json["version"], 1);
         assert_eq!(json["payload"]["to"], "to@example.com");
         assert_eq!(Envelope::parse(&body).unwrap(), envelope);
+    }
+
+    #[test]
+    fn only_emails_take_the_email_queue() {
+        assert!(email_job().is_email());
+        assert!(!Job::DeleteUserData { user_id: Uuid::nil() }.is_email());
     }
 
     #[test]

@@ -147,6 +147,10 @@ pub trait RateLimiter: Send + Sync {
     fn hit(&self, limit: &Limit, key: &str) -> impl Future<Output = Result<Count, StoreError>> + Send;
     /// Takes back one attempt (it succeeded, and only failures are limited).
     fn refund(&self, limit: &Limit, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The current count of each `(limit, key)`, in order, without counting: what a check that
+    /// counts only failures reads before and after the attempt (the latest counts, in one round
+    /// trip where the store can).
+    fn counts(&self, limits: &[(&Limit, &str)]) -> impl Future<Output = Result<Vec<Count>, StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,9 +167,22 @@ pub enum SendError {
     /// SES refused this message (unverified sender, bad address): retrying will not help.
     #[error("message rejected: {0}")]
     Rejected(String),
-    /// SES could not be reached or throttled: worth retrying.
+    /// SES could not be reached or throttled: nothing was sent, worth retrying.
     #[error("email service unavailable: {0}")]
     Unavailable(String),
+    /// SES did not answer (a time-out, a lost answer): the email may have gone out.
+    #[error("email service did not answer: {0}")]
+    Unanswered(String),
+}
+
+/// The emails the worker sent, by job: a job delivered twice (a batch that timed out, SQS's
+/// at-least-once delivery) must not send its email twice.
+pub trait SentEmails: Send + Sync {
+    /// Claims the sending of job `job`'s email, before it is sent: `false` when it was claimed
+    /// before (sent, or its send ended without an answer), and must not be sent again.
+    fn claim_email(&self, job: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Gives a claim back when SES answered that it sent nothing, so that the retry sends it.
+    fn release_email(&self, job: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 pub trait EmailSender: Send + Sync {

@@ -54,6 +54,10 @@ pub struct Call {
     /// A Lambda invocation: the function's memory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u32>,
+    /// A Lambda invocation by an event source mapping: its queue's logical id (what the
+    /// mapping's maximum concurrency limits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The key schema of a table and its indexes: `(hash, range)` attribute names by target.
@@ -121,11 +125,12 @@ impl Meter {
             bytes,
             duration_ms: None,
             memory_mb: None,
+            source: None,
         });
     }
 
-    /// Records an invocation of `function` and how long it took.
-    pub fn record_invocation(&self, function: &str, memory_mb: u32, took: std::time::Duration) {
+    /// Records an invocation of `function`, how long it took, and the queue that fed it if any.
+    pub fn record_invocation(&self, function: &str, memory_mb: u32, took: std::time::Duration, source: Option<&str>) {
         self.push(Call {
             seq: 0,
             service: "lambda",
@@ -137,6 +142,7 @@ impl Meter {
             bytes: 0,
             duration_ms: Some(took.as_secs_f64() * 1000.0),
             memory_mb: Some(memory_mb),
+            source: source.map(str::to_owned),
         });
     }
 
@@ -194,6 +200,7 @@ impl Meter {
                 bytes,
                 duration_ms: None,
                 memory_mb: None,
+                source: None,
             });
             return into_hyper(response);
         }
@@ -210,6 +217,7 @@ impl Meter {
             bytes,
             duration_ms: None,
             memory_mb: None,
+            source: None,
         });
         into_hyper(response)
     }

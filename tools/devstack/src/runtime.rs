@@ -161,6 +161,17 @@ impl Function {
     /// An invocation whose request id (`Lambda-Runtime-Aws-Request-Id`, the function's
     /// `span.requestId`) the caller chose, as API Gateway logs it in `integrationRequestId`.
     pub async fn invoke_as(self: &Arc<Self>, request_id: String, payload: Bytes) -> InvokeResult {
+        self.invoke_by(None, request_id, payload).await
+    }
+
+    /// An invocation by the event source mapping of queue `source` (the meter tells them apart:
+    /// a mapping's maximum concurrency limits only its own invocations).
+    pub async fn invoke_from(self: &Arc<Self>, source: &str, payload: Bytes) -> InvokeResult {
+        self.invoke_by(Some(source), uuid::Uuid::new_v4().to_string(), payload)
+            .await
+    }
+
+    async fn invoke_by(self: &Arc<Self>, source: Option<&str>, request_id: String, payload: Bytes) -> InvokeResult {
         if self.stopped() {
             return InvokeResult::Crashed("the function was stopped".into());
         }
@@ -190,7 +201,7 @@ impl Function {
             Err(_) => InvokeResult::TimedOut,
         };
         if let Some(meter) = self.meter.get() {
-            meter.record_invocation(&self.spec.logical_id, self.spec.memory_mb, started.elapsed());
+            meter.record_invocation(&self.spec.logical_id, self.spec.memory_mb, started.elapsed(), source);
         }
         result
     }

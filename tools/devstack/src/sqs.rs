@@ -1,7 +1,9 @@
 //! The SQS event source mapping, as Lambda runs it: long-poll the queue, invoke the function
 //! with a batch, delete what succeeded. With `ReportBatchItemFailures` only the reported records
 //! stay; they reappear after the visibility timeout, and SQS moves them to the dead-letter queue
-//! once they were received `maxReceiveCount` times.
+//! once they were received `maxReceiveCount` times. Each mapping runs one invocation at a time,
+//! within any `ScalingConfig.MaximumConcurrency` (2 at least); a function fed by two queues (the
+//! worker: jobs and emails) has two mappings, which run side by side as on AWS.
 
 use crate::provision::QueueInfo;
 use crate::runtime::{Function, InvokeResult};
@@ -42,7 +44,10 @@ pub async fn run(mapping: Mapping, client: aws_sdk_sqs::Client) {
             continue;
         }
         let event = event(&mapping.queue, &messages);
-        let result = mapping.function.invoke(Bytes::from(event.to_string())).await;
+        let result = mapping
+            .function
+            .invoke_from(&mapping.queue.logical_id, Bytes::from(event.to_string()))
+            .await;
         let succeeded = succeeded(&messages, result, mapping.report_batch_item_failures);
         let entries: Vec<_> = messages
             .iter()

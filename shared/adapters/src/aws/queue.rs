@@ -1,4 +1,6 @@
-//! The SQS queues: jobs the worker consumes, and notifications the realtime function fans out.
+//! The SQS queues: emails and other jobs the worker consumes (two queues, so that a slow job
+//! never delays an email: `Job::is_email` picks one), and notifications the realtime function
+//! fans out.
 
 use domain::job::{Envelope, Job};
 use domain::ports::{JobQueue, Notifier, Probe, QueueError};
@@ -9,6 +11,7 @@ use uuid::Uuid;
 pub struct SqsQueue {
     client: crate::aws::Lazy<aws_sdk_sqs::Client>,
     url: String,
+    emails_url: Option<String>,
     notifications_url: Option<String>,
 }
 
@@ -18,7 +21,22 @@ impl SqsQueue {
         Self {
             client: crate::aws::Lazy::on_first_use(aws),
             url: url.into(),
+            emails_url: None,
             notifications_url: None,
+        }
+    }
+
+    /// Emails go to the queue at `url`; without it, to the jobs queue with the rest.
+    pub fn with_emails(mut self, url: impl Into<String>) -> Self {
+        self.emails_url = Some(url.into());
+        self
+    }
+
+    /// The queue a job goes to.
+    fn url_of(&self, job: &Job) -> &str {
+        match &self.emails_url {
+            Some(emails) if job.is_email() => emails,
+            _ => &self.url,
         }
     }
 
@@ -82,7 +100,7 @@ impl JobQueue for SqsQueue {
         self.client
             .get_with(crate::aws::AwsConfig::sqs)
             .send_message()
-            .queue_url(&self.url)
+            .queue_url(self.url_of(&envelope.job))
             .message_body(envelope.to_body())
             .message_attributes("kind", kind)
             .delay_seconds(envelope.job.delay_seconds())
@@ -90,5 +108,41 @@ impl JobQueue for SqsQueue {
             .await
             .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
         Ok(envelope.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::email::EmailMessage;
+    use domain::Email;
+
+    fn queue(emails: Option<&str>) -> SqsQueue {
+        let env = [
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ];
+        let aws = crate::aws::AwsConfig::from_env(&env).unwrap();
+        let queue = SqsQueue::new(&aws, "jobs");
+        match emails {
+            Some(url) => queue.with_emails(url),
+            None => queue,
+        }
+    }
+
+    #[test]
+    fn emails_take_their_own_queue_and_every_other_job_the_jobs_queue() {
+        let email = Job::SendEmail(EmailMessage {
+            to: Email::parse("to@example.com").unwrap(),
+            subject: "s".into(),
+            html: "h".into(),
+            text: "t".into(),
+        });
+        let cascade = Job::DeleteUserData { user_id: Uuid::nil() };
+        let queue = queue(Some("emails"));
+        assert_eq!(queue.url_of(&email), "emails");
+        assert_eq!(queue.url_of(&cascade), "jobs");
+        assert_eq!(self::queue(None).url_of(&email), "jobs");
     }
 }

@@ -42,19 +42,31 @@ impl EmailSender for SesSender {
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(message.to.as_str()).build())
             .content(EmailContent::builder().simple(email).build())
+            // One attempt: the SDK retries a call that timed out, which SES may have taken, and
+            // an email must not go out twice. The worker's retry (through the queue) is safe.
+            .customize()
+            .config_override(
+                aws_sdk_sesv2::config::Builder::default()
+                    .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|err| {
+                use aws_sdk_sesv2::error::SdkError;
                 let text = aws_sdk_sesv2::error::DisplayErrorContext(&err).to_string();
-                let rejected = err.as_service_error().is_some_and(|e| {
-                    e.is_message_rejected()
-                        || e.is_bad_request_exception()
-                        || e.is_mail_from_domain_not_verified_exception()
-                });
-                if rejected {
-                    SendError::Rejected(text)
-                } else {
-                    SendError::Unavailable(text)
+                match &err {
+                    SdkError::ServiceError(service)
+                        if service.err().is_message_rejected()
+                            || service.err().is_bad_request_exception()
+                            || service.err().is_mail_from_domain_not_verified_exception() =>
+                    {
+                        SendError::Rejected(text)
+                    }
+                    // SES answered, or was never reached: nothing was sent.
+                    SdkError::ServiceError(_) | SdkError::ConstructionFailure(_) | SdkError::DispatchFailure(_) => {
+                        SendError::Unavailable(text)
+                    }
+                    _ => SendError::Unanswered(text),
                 }
             })?;
         Ok(out.message_id.unwrap_or_default())

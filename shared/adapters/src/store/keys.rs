@@ -48,6 +48,11 @@ pub fn rate(scope: &str, key: &str, window_start: u64) -> String {
     format!("RATE#{scope}#{}#{window_start}", domain::secrets::digest(key))
 }
 pub const RATE_SK: &str = "RATE";
+/// The claim on sending one email job's email (`SentEmails`).
+pub fn sent_email(job: Uuid) -> String {
+    format!("SENT#{job}")
+}
+pub const SENT_EMAIL_SK: &str = "SENT";
 pub const IDEMPOTENCY_SK: &str = "IDEMP";
 pub fn item(id: Uuid) -> String {
     format!("ITEM#{id}")

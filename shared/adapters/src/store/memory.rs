@@ -9,8 +9,8 @@ use domain::job::Job;
 use domain::passwords::PasswordHash;
 use domain::ports::{
     Connections, EmailSender, FeedStore, FileCreateError, FileStore, JobQueue, Notifier, ObjectError, ObjectStore,
-    Probe, Push, PushError, QueueError, RateLimiter, Records, SendError, SessionStore, UploadForm, UploadTicket,
-    UserStore,
+    Probe, Push, PushError, QueueError, RateLimiter, Records, SendError, SentEmails, SessionStore, UploadForm,
+    UploadTicket, UserStore,
 };
 use domain::realtime::{
     Audience, ChatMessage, Connection, ConnectionId, Event, Joined, Member, Notification, RoomName, HISTORY_LEN,
@@ -61,6 +61,8 @@ pub struct State {
     writes: HashMap<String, usize>,
     jobs: Vec<Job>,
     emails: Vec<EmailMessage>,
+    /// Email jobs whose sending was claimed (`SentEmails`).
+    claimed_emails: HashSet<Uuid>,
     /// deleted user → when (epoch seconds), until their cascade has run.
     unfinished_deletions: HashMap<Uuid, u64>,
     /// When set, enqueueing fails (the queue alone is unreachable).
@@ -524,6 +526,22 @@ impl RateLimiter for Memory {
         })
     }
 
+    async fn counts(&self, limits: &[(&Limit, &str)]) -> Result<Vec<Count>, StoreError> {
+        let now = now_secs();
+        let state = self.state()?;
+        Ok(limits
+            .iter()
+            .map(|(limit, key)| Count {
+                count: state
+                    .rates
+                    .get(&(limit.scope, (*key).to_owned(), limit.window_start(now)))
+                    .copied()
+                    .unwrap_or(0),
+                retry_after_secs: limit.retry_after(now),
+            })
+            .collect())
+    }
+
     async fn refund(&self, limit: &Limit, key: &str) -> Result<(), StoreError> {
         let mut state = self.state()?;
         if let Some(count) = state
@@ -532,6 +550,17 @@ impl RateLimiter for Memory {
         {
             *count = count.saturating_sub(1);
         }
+        Ok(())
+    }
+}
+
+impl SentEmails for Memory {
+    async fn claim_email(&self, job: Uuid) -> Result<bool, StoreError> {
+        Ok(self.state()?.claimed_emails.insert(job))
+    }
+
+    async fn release_email(&self, job: Uuid) -> Result<(), StoreError> {
+        self.state()?.claimed_emails.remove(&job);
         Ok(())
     }
 }

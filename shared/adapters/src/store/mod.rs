@@ -3,6 +3,7 @@
 
 pub mod attrs;
 mod connections;
+mod emails;
 mod feed;
 mod files;
 mod items;
