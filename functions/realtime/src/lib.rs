@@ -208,7 +208,8 @@ impl<S: Store, P: Push> Realtime<S, P> {
 
     /// Keeps the connection within its user's cap. At the cap, the connections that hold it are
     /// asked for (the Management API's `GET @connections`): those gone without a `$disconnect`
-    /// are forgotten, and the connection tries once more.
+    /// are forgotten, and the connection tries once more. Holders younger than
+    /// `HANDSHAKE_GRACE` are not asked: their handshake may still be under way.
     async fn open(&self, connection: &Connection) -> Result<Opened, StoreError> {
         let cap = self.limits.connections_per_user;
         let Opened::Full(holders) = self.store.open(connection, cap).await? else {
@@ -638,18 +639,26 @@ mod tests {
         let memory = Memory::default();
         let realtime = realtime(&memory).with_limits(limits(|l| l.connections_per_user = 2));
         let (user, token) = testing::caller(&memory, "a@example.com", Role::User).await;
-        for id in ["c1", "c2"] {
-            assert_eq!(status(&realtime, event("connect.json", &token, on(id))).await, 200);
-        }
+        // c1 opened a minute ago: past its handshake.
+        let mut earlier = Connection::open(ConnectionId::parse("c1").unwrap(), user.id, Uuid::new_v4());
+        earlier.expires_at -= 60;
+        assert_eq!(memory.open(&earlier, 2).await.unwrap(), Opened::Opened);
+        assert_eq!(status(&realtime, event("connect.json", &token, on("c2"))).await, 200);
         let refused = realtime.handle(event("connect.json", &token, on("c3"))).await.unwrap();
         assert_eq!(refused["statusCode"], 429);
         assert!(refused["body"].as_str().unwrap().contains("Too Many Requests"));
         assert_eq!(
-            status(&realtime, event("connect.json", &token, on("c1"))).await,
+            status(&realtime, event("connect.json", &token, on("c2"))).await,
             200,
             "the same connection again keeps its place"
         );
         connected(&memory, &realtime, "b@example.com", &["b1", "b2"]).await;
+        memory.vanish(&ConnectionId::parse("c2").unwrap());
+        assert_eq!(
+            status(&realtime, event("connect.json", &token, on("c3"))).await,
+            429,
+            "c2 may still be in its handshake: it is not asked for"
+        );
         memory.vanish(&ConnectionId::parse("c1").unwrap());
         assert_eq!(status(&realtime, event("connect.json", &token, on("c3"))).await, 200);
         let mut held = memory.of_user(user.id).await.unwrap();

@@ -16,6 +16,10 @@ pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 pub const HISTORY_LEN: usize = 50;
 /// API Gateway closes a WebSocket connection after two hours; its records expire with it.
 pub const CONNECTION_TTL: Duration = Duration::from_secs(2 * 3600);
+/// How long a connection is spared the check that it is still there (when its user is at the
+/// cap): a handshake takes up to the function's 10 s timeout, and until it has finished the
+/// Management API does not know the connection and would call it gone.
+pub const HANDSHAKE_GRACE: Duration = Duration::from_secs(30);
 /// How long a room's messages are kept for history.
 pub const HISTORY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How many rooms one connection may be in at once (its record lists them).
@@ -216,6 +220,12 @@ pub struct Connection {
     pub expires_at: u64,
 }
 
+/// Whether a connection that expires at `expires_at` has finished its handshake for certain, and
+/// may be checked for being gone.
+pub fn past_handshake(expires_at: u64) -> bool {
+    expires_at + HANDSHAKE_GRACE.as_secs() <= now_secs() + CONNECTION_TTL.as_secs()
+}
+
 impl Connection {
     pub fn open(id: ConnectionId, user_id: Uuid, session: Uuid) -> Self {
         Self {
@@ -273,8 +283,9 @@ pub enum Joined {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Opened {
     Opened,
-    /// The user holds `Limits::connections_per_user` connections already: these. Some may be
-    /// gone without a `$disconnect`; the caller may check them and try again.
+    /// The user holds `Limits::connections_per_user` connections already: these, less those
+    /// still within `HANDSHAKE_GRACE`. Some may be gone without a `$disconnect`; the caller may
+    /// check them and try again.
     Full(Vec<ConnectionId>),
 }
 

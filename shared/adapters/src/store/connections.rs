@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use domain::clock::now_secs;
 use domain::ports::{Connections, Invitations};
 use domain::realtime::{
-    Audience, ChatMessage, Connection, ConnectionId, Invitation, Joined, Member, MessageText, Opened, RoomName,
-    CONNECTION_TTL, HISTORY_LEN, HISTORY_TTL, MAX_ROOMS_PER_CONNECTION,
+    past_handshake, Audience, ChatMessage, Connection, ConnectionId, Invitation, Joined, Member, MessageText, Opened,
+    RoomName, CONNECTION_TTL, HISTORY_LEN, HISTORY_TTL, MAX_ROOMS_PER_CONNECTION,
 };
 use domain::StoreError;
 use std::collections::HashMap;
@@ -24,9 +24,10 @@ const SESSION: &str = "session_id";
 const SLOT: &str = "slot";
 /// A room's count of members.
 const MEMBERS: &str = "members";
-/// How often a handshake looks for a free slot again after a parallel one took the slot it
-/// chose, before it is refused.
-const OPEN_ATTEMPTS: usize = 3;
+/// How often a handshake looks for a free slot again after parallel ones took the slot it chose.
+/// Each miss means another handshake took a slot, so a burst under the cap settles well within
+/// this; a miss past it refuses the handshake.
+const OPEN_ATTEMPTS: usize = 16;
 
 fn live(row: &Row) -> bool {
     get_number(row, EXPIRES) > now_secs()
@@ -220,22 +221,32 @@ impl Connections for Table {
             let rows = self
                 .rows_with_prefix(keys::connection_slots(connection.user_id), keys::SLOT_PREFIX)
                 .await?;
-            let held: HashMap<u64, ConnectionId> = rows
+            let held: HashMap<u64, (ConnectionId, u64)> = rows
                 .iter()
                 .filter(|r| live(r))
                 .map(|row| {
-                    Ok((
-                        get_number(row, SLOT),
-                        ConnectionId::parse(get_text(row, "connection")?).map_err(StoreError::Corrupt)?,
-                    ))
+                    let holder = ConnectionId::parse(get_text(row, "connection")?).map_err(StoreError::Corrupt)?;
+                    Ok((get_number(row, SLOT), (holder, get_number(row, EXPIRES))))
                 })
                 .collect::<Result<_, StoreError>>()?;
-            let own = held.iter().find(|(_, holder)| holder.as_str() == id).map(|(n, _)| *n);
-            let free = (0..max_per_user).find(|n| !held.contains_key(n));
-            holders = held.into_values().collect();
+            let own = held
+                .iter()
+                .find(|(_, (holder, _))| holder.as_str() == id)
+                .map(|(n, _)| *n);
+            // A random free slot among the lowest ones, so that a burst of handshakes spreads
+            // over the free slots instead of all taking the first.
+            let lowest = max_per_user.min(held.len() as u64 + 16);
+            let free: Vec<u64> = (0..lowest).filter(|n| !held.contains_key(n)).collect();
+            let free = (!free.is_empty()).then(|| free[(Uuid::new_v4().as_u128() % free.len() as u128) as usize]);
+            let taken = held.len() as u64;
+            holders = held
+                .into_values()
+                .filter(|(_, expires_at)| past_handshake(*expires_at))
+                .map(|(holder, _)| holder)
+                .collect();
             let slot = match own {
                 Some(n) => n,
-                None if (holders.len() as u64) < max_per_user => match free {
+                None if taken < max_per_user => match free {
                     Some(n) => n,
                     None => break,
                 },

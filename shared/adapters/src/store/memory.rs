@@ -12,8 +12,8 @@ use domain::ports::{
     UserStore,
 };
 use domain::realtime::{
-    Audience, ChatMessage, Connection, ConnectionId, Event, Invitation, Joined, Member, Notification, Opened, RoomName,
-    HISTORY_LEN, MAX_ROOMS_PER_CONNECTION,
+    past_handshake, Audience, ChatMessage, Connection, ConnectionId, Event, Invitation, Joined, Member, Notification,
+    Opened, RoomName, HISTORY_LEN, MAX_ROOMS_PER_CONNECTION,
 };
 use domain::secrets;
 use domain::session::{Count, Limit, LoginOrigin, Refresh, Session};
@@ -707,13 +707,18 @@ impl Connections for Memory {
     async fn open(&self, connection: &Connection, max_per_user: u64) -> Result<Opened, StoreError> {
         let mut state = self.state()?;
         if !state.connections.contains_key(&connection.id) {
-            let mut holders: Vec<_> = state
+            let held: Vec<&Connection> = state
                 .connections
                 .values()
                 .filter(|(c, _)| c.user_id == connection.user_id)
-                .map(|(c, _)| c.id.clone())
+                .map(|(c, _)| c)
                 .collect();
-            if holders.len() as u64 >= max_per_user {
+            if held.len() as u64 >= max_per_user {
+                let mut holders: Vec<_> = held
+                    .into_iter()
+                    .filter(|c| past_handshake(c.expires_at))
+                    .map(|c| c.id.clone())
+                    .collect();
                 holders.sort();
                 return Ok(Opened::Full(holders));
             }
