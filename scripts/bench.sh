@@ -30,7 +30,12 @@ else
 fi
 
 log=target/bench-stack.log
-"$bin/devstack" up --port 0 --bin-dir "$bin" --exit-with-parent $$ > "$log" 2>&1 &
+# One user opens the fan-out's 100 sockets and sends its messages, and the $connect figure is
+# 1000 handshakes of one user from one address: the realtime abuse limits (per user and per
+# address) are raised so that they measure the work, not the refusals.
+realtime_limits=(--param RealtimeConnectionsPerUser=100000 --param RealtimeConnectsPerUser=100000
+  --param RealtimeConnectsPerAddress=100000 --param RealtimeFramesPerUser=100000)
+"$bin/devstack" up --port 0 --bin-dir "$bin" "${realtime_limits[@]}" --exit-with-parent $$ > "$log" 2>&1 &
 stack_pid=$!
 trap 'kill "$stack_pid" 2>/dev/null || true' EXIT
 url=""

@@ -26,7 +26,12 @@ fi
 log="$out/capacity-stack.log"
 mkdir -p "$out"
 : >"$log"
-"$bin/devstack" up --port 0 --meter --bin-dir "$bin" --exit-with-parent $$ >"$log" 2>&1 &
+# The mix's WebSocket clients are 10 per user, all from one address, and its sends come from
+# few users: the realtime abuse limits (per user and per address) are raised so that the meter
+# counts the work of every request, not refusals.
+realtime_limits=(--param RealtimeConnectionsPerUser=100000 --param RealtimeConnectsPerUser=100000
+  --param RealtimeConnectsPerAddress=100000 --param RealtimeFramesPerUser=100000)
+"$bin/devstack" up --port 0 --meter --bin-dir "$bin" "${realtime_limits[@]}" --exit-with-parent $$ >"$log" 2>&1 &
 stack_pid=$!
 trap 'kill "$stack_pid" 2>/dev/null || true' EXIT
 url=""

@@ -12,6 +12,7 @@ mod login;
 mod posts;
 mod realtime;
 mod recovery;
+mod sessions;
 mod test_email;
 mod tokens;
 mod users;

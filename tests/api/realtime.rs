@@ -1,5 +1,6 @@
 //! The WebSocket API with real WebSocket clients: rooms, history, private messages, bad frames,
-//! handshakes, vanished clients and session.revoked.
+//! handshakes, vanished clients, session.revoked, and the abuse limits (per user, not per
+//! connection) with private- rooms by invitation.
 
 use api_tests::{local_jwt_secret, with_token, Received, Socket, Stack, TestUser};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -87,7 +88,7 @@ fn a_late_joiner_gets_the_last_50_messages_and_the_room_sees_it_join() {
     let (mut a, mut b) = (connect(stack, &alice), connect(stack, &bob));
     join(&mut a, &room);
     join(&mut b, &room);
-    // Two senders stay under the per-connection frame rate.
+    // Two senders (users) stay under the per-user frame rate.
     for n in 0..52 {
         let sender = if n < 26 { &mut a } else { &mut b };
         say(sender, &room, &format!("message {n}"));
@@ -322,4 +323,148 @@ fn a_fast_sender_gets_an_error_frame_and_stays_connected() {
     let mut other = connect(stack, &friend);
     other.send(&json!({"action": "private", "to": fast.id, "message": "still there?"}));
     assert_eq!(socket.expect("private")["message"], "still there?");
+}
+
+/// Pings on `socket` until one is refused; how many were answered with a pong first.
+fn ping_until_refused(socket: &mut Socket) -> usize {
+    for pongs in 0..200 {
+        socket.send(&json!({"action": "ping"}));
+        let frame = match socket.receive(Duration::from_secs(10)) {
+            Received::Frame(frame) => frame,
+            other => panic!("no answer to a ping: {other:?}"),
+        };
+        if frame["type"] == "error" {
+            assert!(
+                frame["detail"].as_str().is_some_and(|d| d.contains("Too many frames")),
+                "{frame}"
+            );
+            return pongs;
+        }
+        assert_eq!(frame["type"], "pong", "{frame}");
+    }
+    panic!("200 pings and none refused")
+}
+
+#[test]
+fn a_users_second_socket_shares_the_first_ones_frame_allowance() {
+    let stack = Stack::shared();
+    let (user, other) = (stack.signup(), stack.signup());
+    let (mut first, mut second) = (connect(stack, &user), connect(stack, &user));
+    // The limit's window is fixed (10 s): should it turn between the refusal on the first
+    // socket and the ping on the second, the second gets a pong once, and the next round
+    // starts in a fresh window with time to spare.
+    let mut refused_on_second = false;
+    for _ in 0..2 {
+        let pongs = ping_until_refused(&mut first);
+        assert!(pongs <= 30, "{pongs} pongs before the first refusal");
+        second.send(&json!({"action": "ping"}));
+        let frame = match second.receive(Duration::from_secs(10)) {
+            Received::Frame(frame) => frame,
+            other => panic!("no answer on the second socket: {other:?}"),
+        };
+        if frame["type"] == "error" {
+            assert!(
+                frame["detail"].as_str().is_some_and(|d| d.contains("Too many frames")),
+                "{frame}"
+            );
+            refused_on_second = true;
+            break;
+        }
+    }
+    assert!(refused_on_second, "the second socket had an allowance of its own");
+    let mut bystander = connect(stack, &other);
+    only_pong(&mut bystander);
+}
+
+/// `count` handshakes of `user` at once; the sockets that opened.
+fn burst(stack: &Stack, user: &TestUser, count: usize) -> Vec<Socket> {
+    std::thread::scope(|scope| {
+        let handshakes: Vec<_> = (0..count)
+            .map(|_| scope.spawn(|| stack.connect(Some(&user.token))))
+            .collect();
+        handshakes
+            .into_iter()
+            .filter_map(|h| h.join().expect("a handshake thread").ok())
+            .collect()
+    })
+}
+
+#[test]
+fn the_connection_cap_refuses_one_socket_more_even_in_a_parallel_burst() {
+    const CAP: usize = 10;
+    let stack = Stack::start_with(&["RealtimeConnectionsPerUser=10", "RealtimeConnectsPerUser=100"]);
+    let user = stack.signup();
+    // A burst up to the cap opens every socket: parallel handshakes spread over the free places.
+    let mut sockets = burst(&stack, &user, CAP);
+    assert_eq!(sockets.len(), CAP, "{CAP} parallel handshakes under a cap of {CAP}");
+    assert_eq!(stack.connect(Some(&user.token)).err(), Some(429), "socket {}", CAP + 1);
+    sockets.pop().expect("a socket").close();
+    // The clean close's $disconnect frees its place.
+    let reopened = api_tests::eventually(Duration::from_secs(10), || stack.connect(Some(&user.token)).ok());
+    assert!(reopened.is_some(), "a closed socket's place is taken again");
+
+    // At the cap a handshake asks whether the holders are still there; one whose own handshake
+    // is under way must not be taken for gone (its socket would open with no record).
+    let mut opened = burst(&stack, &stack.signup(), 3 * CAP);
+    assert_eq!(opened.len(), CAP, "{} parallel handshakes of one user", 3 * CAP);
+    for socket in &mut opened {
+        only_pong(socket);
+    }
+}
+
+#[test]
+fn a_private_message_answers_the_sender_the_same_whether_the_target_is_online_or_not() {
+    let stack = Stack::shared();
+    let (alice, online, offline) = (stack.signup(), stack.signup(), stack.signup());
+    let mut a = connect(stack, &alice);
+    let mut target = connect(stack, &online);
+    for to in [offline.id.clone(), uuid::Uuid::new_v4().to_string(), online.id.clone()] {
+        a.send(&json!({"action": "private", "to": to, "message": "are you there?"}));
+        only_pong(&mut a);
+    }
+    assert_eq!(target.expect("private")["message"], "are you there?");
+}
+
+#[test]
+fn a_private_room_refuses_an_uninvited_join_and_admits_an_invited_one() {
+    let stack = Stack::shared();
+    let (owner, guest, stranger) = (stack.signup(), stack.signup(), stack.signup());
+    let (mut o, mut g, mut s) = (
+        connect(stack, &owner),
+        connect(stack, &guest),
+        connect(stack, &stranger),
+    );
+    let room = format!("private-{}-team", owner.id);
+    join(&mut o, &room);
+    let nowhere = format!("private-{}", uuid::Uuid::new_v4().simple());
+    for name in [&room, &nowhere] {
+        g.send(&json!({"action": "join", "room": name}));
+        assert_eq!(
+            g.expect("error")["detail"],
+            format!("Room {name} takes members by invitation only"),
+            "the same refusal whether the room exists or not"
+        );
+    }
+    s.send(&json!({"action": "invite", "room": room, "user_id": guest.id}));
+    assert!(s.expect("error")["detail"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("Join room")));
+    o.send(&json!({"action": "invite", "room": room, "user_id": guest.id}));
+    assert_eq!(
+        o.expect("invited"),
+        json!({"type": "invited", "room": room, "user_id": guest.id})
+    );
+    let invitation = g.expect("invitation");
+    assert_eq!(
+        (invitation["room"].as_str(), invitation["from_user"].as_str()),
+        (Some(room.as_str()), Some(owner.id.as_str()))
+    );
+    join(&mut g, &room);
+    assert_eq!(o.expect("user_join")["user_id"], guest.id.as_str());
+    say(&mut g, &room, "thanks for having me");
+    assert_eq!(o.expect("message")["message"], "thanks for having me");
+    s.send(&json!({"action": "join", "room": room}));
+    assert!(s.expect("error")["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("by invitation only")));
 }

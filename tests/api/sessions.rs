@@ -45,8 +45,15 @@ fn refresh(stack: &Stack, tokens: &Value) -> u16 {
 /// The id of the session a token belongs to, as the list marks it `current`.
 fn session_id(stack: &Stack, token: &str) -> String {
     let listed = sessions(stack, token).json();
-    let current = listed["data"].as_array().into_iter().flatten().find(|s| s["current"] == true);
-    current.and_then(|s| s["id"].as_str()).expect("a current session").to_owned()
+    let current = listed["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["current"] == true);
+    current
+        .and_then(|s| s["id"].as_str())
+        .expect("a current session")
+        .to_owned()
 }
 
 fn connect(stack: &Stack, token: &str) -> Socket {
@@ -95,7 +102,12 @@ fn every_login_is_a_session_listed_newest_first_with_its_origin() {
     );
     assert_eq!(data[0]["ip"], "127.0.0.1");
     for session in data {
-        let keys: Vec<&str> = session.as_object().expect("object").keys().map(String::as_str).collect();
+        let keys: Vec<&str> = session
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(
             keys,
             ["created_at", "current", "id", "ip", "last_used_at", "user_agent"],
@@ -144,7 +156,11 @@ fn revoking_one_of_two_sessions_leaves_the_other_working_and_closes_only_its_soc
     assert_eq!(refresh(stack, &kept), 200);
     let listed = sessions(stack, access(&kept)).json();
     assert!(
-        !listed["data"].as_array().into_iter().flatten().any(|s| s["id"] == ended_id.as_str()),
+        !listed["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["id"] == ended_id.as_str()),
         "{listed}"
     );
 }
@@ -198,8 +214,7 @@ fn logout_ends_the_callers_session_and_its_sockets_only() {
     let stack = Stack::shared();
     let user = stack.signup();
     let (leaving, staying) = (log_in(stack, &user, "Leaving/1"), log_in(stack, &user, "Staying/1"));
-    let (mut leaving_socket, mut staying_socket) =
-        (connect(stack, access(&leaving)), connect(stack, access(&staying)));
+    let (mut leaving_socket, mut staying_socket) = (connect(stack, access(&leaving)), connect(stack, access(&staying)));
     let answer = with_token("POST", &stack.api("/logout"), access(&leaving), None);
     assert_eq!(answer.status, 200, "{}", answer.text);
     revoked_and_closed(&mut leaving_socket, "logout");
@@ -224,5 +239,8 @@ fn the_session_routes_need_a_token() {
             "{method} {path}"
         );
     }
-    assert_eq!(get(&stack.api("/users/me/sessions")).header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        get(&stack.api("/users/me/sessions")).header("www-authenticate"),
+        Some("Bearer")
+    );
 }

@@ -67,6 +67,7 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ("realtime/leave.json", Status(200)),
         ("realtime/send.json", Status(200)),
         ("realtime/private.json", Status(200)),
+        ("realtime/invite.json", Status(200)),
         (
             "realtime/notifications.json",
             Failed(&["5d0e5a4e-2222-4c59-9d0c-000000000002"]),

@@ -2,6 +2,8 @@
 //! parameter), `$disconnect`, and the frames of the contract's "Realtime" section — and the
 //! consumer of the notifications queue. Frames reach clients through the Management API,
 //! concurrently and bounded; a connection that is gone (410) is forgotten with its memberships.
+//! Abuse limits are per user (and per source address for handshakes), never per connection:
+//! another socket buys no more frames, connections, or handshakes.
 
 use adapters::aws::batch::Failures;
 use adapters::aws::{AwsConfig, ManagementApi};
@@ -10,11 +12,12 @@ use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::auth::{AuthError, Authenticator};
 use domain::config::{AuthConfig, ConfigError, Env};
-use domain::ports::{Accounts, Connections, Push, PushError, RateLimiter};
+use domain::ports::{Accounts, Connections, Invitations, Push, PushError, RateLimiter};
 use domain::realtime::{
-    Action, ChatMessage, Connection, ConnectionId, Event, Joined, MessageText, Notification, RoomName, ServerFrame,
-    FRAME_RATE,
+    Action, ChatMessage, Connection, ConnectionId, Event, Invitation, Joined, Limits, MessageText, Notification,
+    Opened, RoomName, ServerFrame,
 };
+use domain::session::Limit;
 use domain::tokens::TokenKeys;
 use domain::StoreError;
 use futures_util::stream::{self, StreamExt};
@@ -26,25 +29,27 @@ use uuid::Uuid;
 pub const FAN_OUT_CONCURRENCY: usize = 32;
 
 /// What the realtime function needs of a store.
-pub trait Store: Accounts + Connections + RateLimiter + Clone {}
-impl<S: Accounts + Connections + RateLimiter + Clone> Store for S {}
+pub trait Store: Accounts + Connections + Invitations + RateLimiter + Clone {}
+impl<S: Accounts + Connections + Invitations + RateLimiter + Clone> Store for S {}
 
 pub struct Realtime<S = Table, P = ManagementApi> {
     auth: Authenticator<S>,
     store: S,
     push: P,
+    limits: Limits,
 }
 
 impl Realtime {
-    /// `TABLE_NAME`, `JWT_SECRET` and `WEBSOCKET_MANAGEMENT_URL` (the stage's
+    /// `TABLE_NAME`, `JWT_SECRET`, `WEBSOCKET_MANAGEMENT_URL` (the stage's
     /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`; locally
-    /// `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI` overrides it).
+    /// `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI` overrides it) and the `REALTIME_*` limits.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let aws = AwsConfig::from_env(env)?;
         let auth = AuthConfig::from_env(env)?;
+        let limits = Limits::from_env(env)?;
         let table = Table::new(aws.dynamodb(), env.required("TABLE_NAME")?);
         let push = ManagementApi::new(&aws, env.required("WEBSOCKET_MANAGEMENT_URL")?);
-        Ok(Self::new(TokenKeys::new(&auth), table, push))
+        Ok(Self::new(TokenKeys::new(&auth), table, push).with_limits(limits))
     }
 }
 
@@ -87,7 +92,12 @@ impl<S: Store, P: Push> Realtime<S, P> {
             auth: Authenticator::new(keys, store.clone()),
             store,
             push,
+            limits: Limits::default(),
         }
+    }
+
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
     }
 
     /// One invocation: a WebSocket route's event, or a batch of the notifications queue.
@@ -114,7 +124,10 @@ impl<S: Store, P: Push> Realtime<S, P> {
         };
         let started = std::time::Instant::now();
         let (status, user) = match context.event_type.as_deref() {
-            Some("CONNECT") => self.connect(&id, request.query_string_parameters.first("token")).await,
+            Some("CONNECT") => {
+                let token = request.query_string_parameters.first("token");
+                self.connect(&id, token, context.identity.source_ip.as_deref()).await
+            }
             Some("DISCONNECT") => (self.disconnect(&id).await, None),
             _ => {
                 let body = request.body.as_deref().unwrap_or_default();
@@ -134,13 +147,23 @@ impl<S: Store, P: Push> Realtime<S, P> {
         let message = match status {
             200 => "OK",
             401 => "Unauthorized",
+            429 => "Too Many Requests",
             _ => "Service Unavailable",
         };
         answer(status, &request_id, message)
     }
 
-    /// The handshake: an access token by the HTTP API's rules, then the connection's record.
-    async fn connect(&self, id: &ConnectionId, token: Option<&str>) -> (u16, Option<Uuid>) {
+    /// The handshake: the source address's attempts, an access token by the HTTP API's rules,
+    /// the user's attempts, then the connection's record within the user's cap. Attempts are
+    /// counted before they are checked, so parallel handshakes cannot slip past a limit.
+    async fn connect(&self, id: &ConnectionId, token: Option<&str>, source: Option<&str>) -> (u16, Option<Uuid>) {
+        if let Some(source) = source {
+            match self.over(&self.limits.connects_per_address, source).await {
+                Ok(false) => {}
+                Ok(true) => return (429, None),
+                Err(status) => return (status, None),
+            }
+        }
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return (401, None);
         };
@@ -157,13 +180,57 @@ impl<S: Store, P: Push> Realtime<S, P> {
         let Some(session) = session else {
             return (401, None);
         };
-        match self.store.open(&Connection::open(id.clone(), user_id, session)).await {
-            Ok(()) => (200, Some(user_id)),
+        match self.over(&self.limits.connects_per_user, &user_id.to_string()).await {
+            Ok(false) => {}
+            Ok(true) => return (429, Some(user_id)),
+            Err(status) => return (status, Some(user_id)),
+        }
+        match self.open(&Connection::open(id.clone(), user_id, session)).await {
+            Ok(Opened::Opened) => (200, Some(user_id)),
+            Ok(Opened::Full(_)) => (429, Some(user_id)),
             Err(err) => {
                 tracing::error!(error = %err, "cannot keep the connection");
                 (503, Some(user_id))
             }
         }
+    }
+
+    /// Counts one more attempt against `limit`; whether it is over, or the status to answer.
+    async fn over(&self, limit: &Limit, key: &str) -> Result<bool, u16> {
+        match self.store.hit(limit, key).await {
+            Ok(count) => Ok(count.count > limit.max),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot count the attempt");
+                Err(503)
+            }
+        }
+    }
+
+    /// Keeps the connection within its user's cap. At the cap, the connections that hold it are
+    /// asked for (the Management API's `GET @connections`): those gone without a `$disconnect`
+    /// are forgotten, and the connection tries once more. Holders younger than
+    /// `HANDSHAKE_GRACE` are not asked: their handshake may still be under way.
+    async fn open(&self, connection: &Connection) -> Result<Opened, StoreError> {
+        let cap = self.limits.connections_per_user;
+        let Opened::Full(holders) = self.store.open(connection, cap).await? else {
+            return Ok(Opened::Opened);
+        };
+        let mut freed = false;
+        for holder in holders {
+            match self.push.is_open(&holder).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(connection_id = %holder, "connection gone: forgotten");
+                    self.close_record(&holder).await?;
+                    freed = true;
+                }
+                Err(err) => tracing::warn!(connection_id = %holder, error = %err, "cannot ask for a connection"),
+            }
+        }
+        if !freed {
+            return Ok(Opened::Full(Vec::new()));
+        }
+        self.store.open(connection, cap).await
     }
 
     /// Forgets the connection; the rooms it was in see it leave.
@@ -215,19 +282,21 @@ impl<S: Store, P: Push> Realtime<S, P> {
     }
 
     async fn act(&self, id: &ConnectionId, frame: Option<&str>, user: &mut Option<Uuid>) -> Result<(), Refused> {
-        let count = self.store.hit(&FRAME_RATE, id.as_str()).await?;
-        if count.count > FRAME_RATE.max {
-            return Err(refused(format!(
-                "Too many frames, slow down (retry in {} s)",
-                count.retry_after_secs
-            )));
-        }
         let connection = self
             .store
             .connection(id)
             .await?
             .ok_or_else(|| refused("This connection is not open any more; reconnect"))?;
         *user = Some(connection.user_id);
+        // Per user: every connection of the user draws on the one allowance.
+        let limit = &self.limits.frames_per_user;
+        let count = self.store.hit(limit, &connection.user_id.to_string()).await?;
+        if count.count > limit.max {
+            return Err(refused(format!(
+                "Too many frames, slow down (retry in {} s)",
+                count.retry_after_secs
+            )));
+        }
         let frame = frame.ok_or_else(|| refused("Frames are JSON text"))?;
         match Action::parse(frame).map_err(refused)? {
             Action::Ping => {
@@ -237,20 +306,30 @@ impl<S: Store, P: Push> Realtime<S, P> {
             Action::Leave(room) => self.leave(&connection, room).await?,
             Action::Send(room, message) => self.send(&connection, room, message).await?,
             Action::Private(to, message) => {
+                // Nothing goes back to the sender either way: whether `to` is online, or exists,
+                // is not theirs to learn.
                 let targets = self.store.of_user(to).await?;
-                if targets.is_empty() {
-                    return Err(refused(format!("User {to} is not connected")));
-                }
                 self.deliver(targets, &ServerFrame::private(connection.user_id, message))
                     .await;
             }
+            Action::Invite(room, user_id) => self.invite(&connection, room, user_id).await?,
         }
         Ok(())
     }
 
     async fn join(&self, connection: &Connection, room: RoomName) -> Result<(), Refused> {
-        match self.store.join(&room, connection).await? {
+        // The same refusal whether the room exists or not, and before anything of it is read.
+        if !room.open_to(connection.user_id) && !self.store.is_invited(&room, connection.user_id).await? {
+            return Err(refused(format!("Room {room} takes members by invitation only")));
+        }
+        match self.store.join(&room, connection, self.limits.room_members).await? {
             Joined::Joined => {}
+            Joined::RoomFull => {
+                return Err(refused(format!(
+                    "Room {room} is full ({} connections)",
+                    self.limits.room_members
+                )))
+            }
             Joined::ConnectionGone => return Err(refused("This connection is not open any more; reconnect")),
             Joined::TooManyRooms => {
                 return Err(refused(format!(
@@ -272,6 +351,25 @@ impl<S: Store, P: Push> Realtime<S, P> {
             .collect();
         self.deliver(others, &ServerFrame::user_join(&room, connection.user_id))
             .await;
+        Ok(())
+    }
+
+    /// A member of a `private-` room lets `user_id` join it. The inviter's answer is the same
+    /// whoever `user_id` is; the invitee's connections are told.
+    async fn invite(&self, connection: &Connection, room: RoomName, user_id: Uuid) -> Result<(), Refused> {
+        if !room.is_private() {
+            return Err(refused(format!(
+                "Room {room} is open to everyone: only private- rooms take invitations"
+            )));
+        }
+        if !self.store.is_member(&room, &connection.id).await? {
+            return Err(refused(format!("Join room {room} before inviting to it")));
+        }
+        let invitation = Invitation::new(room, user_id, connection.user_id);
+        self.store.invite(&invitation).await?;
+        self.reply(&connection.id, &ServerFrame::invited(&invitation)).await;
+        let invitee = self.store.of_user(user_id).await?;
+        self.deliver(invitee, &ServerFrame::invitation(&invitation)).await;
         Ok(())
     }
 
@@ -497,7 +595,6 @@ mod tests {
             json!({"action": "join", "room": "bad room"}),
             json!({"action": "dance"}),
             json!({"action": "send", "room": "general", "message": "not joined"}),
-            json!({"action": "private", "to": Uuid::new_v4(), "message": "nobody there"}),
         ] {
             assert_eq!(
                 status(&realtime, event("default.json", "", with_body("a", body))).await,
@@ -510,18 +607,201 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_fast_sender_is_limited() {
+    async fn a_fast_sender_is_limited_on_every_connection_of_theirs() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        connected(&memory, &realtime, "a@example.com", &["a1", "a2"]).await;
+        connected(&memory, &realtime, "b@example.com", &["b"]).await;
+        for _ in 0..Limits::default().frames_per_user.max {
+            status(&realtime, event("ping.json", "", on("a1"))).await;
+        }
+        assert_eq!(frames(&memory, "a1").pop().unwrap()["type"], "pong");
+        status(&realtime, event("ping.json", "", on("a2"))).await;
+        let last = frames(&memory, "a2").pop().unwrap();
+        assert_eq!(last["type"], "error", "the second socket shares the first's allowance");
+        assert!(last["detail"].as_str().unwrap().contains("Too many frames"));
+        status(&realtime, event("ping.json", "", on("b"))).await;
+        assert_eq!(
+            frames(&memory, "b").pop().unwrap()["type"],
+            "pong",
+            "another user is not limited"
+        );
+    }
+
+    fn limits(edit: impl FnOnce(&mut Limits)) -> Limits {
+        let mut limits = Limits::default();
+        edit(&mut limits);
+        limits
+    }
+
+    #[tokio::test]
+    async fn a_user_holds_at_most_their_cap_of_connections_and_a_vanished_one_frees_its_place() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory).with_limits(limits(|l| l.connections_per_user = 2));
+        let (user, token) = testing::caller(&memory, "a@example.com", Role::User).await;
+        // c1 opened a minute ago: past its handshake.
+        let mut earlier = Connection::open(ConnectionId::parse("c1").unwrap(), user.id, Uuid::new_v4());
+        earlier.expires_at -= 60;
+        assert_eq!(memory.open(&earlier, 2).await.unwrap(), Opened::Opened);
+        assert_eq!(status(&realtime, event("connect.json", &token, on("c2"))).await, 200);
+        let refused = realtime.handle(event("connect.json", &token, on("c3"))).await.unwrap();
+        assert_eq!(refused["statusCode"], 429);
+        assert!(refused["body"].as_str().unwrap().contains("Too Many Requests"));
+        assert_eq!(
+            status(&realtime, event("connect.json", &token, on("c2"))).await,
+            200,
+            "the same connection again keeps its place"
+        );
+        connected(&memory, &realtime, "b@example.com", &["b1", "b2"]).await;
+        memory.vanish(&ConnectionId::parse("c2").unwrap());
+        assert_eq!(
+            status(&realtime, event("connect.json", &token, on("c3"))).await,
+            429,
+            "c2 may still be in its handshake: it is not asked for"
+        );
+        memory.vanish(&ConnectionId::parse("c1").unwrap());
+        assert_eq!(status(&realtime, event("connect.json", &token, on("c3"))).await, 200);
+        let mut held = memory.of_user(user.id).await.unwrap();
+        held.sort();
+        assert_eq!(held, ["c2", "c3"].map(|c| ConnectionId::parse(c).unwrap()));
+    }
+
+    #[tokio::test]
+    async fn handshakes_are_limited_per_user_and_per_address() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory).with_limits(limits(|l| {
+            l.connects_per_user.max = 2;
+            l.connects_per_address.max = 3;
+        }));
+        let (_, token) = testing::caller(&memory, "a@example.com", Role::User).await;
+        let (_, other) = testing::caller(&memory, "b@example.com", Role::User).await;
+        let from = |address: &'static str, id: &'static str| {
+            move |json: &mut Value| {
+                json["requestContext"]["connectionId"] = json!(id);
+                json["requestContext"]["identity"]["sourceIp"] = json!(address);
+            }
+        };
+        assert_eq!(
+            status(&realtime, event("connect.json", &token, from("10.0.0.1", "a1"))).await,
+            200
+        );
+        assert_eq!(
+            status(&realtime, event("connect.json", &token, from("10.0.0.2", "a2"))).await,
+            200
+        );
+        assert_eq!(
+            status(&realtime, event("connect.json", &token, from("10.0.0.3", "a3"))).await,
+            429,
+            "the user's third attempt in the minute, from a fresh address"
+        );
+        assert_eq!(
+            status(&realtime, event("connect.json", &other, from("10.0.0.1", "b1"))).await,
+            200
+        );
+        assert_eq!(
+            status(&realtime, event("connect.json", "bad", from("10.0.0.1", "x1"))).await,
+            401
+        );
+        assert_eq!(
+            status(&realtime, event("connect.json", &other, from("10.0.0.1", "b2"))).await,
+            429,
+            "the address's fourth attempt, a bad token's included"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_room_refuses_the_next_join() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory).with_limits(limits(|l| l.room_members = 2));
+        connected(&memory, &realtime, "a@example.com", &["a", "a2"]).await;
+        connected(&memory, &realtime, "b@example.com", &["b"]).await;
+        assert_eq!(status(&realtime, event("join.json", "", on("a"))).await, 200);
+        assert_eq!(status(&realtime, event("join.json", "", on("a2"))).await, 200);
+        assert_eq!(status(&realtime, event("join.json", "", on("b"))).await, 200);
+        let error = frames(&memory, "b").pop().unwrap();
+        assert_eq!(error["type"], "error");
+        assert!(error["detail"].as_str().unwrap().contains("is full"), "{error}");
+        assert_eq!(status(&realtime, event("join.json", "", on("a"))).await, 200);
+        assert_eq!(
+            frames(&memory, "a").pop().unwrap()["type"],
+            "history",
+            "a member joins again"
+        );
+        status(&realtime, event("leave.json", "", on("a2"))).await;
+        status(&realtime, event("join.json", "", on("b"))).await;
+        assert_eq!(frames(&memory, "b").pop().unwrap()["type"], "history");
+    }
+
+    #[tokio::test]
+    async fn a_private_message_answers_the_sender_nothing_whether_or_not_the_target_is_online() {
         let memory = Memory::default();
         let realtime = realtime(&memory);
         connected(&memory, &realtime, "a@example.com", &["a"]).await;
-        for _ in 0..FRAME_RATE.max {
-            status(&realtime, event("ping.json", "", on("a"))).await;
+        let bob = connected(&memory, &realtime, "b@example.com", &["b"]).await;
+        let offline = testing::caller(&memory, "c@example.com", Role::User).await.0.id;
+        for to in [bob, offline, Uuid::new_v4()] {
+            let body = json!({"action": "private", "to": to, "message": "psst"});
+            assert_eq!(
+                status(&realtime, event("private.json", "", with_body("a", body))).await,
+                200
+            );
         }
-        assert_eq!(frames(&memory, "a").pop().unwrap()["type"], "pong");
-        status(&realtime, event("ping.json", "", on("a"))).await;
-        let last = frames(&memory, "a").pop().unwrap();
-        assert_eq!(last["type"], "error");
-        assert!(last["detail"].as_str().unwrap().contains("Too many frames"));
+        assert!(frames(&memory, "a").is_empty());
+        assert_eq!(frames(&memory, "b").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_private_room_admits_its_owner_and_whom_a_member_invited() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        let owner = connected(&memory, &realtime, "a@example.com", &["a"]).await;
+        let bob = connected(&memory, &realtime, "b@example.com", &["b"]).await;
+        connected(&memory, &realtime, "c@example.com", &["c"]).await;
+        let room = format!("private-{owner}-team");
+        let send = |on: &'static str, body: Value| event("default.json", "", with_body(on, body));
+        let join = |room: &str| json!({"action": "join", "room": room});
+        for (who, name) in [("b", room.as_str()), ("b", "private-nobody-made-this")] {
+            status(&realtime, send(who, join(name))).await;
+            let error = frames(&memory, who).pop().unwrap();
+            assert_eq!(
+                error["detail"],
+                format!("Room {name} takes members by invitation only"),
+                "the same refusal whether the room exists or not"
+            );
+        }
+        let invite = json!({"action": "invite", "room": room, "user_id": bob});
+        status(&realtime, send("c", invite.clone())).await;
+        assert!(frames(&memory, "c").pop().unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Join room"));
+        status(&realtime, send("a", join(&room))).await;
+        assert_eq!(frames(&memory, "a").pop().unwrap()["type"], "history");
+        status(&realtime, send("a", invite)).await;
+        let invited = frames(&memory, "a").pop().unwrap();
+        assert_eq!(invited, json!({"type": "invited", "room": room, "user_id": bob}));
+        let invitation = frames(&memory, "b").pop().unwrap();
+        assert_eq!(
+            (invitation["type"].as_str(), invitation["from_user"].as_str()),
+            (Some("invitation"), Some(owner.to_string().as_str()))
+        );
+        status(&realtime, send("b", join(&room))).await;
+        assert_eq!(frames(&memory, "b").pop().unwrap()["type"], "history");
+        status(&realtime, send("c", join(&room))).await;
+        assert_eq!(
+            frames(&memory, "c").pop().unwrap()["type"],
+            "error",
+            "bob's invitation is his"
+        );
+        status(
+            &realtime,
+            send("a", json!({"action": "invite", "room": "general", "user_id": bob})),
+        )
+        .await;
+        assert!(frames(&memory, "a").pop().unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only private- rooms"));
     }
 
     #[tokio::test]

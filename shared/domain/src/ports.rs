@@ -8,7 +8,9 @@ use super::file::{File, FileScope, FileStatus, UploadLimits};
 use super::job::Job;
 use super::owned::{Listing, Owned, Remembered};
 use super::passwords::PasswordHash;
-use super::realtime::{Audience, ChatMessage, Connection, ConnectionId, Event, Joined, Member, RoomName};
+use super::realtime::{
+    Audience, ChatMessage, Connection, ConnectionId, Event, Invitation, Joined, Member, Opened, RoomName,
+};
 use super::session::{Count, Limit, LoginOrigin, Refresh, Session};
 use super::user::User;
 use super::values::Email;
@@ -198,7 +200,14 @@ pub trait Probe: Send + Sync {
 
 /// Open WebSocket connections, the rooms they are in and each room's recent messages.
 pub trait Connections: Send + Sync {
-    fn open(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Keeps a new connection, unless its user holds `max_per_user` open ones already — checked
+    /// and taken in one conditional write, so parallel handshakes cannot pass the cap. Opening
+    /// a connection id that is open already keeps its place.
+    fn open(
+        &self,
+        connection: &Connection,
+        max_per_user: u64,
+    ) -> impl Future<Output = Result<Opened, StoreError>> + Send;
     /// The connection, unless it is closed or expired.
     fn connection(&self, id: &ConnectionId) -> impl Future<Output = Result<Option<Connection>, StoreError>> + Send;
     /// Removes a connection and its memberships, returning it and the rooms it was in; `None`
@@ -215,9 +224,20 @@ pub trait Connections: Send + Sync {
         user_id: Uuid,
         audience: &Audience,
     ) -> impl Future<Output = Result<Vec<ConnectionId>, StoreError>> + Send;
-    /// Adds the connection to the room, unless it is gone or in `MAX_ROOMS_PER_CONNECTION` rooms.
-    fn join(&self, room: &RoomName, connection: &Connection)
-        -> impl Future<Output = Result<Joined, StoreError>> + Send;
+    /// Adds the connection to the room, unless it is gone, in `MAX_ROOMS_PER_CONNECTION` rooms,
+    /// or the room holds `max_members` connections (counted in the same transaction).
+    fn join(
+        &self,
+        room: &RoomName,
+        connection: &Connection,
+        max_members: u64,
+    ) -> impl Future<Output = Result<Joined, StoreError>> + Send;
+    /// Whether the connection is in the room.
+    fn is_member(
+        &self,
+        room: &RoomName,
+        connection: &ConnectionId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Takes the connection out of the room; `false` when it was not in it.
     fn leave(
         &self,
@@ -245,6 +265,16 @@ pub trait Push: Send + Sync {
     fn send(&self, to: &ConnectionId, frame: &str) -> impl Future<Output = Result<(), PushError>> + Send;
     /// Closes a connection from the server's side.
     fn close(&self, connection: &ConnectionId) -> impl Future<Output = Result<(), PushError>> + Send;
+    /// Whether the client is still there (`Gone` is `false`), without sending it anything.
+    fn is_open(&self, connection: &ConnectionId) -> impl Future<Output = Result<bool, PushError>> + Send;
+}
+
+/// Invitations to `private-` rooms.
+pub trait Invitations: Send + Sync {
+    /// Keeps the invitation until it expires (a newer one for the same room and user replaces it).
+    fn invite(&self, invitation: &Invitation) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether `user_id` holds an unexpired invitation to the room.
+    fn is_invited(&self, room: &RoomName, user_id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Server events for a user's WebSocket connections (`file.ready`, `session.revoked`, …). The

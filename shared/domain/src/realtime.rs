@@ -2,6 +2,7 @@
 //! notifications — the frames of the contract's "Realtime" section, parsed once, and the limits.
 
 use super::clock::{now_micros, now_secs, timestamp};
+use super::config::{ConfigError, Env};
 use super::session::Limit;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,16 +16,98 @@ pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 pub const HISTORY_LEN: usize = 50;
 /// API Gateway closes a WebSocket connection after two hours; its records expire with it.
 pub const CONNECTION_TTL: Duration = Duration::from_secs(2 * 3600);
+/// How long a connection is spared the check that it is still there (when its user is at the
+/// cap): a handshake takes up to the function's 10 s timeout, and until it has finished the
+/// Management API does not know the connection and would call it gone.
+pub const HANDSHAKE_GRACE: Duration = Duration::from_secs(30);
 /// How long a room's messages are kept for history.
 pub const HISTORY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How many rooms one connection may be in at once (its record lists them).
 pub const MAX_ROOMS_PER_CONNECTION: usize = 50;
-/// Frames one connection may send: more in the window get an `error` frame and do nothing.
-pub const FRAME_RATE: Limit = Limit {
-    scope: "ws-frames",
-    max: 30,
-    window: Duration::from_secs(10),
-};
+/// How long an invitation to a `private-` room lets its invitee join it.
+pub const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The prefix of rooms that take members by invitation only.
+pub const PRIVATE_ROOM_PREFIX: &str = "private-";
+
+/// The abuse limits, all per user (or per source address) rather than per connection, so that
+/// opening more sockets buys nothing. Each is a template parameter; see `from_env`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open connections one user may hold: the next handshake is refused (429).
+    pub connections_per_user: u64,
+    /// Connections one room may hold: the next `join` gets an `error` frame.
+    pub room_members: u64,
+    /// `$connect` attempts of one user (a valid token), counted before they are checked.
+    pub connects_per_user: Limit,
+    /// `$connect` attempts from one source address, valid token or not.
+    pub connects_per_address: Limit,
+    /// Frames one user may send, all of their connections together.
+    pub frames_per_user: Limit,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connections_per_user: 10,
+            room_members: 1000,
+            connects_per_user: Self::connects("ws-connect-user", 20),
+            connects_per_address: Self::connects("ws-connect-address", 300),
+            frames_per_user: Self::frames(30),
+        }
+    }
+}
+
+impl Limits {
+    fn connects(scope: &'static str, max: u64) -> Limit {
+        Limit {
+            scope,
+            max,
+            window: Duration::from_secs(60),
+        }
+    }
+
+    fn frames(max: u64) -> Limit {
+        Limit {
+            scope: "ws-frames",
+            max,
+            window: Duration::from_secs(10),
+        }
+    }
+
+    /// `REALTIME_CONNECTIONS_PER_USER`, `REALTIME_ROOM_MEMBERS`, `REALTIME_CONNECTS_PER_USER` and
+    /// `REALTIME_CONNECTS_PER_ADDRESS` (a minute each), `REALTIME_FRAMES_PER_USER` (10 seconds);
+    /// each a positive whole number, the default when unset.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match env.get(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name,
+                        reason: format!("{raw:?} is not a positive whole number"),
+                    }),
+            }
+        };
+        let default = Self::default();
+        Ok(Self {
+            connections_per_user: number("REALTIME_CONNECTIONS_PER_USER", default.connections_per_user)?,
+            room_members: number("REALTIME_ROOM_MEMBERS", default.room_members)?,
+            connects_per_user: Self::connects(
+                default.connects_per_user.scope,
+                number("REALTIME_CONNECTS_PER_USER", default.connects_per_user.max)?,
+            ),
+            connects_per_address: Self::connects(
+                default.connects_per_address.scope,
+                number("REALTIME_CONNECTS_PER_ADDRESS", default.connects_per_address.max)?,
+            ),
+            frames_per_user: Self::frames(number("REALTIME_FRAMES_PER_USER", default.frames_per_user.max)?),
+        })
+    }
+}
 
 /// A connection id as API Gateway assigns it (`L0SM9cOFvHcCIhw=`): short printable ASCII.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -76,6 +159,26 @@ impl RoomName {
     }
 }
 
+impl RoomName {
+    /// A `private-` room: its members come by invitation.
+    pub fn is_private(&self) -> bool {
+        self.0.starts_with(PRIVATE_ROOM_PREFIX)
+    }
+
+    /// Whether `user` may join without an invitation: any room but a `private-` one, and the
+    /// `private-` rooms named after the user (`private-<their id>` or `private-<their id>-…`),
+    /// which is how a private room gets its first member. The answer depends on the name and the
+    /// user alone, never on whether the room exists, so a refusal tells nothing about it.
+    pub fn open_to(&self, user: Uuid) -> bool {
+        let Some(rest) = self.0.strip_prefix(PRIVATE_ROOM_PREFIX) else {
+            return true;
+        };
+        let owner = user.to_string();
+        rest.strip_prefix(owner.as_str())
+            .is_some_and(|tail| tail.is_empty() || tail.starts_with('-'))
+    }
+}
+
 impl fmt::Display for RoomName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -115,6 +218,12 @@ pub struct Connection {
     pub connected_at: String,
     /// Epoch seconds after which the record is stale (API Gateway's two-hour limit).
     pub expires_at: u64,
+}
+
+/// Whether a connection that expires at `expires_at` has finished its handshake for certain, and
+/// may be checked for being gone.
+pub fn past_handshake(expires_at: u64) -> bool {
+    expires_at + HANDSHAKE_GRACE.as_secs() <= now_secs() + CONNECTION_TTL.as_secs()
 }
 
 impl Connection {
@@ -166,6 +275,39 @@ pub enum Joined {
     ConnectionGone,
     /// The connection is in `MAX_ROOMS_PER_CONNECTION` rooms already.
     TooManyRooms,
+    /// The room holds its limit of connections (`Limits::room_members`).
+    RoomFull,
+}
+
+/// What asking to keep a new connection led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    Opened,
+    /// The user holds `Limits::connections_per_user` connections already: these, less those
+    /// still within `HANDSHAKE_GRACE`. Some may be gone without a `$disconnect`; the caller may
+    /// check them and try again.
+    Full(Vec<ConnectionId>),
+}
+
+/// Leave for a user to join a `private-` room, given by one of its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub room: RoomName,
+    pub user_id: Uuid,
+    pub invited_by: Uuid,
+    /// Epoch seconds after which it no longer admits.
+    pub expires_at: u64,
+}
+
+impl Invitation {
+    pub fn new(room: RoomName, user_id: Uuid, invited_by: Uuid) -> Self {
+        Self {
+            room,
+            user_id,
+            invited_by,
+            expires_at: now_secs() + INVITATION_TTL.as_secs(),
+        }
+    }
 }
 
 /// A connection in a room, and whose it is.
@@ -205,6 +347,8 @@ pub enum Action {
     Leave(RoomName),
     Send(RoomName, MessageText),
     Private(Uuid, MessageText),
+    /// Lets a user join a `private-` room the sender is in.
+    Invite(RoomName, Uuid),
 }
 
 impl Action {
@@ -223,17 +367,17 @@ impl Action {
             }
         };
         let room = || text("room").and_then(RoomName::parse);
+        let user = |name: &str| {
+            text(name).and_then(|raw| Uuid::parse_str(raw).map_err(|_| format!("{name} must be a user id")))
+        };
         let message = || text("message").and_then(MessageText::parse);
         match text("action")? {
             "ping" => Ok(Self::Ping),
             "join" => Ok(Self::Join(room()?)),
             "leave" => Ok(Self::Leave(room()?)),
             "send" => Ok(Self::Send(room()?, message()?)),
-            "private" => {
-                let to =
-                    text("to").and_then(|to| Uuid::parse_str(to).map_err(|_| "to must be a user id".to_owned()))?;
-                Ok(Self::Private(to, message()?))
-            }
+            "private" => Ok(Self::Private(user("to")?, message()?)),
+            "invite" => Ok(Self::Invite(room()?, user("user_id")?)),
             other => Err(format!(
                 "unknown action {:?}",
                 other.chars().take(64).collect::<String>()
@@ -336,6 +480,17 @@ pub enum ServerFrame {
         data: Value,
         timestamp: String,
     },
+    /// To the inviter: the invitation is kept (the same whoever the user is, online or not).
+    Invited {
+        room: String,
+        user_id: Uuid,
+    },
+    /// To every connection of the invitee.
+    Invitation {
+        room: String,
+        from_user: Uuid,
+        timestamp: String,
+    },
     Error {
         detail: String,
     },
@@ -372,6 +527,21 @@ impl ServerFrame {
         }
     }
 
+    pub fn invited(invitation: &Invitation) -> Self {
+        Self::Invited {
+            room: invitation.room.as_str().to_owned(),
+            user_id: invitation.user_id,
+        }
+    }
+
+    pub fn invitation(invitation: &Invitation) -> Self {
+        Self::Invitation {
+            room: invitation.room.as_str().to_owned(),
+            from_user: invitation.invited_by,
+            timestamp: timestamp(now_micros()),
+        }
+    }
+
     pub fn error(detail: impl Into<String>) -> Self {
         Self::Error { detail: detail.into() }
     }
@@ -396,6 +566,58 @@ mod tests {
     }
 
     #[test]
+    fn private_rooms_are_open_to_their_owner_alone() {
+        let owner = Uuid::new_v4();
+        let room = |name: String| RoomName::parse(&name).unwrap();
+        assert!(room("general".into()).open_to(owner));
+        assert!(!room("general".into()).is_private());
+        for own in [format!("private-{owner}"), format!("private-{owner}-team")] {
+            assert!(room(own.clone()).is_private());
+            assert!(room(own.clone()).open_to(owner), "{own}");
+            assert!(!room(own.clone()).open_to(Uuid::new_v4()), "{own}");
+        }
+        for theirs in [
+            "private-team".to_owned(),
+            format!("private-{owner}x"),
+            format!("private-{}", owner.to_string().to_uppercase()),
+        ] {
+            assert!(!room(theirs.clone()).open_to(owner), "{theirs}");
+        }
+    }
+
+    #[test]
+    fn limits_come_from_the_environment_with_defaults() {
+        let defaults = Limits::from_env(&[("UNRELATED", "1")]).unwrap();
+        assert_eq!(defaults.frames_per_user.max, 30);
+        assert_eq!(
+            (defaults.connects_per_user.max, defaults.connects_per_address.max),
+            (20, 300)
+        );
+        assert_eq!((defaults.connections_per_user, defaults.room_members), (10, 1000));
+        let set = Limits::from_env(&[
+            ("REALTIME_CONNECTIONS_PER_USER", "3"),
+            ("REALTIME_ROOM_MEMBERS", "2"),
+            ("REALTIME_CONNECTS_PER_USER", "5"),
+            ("REALTIME_CONNECTS_PER_ADDRESS", "7"),
+            ("REALTIME_FRAMES_PER_USER", "11"),
+        ])
+        .unwrap();
+        assert_eq!((set.connections_per_user, set.room_members), (3, 2));
+        assert_eq!(
+            (
+                set.connects_per_user.max,
+                set.connects_per_address.max,
+                set.frames_per_user.max
+            ),
+            (5, 7, 11)
+        );
+        assert_eq!(set.connects_per_user.window, Duration::from_secs(60));
+        for bad in ["0", "-1", "many"] {
+            assert!(Limits::from_env(&[("REALTIME_ROOM_MEMBERS", bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn messages_are_1_to_4000_characters() {
         assert!(MessageText::parse("").is_err());
         assert!(MessageText::parse(&"é".repeat(4000)).is_ok());
@@ -414,6 +636,10 @@ mod tests {
             Action::parse(&json!({"action": "private", "to": to, "message": "hi"}).to_string()),
             Ok(Action::Private(id, _)) if id == to
         ));
+        assert!(matches!(
+            Action::parse(&json!({"action": "invite", "room": "private-a", "user_id": to}).to_string()),
+            Ok(Action::Invite(room, id)) if id == to && room.as_str() == "private-a"
+        ));
         for (bad, detail) in [
             ("nope", "frame is not JSON"),
             ("[]", "frame is not a JSON object"),
@@ -426,6 +652,11 @@ mod tests {
                 "message must not be empty",
             ),
             (r#"{"action":"private","to":"x","message":"m"}"#, "to must be a user id"),
+            (r#"{"action":"invite","room":"private-a"}"#, "user_id is required"),
+            (
+                r#"{"action":"invite","room":"private-a","user_id":"x"}"#,
+                "user_id must be a user id",
+            ),
         ] {
             let err = Action::parse(bad).unwrap_err();
             assert!(err.starts_with(detail), "{bad}: {err}");

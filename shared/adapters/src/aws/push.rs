@@ -64,4 +64,18 @@ impl Push for ManagementApi {
             .map(|_| ())
             .map_err(|e| failure(e, |e| e.is_gone_exception()))
     }
+
+    async fn is_open(&self, connection: &ConnectionId) -> Result<bool, PushError> {
+        let answer = self
+            .client()
+            .get_connection()
+            .connection_id(connection.as_str())
+            .send()
+            .await;
+        match answer.map_err(|e| failure(e, |e| e.is_gone_exception())) {
+            Ok(_) => Ok(true),
+            Err(PushError::Gone) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
 }

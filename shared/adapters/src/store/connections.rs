@@ -1,16 +1,17 @@
 //! WebSocket connections, room memberships and room history in the single table, with TTL
-//! (see docs/data-model.md): a connection lists its rooms, a room partition holds its members
-//! and its messages.
+//! (see docs/data-model.md): a connection lists its rooms, a room partition holds its members,
+//! their count, its invitations and its messages; a user's connection slots hold the cap on
+//! their connections.
 
 use super::attrs::{get_number, get_opt_text, get_parsed, get_text, get_uuid, number, text, Row};
 use super::keys::EXPIRES;
 use super::{cancelled_conditions, condition_held, corrupt, keys, primary_key, send_transaction, unavailable, Table};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use domain::clock::now_secs;
-use domain::ports::Connections;
+use domain::ports::{Connections, Invitations};
 use domain::realtime::{
-    Audience, ChatMessage, Connection, ConnectionId, Joined, Member, MessageText, RoomName, HISTORY_LEN, HISTORY_TTL,
-    MAX_ROOMS_PER_CONNECTION,
+    past_handshake, Audience, ChatMessage, Connection, ConnectionId, Invitation, Joined, Member, MessageText, Opened,
+    RoomName, CONNECTION_TTL, HISTORY_LEN, HISTORY_TTL, MAX_ROOMS_PER_CONNECTION,
 };
 use domain::StoreError;
 use std::collections::HashMap;
@@ -19,6 +20,14 @@ use uuid::Uuid;
 const ROOMS: &str = "rooms";
 /// The login whose access token opened the connection.
 const SESSION: &str = "session_id";
+/// The connection's slot among its user's (absent on records older than the cap).
+const SLOT: &str = "slot";
+/// A room's count of members.
+const MEMBERS: &str = "members";
+/// How often a handshake looks for a free slot again after parallel ones took the slot it chose.
+/// Each miss means another handshake took a slot, so a burst under the cap settles well within
+/// this; a miss past it refuses the handshake.
+const OPEN_ATTEMPTS: usize = 16;
 
 fn live(row: &Row) -> bool {
     get_number(row, EXPIRES) > now_secs()
@@ -53,6 +62,30 @@ fn message_from(row: &Row) -> Result<ChatMessage, StoreError> {
     })
 }
 
+fn connection_row(connection: &Connection, slot: u64) -> Row {
+    let mut row = HashMap::from([
+        (keys::PK.to_owned(), text(keys::connection(connection.id.as_str()))),
+        (keys::SK.to_owned(), text(keys::CONNECTION_SK)),
+        (
+            keys::GSI1_PK.to_owned(),
+            text(keys::user_connections(connection.user_id)),
+        ),
+        (
+            keys::GSI1_SK.to_owned(),
+            text(format!("{}#{}", connection.connected_at, connection.id)),
+        ),
+        ("id".to_owned(), text(connection.id.as_str())),
+        ("user_id".to_owned(), text(connection.user_id.to_string())),
+        ("connected_at".to_owned(), text(connection.connected_at.clone())),
+        (SLOT.to_owned(), number(slot)),
+        (EXPIRES.to_owned(), number(connection.expires_at)),
+    ]);
+    if let Some(session) = connection.session {
+        row.insert(SESSION.to_owned(), text(session.to_string()));
+    }
+    row
+}
+
 impl Table {
     /// Every row of a partition whose sort key starts with `prefix`, page by page.
     async fn rows_with_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Row>, StoreError> {
@@ -82,35 +115,177 @@ impl Table {
     }
 }
 
-impl Connections for Table {
-    async fn open(&self, connection: &Connection) -> Result<(), StoreError> {
-        let mut row = HashMap::from([
-            (keys::PK.to_owned(), text(keys::connection(connection.id.as_str()))),
-            (keys::SK.to_owned(), text(keys::CONNECTION_SK)),
-            (
-                keys::GSI1_PK.to_owned(),
-                text(keys::user_connections(connection.user_id)),
-            ),
-            (
-                keys::GSI1_SK.to_owned(),
-                text(format!("{}#{}", connection.connected_at, connection.id)),
-            ),
-            ("id".to_owned(), text(connection.id.as_str())),
-            ("user_id".to_owned(), text(connection.user_id.to_string())),
-            ("connected_at".to_owned(), text(connection.connected_at.clone())),
-            (EXPIRES.to_owned(), number(connection.expires_at)),
-        ]);
-        if let Some(session) = connection.session {
-            row.insert(SESSION.to_owned(), text(session.to_string()));
+impl Table {
+    /// Deletes a membership and takes it off the room's count; `false` when there was none.
+    async fn forget_member(&self, room: &RoomName, connection: &ConnectionId) -> Result<bool, StoreError> {
+        let old = self
+            .client()
+            .delete_item()
+            .table_name(self.name())
+            .set_key(Some(primary_key(
+                keys::room(room.as_str()),
+                &keys::member(connection.as_str()),
+            )))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .attributes;
+        if old.is_none_or(|row| row.is_empty()) {
+            return Ok(false);
         }
+        let uncounted = self
+            .client()
+            .update_item()
+            .table_name(self.name())
+            .set_key(Some(primary_key(keys::room(room.as_str()), keys::ROOM_COUNT_SK)))
+            .update_expression("ADD #members :minus_one")
+            .condition_expression("#members > :zero")
+            .expression_attribute_names("#members", MEMBERS)
+            .expression_attribute_values(":minus_one", number(-1))
+            .expression_attribute_values(":zero", number(0))
+            .send()
+            .await;
+        condition_held(uncounted)?;
+        Ok(true)
+    }
+
+    /// A full count may be stale — members whose connections expired or vanished without a
+    /// `$disconnect` are never taken off it — so a refused join counts the live members and sets
+    /// the count to that, unless a join or leave changed it meanwhile. Whether there is room now.
+    async fn recount(&self, room: &RoomName, max_members: u64) -> Result<bool, StoreError> {
+        let seen = self
+            .get_item(keys::room(room.as_str()), keys::ROOM_COUNT_SK)
+            .await?
+            .map(|row| get_number(&row, MEMBERS))
+            .unwrap_or(0);
+        let live_members = self
+            .rows_with_prefix(keys::room(room.as_str()), keys::MEMBER_PREFIX)
+            .await?
+            .iter()
+            .filter(|r| live(r))
+            .count() as u64;
+        if live_members >= max_members || live_members >= seen {
+            return Ok(false);
+        }
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.name())
+            .set_key(Some(primary_key(keys::room(room.as_str()), keys::ROOM_COUNT_SK)))
+            .update_expression("SET #members = :live")
+            .condition_expression("#members = :seen")
+            .expression_attribute_names("#members", MEMBERS)
+            .expression_attribute_values(":live", number(live_members))
+            .expression_attribute_values(":seen", number(seen))
+            .send()
+            .await;
+        condition_held(result)
+    }
+}
+
+impl Invitations for Table {
+    async fn invite(&self, invitation: &Invitation) -> Result<(), StoreError> {
         self.client()
             .put_item()
             .table_name(self.name())
-            .set_item(Some(row))
+            .set_item(Some(HashMap::from([
+                (keys::PK.to_owned(), text(keys::room(invitation.room.as_str()))),
+                (keys::SK.to_owned(), text(keys::invitation(invitation.user_id))),
+                ("user_id".to_owned(), text(invitation.user_id.to_string())),
+                ("invited_by".to_owned(), text(invitation.invited_by.to_string())),
+                (EXPIRES.to_owned(), number(invitation.expires_at)),
+            ])))
             .send()
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn is_invited(&self, room: &RoomName, user_id: Uuid) -> Result<bool, StoreError> {
+        let row = self
+            .get_item(keys::room(room.as_str()), &keys::invitation(user_id))
+            .await?;
+        Ok(row.is_some_and(|r| live(&r)))
+    }
+}
+
+impl Connections for Table {
+    /// A free slot of the user's (`SLOT#<n>`, n below the cap, absent or expired), taken by a
+    /// conditional put in the same transaction as the connection's record: two handshakes that
+    /// chose the same slot cannot both write it, and the loser looks again.
+    async fn open(&self, connection: &Connection, max_per_user: u64) -> Result<Opened, StoreError> {
+        let id = connection.id.as_str();
+        let mut holders = Vec::new();
+        for _ in 0..OPEN_ATTEMPTS {
+            let rows = self
+                .rows_with_prefix(keys::connection_slots(connection.user_id), keys::SLOT_PREFIX)
+                .await?;
+            let held: HashMap<u64, (ConnectionId, u64)> = rows
+                .iter()
+                .filter(|r| live(r))
+                .map(|row| {
+                    let holder = ConnectionId::parse(get_text(row, "connection")?).map_err(StoreError::Corrupt)?;
+                    Ok((get_number(row, SLOT), (holder, get_number(row, EXPIRES))))
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let own = held
+                .iter()
+                .find(|(_, (holder, _))| holder.as_str() == id)
+                .map(|(n, _)| *n);
+            // A random free slot among the lowest ones, so that a burst of handshakes spreads
+            // over the free slots instead of all taking the first.
+            let lowest = max_per_user.min(held.len() as u64 + 16);
+            let free: Vec<u64> = (0..lowest).filter(|n| !held.contains_key(n)).collect();
+            let free = (!free.is_empty()).then(|| free[(Uuid::new_v4().as_u128() % free.len() as u128) as usize]);
+            let taken = held.len() as u64;
+            holders = held
+                .into_values()
+                .filter(|(_, expires_at)| past_handshake(*expires_at))
+                .map(|(holder, _)| holder)
+                .collect();
+            let slot = match own {
+                Some(n) => n,
+                None if taken < max_per_user => match free {
+                    Some(n) => n,
+                    None => break,
+                },
+                None => break,
+            };
+            let slot_row = Put::builder()
+                .table_name(self.name())
+                .set_item(Some(HashMap::from([
+                    (keys::PK.to_owned(), text(keys::connection_slots(connection.user_id))),
+                    (keys::SK.to_owned(), text(keys::slot(slot))),
+                    (SLOT.to_owned(), number(slot)),
+                    ("connection".to_owned(), text(id)),
+                    (EXPIRES.to_owned(), number(connection.expires_at)),
+                ])))
+                .condition_expression("attribute_not_exists(#pk) OR #exp <= :now OR #connection = :id")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#exp", EXPIRES)
+                .expression_attribute_names("#connection", "connection")
+                .expression_attribute_values(":now", number(now_secs()))
+                .expression_attribute_values(":id", text(id))
+                .build()
+                .map_err(corrupt)?;
+            let record = Put::builder()
+                .table_name(self.name())
+                .set_item(Some(connection_row(connection, slot)))
+                .build()
+                .map_err(corrupt)?;
+            let transaction = self
+                .client()
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(slot_row).build())
+                .transact_items(TransactWriteItem::builder().put(record).build());
+            match send_transaction(transaction).await {
+                Ok(_) => return Ok(Opened::Opened),
+                Err(err) if cancelled_conditions(&err).is_some_and(|failed| failed.contains(&true)) => continue,
+                Err(err) => return Err(unavailable(err)),
+            }
+        }
+        Ok(Opened::Full(holders))
     }
 
     async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
@@ -137,13 +312,24 @@ impl Connections for Table {
         let connection = connection_from(&row)?;
         let rooms = rooms_from(&row);
         for room in &rooms {
-            self.client()
+            self.forget_member(room, id).await?;
+        }
+        if row.contains_key(SLOT) {
+            // Only while this connection holds it: a handshake may have taken it over after expiry.
+            let freed = self
+                .client()
                 .delete_item()
                 .table_name(self.name())
-                .set_key(Some(primary_key(keys::room(room.as_str()), &keys::member(id.as_str()))))
+                .set_key(Some(primary_key(
+                    keys::connection_slots(connection.user_id),
+                    &keys::slot(get_number(&row, SLOT)),
+                )))
+                .condition_expression("#connection = :id")
+                .expression_attribute_names("#connection", "connection")
+                .expression_attribute_values(":id", text(id.as_str()))
                 .send()
-                .await
-                .map_err(unavailable)?;
+                .await;
+            condition_held(freed)?;
         }
         Ok(Some((connection, rooms)))
     }
@@ -176,66 +362,92 @@ impl Connections for Table {
         }
     }
 
-    /// One transaction: the membership, and the room in the connection's list — only while the
-    /// connection exists (a closed connection never gains a membership) and has room for it.
-    async fn join(&self, room: &RoomName, connection: &Connection) -> Result<Joined, StoreError> {
-        let member = Put::builder()
-            .table_name(self.name())
-            .set_item(Some(HashMap::from([
-                (keys::PK.to_owned(), text(keys::room(room.as_str()))),
-                (keys::SK.to_owned(), text(keys::member(connection.id.as_str()))),
-                ("connection".to_owned(), text(connection.id.as_str())),
-                ("user_id".to_owned(), text(connection.user_id.to_string())),
-                (EXPIRES.to_owned(), number(connection.expires_at)),
-            ])))
-            .build()
-            .map_err(corrupt)?;
-        let listed = Update::builder()
-            .table_name(self.name())
-            .set_key(Some(primary_key(keys::connection(connection.id.as_str()), keys::CONNECTION_SK)))
-            .update_expression("ADD #rooms :room")
-            .condition_expression(
-                "attribute_exists(#pk) AND (attribute_not_exists(#rooms) OR size(#rooms) < :max OR contains(#rooms, :name))",
-            )
-            .expression_attribute_names("#rooms", ROOMS)
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":room", AttributeValue::Ss(vec![room.as_str().to_owned()]))
-            .expression_attribute_values(":name", text(room.as_str()))
-            .expression_attribute_values(":max", number(MAX_ROOMS_PER_CONNECTION))
-            .build()
-            .map_err(corrupt)?;
-        let transaction = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(member).build())
-            .transact_items(TransactWriteItem::builder().update(listed).build());
-        match send_transaction(transaction).await {
-            Ok(_) => Ok(Joined::Joined),
-            Err(err) if cancelled_conditions(&err).is_some_and(|failed| failed.contains(&true)) => {
-                Ok(match self.connection(&connection.id).await? {
-                    Some(_) => Joined::TooManyRooms,
-                    None => Joined::ConnectionGone,
-                })
+    /// One transaction: the membership, the room in the connection's list — only while the
+    /// connection exists (a closed connection never gains a membership), has room for it and is
+    /// not in the room yet — and the room's count, only while it is below `max_members`.
+    async fn join(&self, room: &RoomName, connection: &Connection, max_members: u64) -> Result<Joined, StoreError> {
+        let mut recounted = false;
+        loop {
+            let member = Put::builder()
+                .table_name(self.name())
+                .set_item(Some(HashMap::from([
+                    (keys::PK.to_owned(), text(keys::room(room.as_str()))),
+                    (keys::SK.to_owned(), text(keys::member(connection.id.as_str()))),
+                    ("connection".to_owned(), text(connection.id.as_str())),
+                    ("user_id".to_owned(), text(connection.user_id.to_string())),
+                    (EXPIRES.to_owned(), number(connection.expires_at)),
+                ])))
+                .build()
+                .map_err(corrupt)?;
+            let listed = Update::builder()
+                .table_name(self.name())
+                .set_key(Some(primary_key(keys::connection(connection.id.as_str()), keys::CONNECTION_SK)))
+                .update_expression("ADD #rooms :room")
+                .condition_expression(
+                    "attribute_exists(#pk) AND (attribute_not_exists(#rooms) OR size(#rooms) < :max) AND NOT contains(#rooms, :name)",
+                )
+                .expression_attribute_names("#rooms", ROOMS)
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_values(":room", AttributeValue::Ss(vec![room.as_str().to_owned()]))
+                .expression_attribute_values(":name", text(room.as_str()))
+                .expression_attribute_values(":max", number(MAX_ROOMS_PER_CONNECTION))
+                .build()
+                .map_err(corrupt)?;
+            // The count outlives every member it counts: none expires later than a connection
+            // opened now.
+            let counted = Update::builder()
+                .table_name(self.name())
+                .set_key(Some(primary_key(keys::room(room.as_str()), keys::ROOM_COUNT_SK)))
+                .update_expression("ADD #members :one SET #exp = :exp")
+                .condition_expression("attribute_not_exists(#members) OR #members < :cap")
+                .expression_attribute_names("#members", MEMBERS)
+                .expression_attribute_names("#exp", EXPIRES)
+                .expression_attribute_values(":one", number(1))
+                .expression_attribute_values(":cap", number(max_members))
+                .expression_attribute_values(":exp", number(now_secs() + CONNECTION_TTL.as_secs()))
+                .build()
+                .map_err(corrupt)?;
+            let transaction = self
+                .client()
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(member).build())
+                .transact_items(TransactWriteItem::builder().update(listed).build())
+                .transact_items(TransactWriteItem::builder().update(counted).build());
+            match send_transaction(transaction).await {
+                Ok(_) => return Ok(Joined::Joined),
+                Err(err) if cancelled_conditions(&err).is_some_and(|failed| failed.contains(&true)) => {}
+                Err(err) => return Err(unavailable(err)),
             }
-            Err(err) => Err(unavailable(err)),
+            let record = self
+                .get_item(keys::connection(connection.id.as_str()), keys::CONNECTION_SK)
+                .await?
+                .filter(live);
+            let Some(record) = record else {
+                return Ok(Joined::ConnectionGone);
+            };
+            let rooms = rooms_from(&record);
+            if rooms.contains(room) {
+                return Ok(Joined::Joined);
+            }
+            if rooms.len() >= MAX_ROOMS_PER_CONNECTION {
+                return Ok(Joined::TooManyRooms);
+            }
+            if recounted || !self.recount(room, max_members).await? {
+                return Ok(Joined::RoomFull);
+            }
+            recounted = true;
         }
     }
 
+    async fn is_member(&self, room: &RoomName, connection: &ConnectionId) -> Result<bool, StoreError> {
+        let row = self
+            .get_item(keys::room(room.as_str()), &keys::member(connection.as_str()))
+            .await?;
+        Ok(row.is_some_and(|r| live(&r)))
+    }
+
     async fn leave(&self, room: &RoomName, connection: &ConnectionId) -> Result<bool, StoreError> {
-        let old = self
-            .client()
-            .delete_item()
-            .table_name(self.name())
-            .set_key(Some(primary_key(
-                keys::room(room.as_str()),
-                &keys::member(connection.as_str()),
-            )))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(unavailable)?
-            .attributes;
-        if old.is_none_or(|row| row.is_empty()) {
+        if !self.forget_member(room, connection).await? {
             return Ok(false);
         }
         let result = self

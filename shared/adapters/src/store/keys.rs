@@ -116,6 +116,21 @@ pub const MESSAGE_PREFIX: &str = "MSG#";
 pub fn message(timestamp: &str, id: Uuid) -> String {
     format!("{MESSAGE_PREFIX}{timestamp}#{id}")
 }
+/// A room's count of member connections (`members`), which the room cap is checked against.
+pub const ROOM_COUNT_SK: &str = "COUNT";
+/// An invitation to a `private-` room, in the room's partition.
+pub fn invitation(user: Uuid) -> String {
+    format!("INVITE#{user}")
+}
+/// A user's places for open WebSocket connections, `SLOT#<n>` for n below the cap, each held by
+/// one connection: taking a free one is the conditional write that enforces the cap.
+pub fn connection_slots(user: Uuid) -> String {
+    format!("USER#{user}#WSSLOTS")
+}
+pub const SLOT_PREFIX: &str = "SLOT#";
+pub fn slot(n: u64) -> String {
+    format!("{SLOT_PREFIX}{n}")
+}
 pub fn file(id: Uuid) -> String {
     format!("FILE#{id}")
 }

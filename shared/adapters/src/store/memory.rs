@@ -8,13 +8,13 @@ use domain::file::{File, FileScope, FileStatus, UploadLimits, Usage};
 use domain::job::Job;
 use domain::passwords::PasswordHash;
 use domain::ports::{
-    Connections, EmailSender, FeedStore, FileCreateError, FileStore, JobQueue, Notifier, ObjectError, ObjectStore,
-    Probe, Push, PushError, QueueError, RateLimiter, Records, SendError, SentEmails, SessionStore, UploadForm,
-    UploadTicket, UserStore,
+    Connections, EmailSender, FeedStore, FileCreateError, FileStore, Invitations, JobQueue, Notifier, ObjectError,
+    ObjectStore, Probe, Push, PushError, QueueError, RateLimiter, Records, SendError, SentEmails, SessionStore,
+    UploadForm, UploadTicket, UserStore,
 };
 use domain::realtime::{
-    Audience, ChatMessage, Connection, ConnectionId, Event, Joined, Member, Notification, RoomName, HISTORY_LEN,
-    MAX_ROOMS_PER_CONNECTION,
+    past_handshake, Audience, ChatMessage, Connection, ConnectionId, Event, Invitation, Joined, Member, Notification,
+    Opened, RoomName, HISTORY_LEN, MAX_ROOMS_PER_CONNECTION,
 };
 use domain::secrets;
 use domain::session::{Count, Limit, LoginOrigin, Refresh, Session};
@@ -70,6 +70,8 @@ pub struct State {
     connections: HashMap<ConnectionId, (Connection, BTreeSet<RoomName>)>,
     members: BTreeMap<RoomName, BTreeMap<ConnectionId, Uuid>>,
     history: HashMap<RoomName, Vec<ChatMessage>>,
+    /// (room, invitee) → expires at (epoch seconds)
+    invitations: HashMap<(RoomName, Uuid), u64>,
     notifications: Vec<Notification>,
     pushed: Vec<(ConnectionId, String)>,
     closed: Vec<ConnectionId>,
@@ -747,12 +749,29 @@ impl EmailSender for Memory {
 }
 
 impl Connections for Memory {
-    async fn open(&self, connection: &Connection) -> Result<(), StoreError> {
+    async fn open(&self, connection: &Connection, max_per_user: u64) -> Result<Opened, StoreError> {
         let mut state = self.state()?;
+        if !state.connections.contains_key(&connection.id) {
+            let held: Vec<&Connection> = state
+                .connections
+                .values()
+                .filter(|(c, _)| c.user_id == connection.user_id)
+                .map(|(c, _)| c)
+                .collect();
+            if held.len() as u64 >= max_per_user {
+                let mut holders: Vec<_> = held
+                    .into_iter()
+                    .filter(|c| past_handshake(c.expires_at))
+                    .map(|c| c.id.clone())
+                    .collect();
+                holders.sort();
+                return Ok(Opened::Full(holders));
+            }
+        }
         state
             .connections
             .insert(connection.id.clone(), (connection.clone(), BTreeSet::new()));
-        Ok(())
+        Ok(Opened::Opened)
     }
 
     async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
@@ -788,13 +807,20 @@ impl Connections for Memory {
         Ok(ids)
     }
 
-    async fn join(&self, room: &RoomName, connection: &Connection) -> Result<Joined, StoreError> {
+    async fn join(&self, room: &RoomName, connection: &Connection, max_members: u64) -> Result<Joined, StoreError> {
         let mut state = self.state()?;
+        let members = state.members.get(room).map_or(0, |m| m.len() as u64);
         let Some((_, rooms)) = state.connections.get_mut(&connection.id) else {
             return Ok(Joined::ConnectionGone);
         };
-        if rooms.len() >= MAX_ROOMS_PER_CONNECTION && !rooms.contains(room) {
+        if rooms.contains(room) {
+            return Ok(Joined::Joined);
+        }
+        if rooms.len() >= MAX_ROOMS_PER_CONNECTION {
             return Ok(Joined::TooManyRooms);
+        }
+        if members >= max_members {
+            return Ok(Joined::RoomFull);
         }
         rooms.insert(room.clone());
         state
@@ -803,6 +829,11 @@ impl Connections for Memory {
             .or_default()
             .insert(connection.id.clone(), connection.user_id);
         Ok(Joined::Joined)
+    }
+
+    async fn is_member(&self, room: &RoomName, connection: &ConnectionId) -> Result<bool, StoreError> {
+        let state = self.state()?;
+        Ok(state.members.get(room).is_some_and(|m| m.contains_key(connection)))
     }
 
     async fn leave(&self, room: &RoomName, connection: &ConnectionId) -> Result<bool, StoreError> {
@@ -843,6 +874,24 @@ impl Connections for Memory {
     }
 }
 
+impl Invitations for Memory {
+    async fn invite(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        state
+            .invitations
+            .insert((invitation.room.clone(), invitation.user_id), invitation.expires_at);
+        Ok(())
+    }
+
+    async fn is_invited(&self, room: &RoomName, user_id: Uuid) -> Result<bool, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .invitations
+            .get(&(room.clone(), user_id))
+            .is_some_and(|expires_at| *expires_at > now_secs()))
+    }
+}
+
 impl Push for Memory {
     async fn send(&self, to: &ConnectionId, frame: &str) -> Result<(), PushError> {
         let mut state = self.state().map_err(|e| PushError::Unavailable(e.to_string()))?;
@@ -860,6 +909,11 @@ impl Push for Memory {
         }
         state.closed.push(connection.clone());
         Ok(())
+    }
+
+    async fn is_open(&self, connection: &ConnectionId) -> Result<bool, PushError> {
+        let state = self.state().map_err(|e| PushError::Unavailable(e.to_string()))?;
+        Ok(!state.gone.contains(connection))
     }
 }
 
