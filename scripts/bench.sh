@@ -30,6 +30,8 @@ else
 fi
 
 log=target/bench-stack.log
+# Emptied before the stack starts: the loop below must not read a READY line of an earlier run.
+: >"$log"
 "$bin/devstack" up --port 0 --bin-dir "$bin" --exit-with-parent $$ > "$log" 2>&1 &
 stack_pid=$!
 trap 'kill "$stack_pid" 2>/dev/null || true' EXIT
