@@ -35,6 +35,8 @@ log=target/bench-stack.log
 # address) are raised so that they measure the work, not the refusals.
 realtime_limits=(--param RealtimeConnectionsPerUser=100000 --param RealtimeConnectsPerUser=100000
   --param RealtimeConnectsPerAddress=100000 --param RealtimeFramesPerUser=100000)
+# Emptied before the stack starts: the loop below must not read a READY line of an earlier run.
+: >"$log"
 "$bin/devstack" up --port 0 --bin-dir "$bin" "${realtime_limits[@]}" --exit-with-parent $$ > "$log" 2>&1 &
 stack_pid=$!
 trap 'kill "$stack_pid" 2>/dev/null || true' EXIT
