@@ -7,7 +7,10 @@
 //!
 //!   capacity --stack URL [--mix FILE] [--prices FILE] [--runs N] [--label NAME]
 //!            [--results FILE (JSON, runs by label, appended)] [--out FILE (markdown)]
-//!            [--template template.yaml] [--bench bench/results.json]
+//!            [--template template.yaml] [--bench bench/results.json] [--doc docs/data-model.md]
+//!
+//! Every DynamoDB access the run made — operation, table or index, key pattern — must have a row
+//! in the access-pattern table of `--doc`: the run fails naming those that have none.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -27,6 +30,8 @@ struct Options {
     out: PathBuf,
     template: PathBuf,
     bench: PathBuf,
+    /// The data model whose access-pattern table must have a row for every metered access.
+    doc: PathBuf,
 }
 
 fn options() -> Result<Options, String> {
@@ -40,6 +45,7 @@ fn options() -> Result<Options, String> {
         out: "bench/capacity.md".into(),
         template: "template.yaml".into(),
         bench: "bench/results.json".into(),
+        doc: "docs/data-model.md".into(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -58,6 +64,7 @@ fn options() -> Result<Options, String> {
             "--out" => options.out = value.into(),
             "--template" => options.template = value.into(),
             "--bench" => options.bench = value.into(),
+            "--doc" => options.doc = value.into(),
             other => return Err(format!("unknown option {other}")),
         }
         i += 2;
@@ -659,7 +666,20 @@ fn partition_name(units: &Value) -> String {
 /// evenly over them. Their measured load is summed and divided by the count: a run of a few
 /// requests picks some copies more often than others by chance.
 fn spread() -> Vec<(String, u32)> {
-    vec![(adapters::store::keys::FEED.to_owned(), adapters::store::FEED_REPLICAS)]
+    use adapters::store::keys;
+    let mut families = vec![(keys::FEED.to_owned(), adapters::store::FEED_REPLICAS)];
+    for base in [
+        keys::ALL_ITEMS,
+        keys::ALL_FILES,
+        keys::USERS_INDEX,
+        keys::PUBLISHED_POSTS,
+        keys::ALL_ITEMS_COUNTER,
+        keys::USERS_COUNTER,
+        keys::PUBLISHED_POSTS_COUNTER,
+    ] {
+        families.push((base.to_owned(), keys::SHARDS));
+    }
+    families
 }
 
 /// The family a key of [`spread`] belongs to, named with its count, and the count.
@@ -979,6 +999,10 @@ struct Run {
     mix: Value,
     runs: usize,
     routes: BTreeMap<String, RouteUsage>,
+    /// Every DynamoDB access of the run, setup included: `operation index key-pattern` →
+    /// (calls, read units, write units), per call.
+    #[serde(default)]
+    accesses: BTreeMap<String, (f64, f64, f64)>,
 }
 
 async fn run() -> Result<(), String> {
@@ -1076,6 +1100,7 @@ async fn run() -> Result<(), String> {
         mix: mix.clone(),
         runs: options.runs,
         routes: measured,
+        accesses: accesses(&metered(&stack, 0)?),
     };
     let mut all: Vec<Run> = std::fs::read_to_string(&options.results)
         .ok()
@@ -1094,7 +1119,137 @@ async fn run() -> Result<(), String> {
         println!("{summary}");
     }
     println!("capacity: {} and {}", options.out.display(), options.results.display());
+    let doc = std::fs::read_to_string(&options.doc).map_err(|e| format!("{}: {e}", options.doc.display()))?;
+    let missing = undocumented(all.last().map(|r| &r.accesses).ok_or("no run")?, &doc);
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} has no row in its access-pattern table for {} metered access(es):\n  {}",
+            options.doc.display(),
+            missing.len(),
+            missing.join("\n  ")
+        ));
+    }
+    println!(
+        "capacity: every metered access has its row in {}",
+        options.doc.display()
+    );
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access patterns, and the data model's table of them
+
+/// The heading of the table in docs/data-model.md that lists every access pattern.
+const ACCESS_TABLE: &str = "## Capacity per access pattern";
+
+/// A key as an access pattern: ids, digests, times, connection ids, shard and copy numbers
+/// folded (`ITEMS#03` → `ITEMS#{shard}`).
+fn access_pattern(key: &str) -> String {
+    let folded = pattern(key);
+    let mut parts: Vec<String> = folded.split('#').map(str::to_owned).collect();
+    for (i, part) in parts.iter_mut().enumerate() {
+        // Shards (`ITEMS#03`) and the feed's copies (`FEED#7`): small numbers after a name.
+        let is_shard = i > 0 && (1..=2).contains(&part.len()) && part.chars().all(|c| c.is_ascii_digit());
+        // API Gateway's connection ids: 16 characters of URL-safe base64, ending in `=`.
+        let is_connection = part.len() >= 12 && part.ends_with('=');
+        if is_shard {
+            *part = "{shard}".into();
+        } else if is_connection {
+            *part = "{connection}".into();
+        }
+    }
+    parts.join("#")
+}
+
+/// The index a metered target names: `table`, or the index after the table's name.
+fn index_of(target: &str) -> &str {
+    target.split_once('/').map(|(_, index)| index).unwrap_or("table")
+}
+
+/// Every DynamoDB access of `calls`: `operation index key-pattern` → (calls, RRU, WRU) per call.
+fn accesses(calls: &[Value]) -> BTreeMap<String, (f64, f64, f64)> {
+    let mut totals: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
+    for call in calls.iter().filter(|c| c["service"] == "dynamodb") {
+        let operation = call["operation"].as_str().unwrap_or_default();
+        for units in call["units"].as_array().into_iter().flatten() {
+            let target = units["target"].as_str().unwrap_or_default();
+            let key = access_pattern(units["key"].as_str().unwrap_or_default());
+            let entry = totals
+                .entry(format!("{operation} {} {key}", index_of(target)))
+                .or_default();
+            entry.0 += 1.0;
+            entry.1 += units["read"].as_f64().unwrap_or(0.0);
+            entry.2 += units["write"].as_f64().unwrap_or(0.0);
+        }
+    }
+    for (calls, read, write) in totals.values_mut() {
+        *read /= *calls;
+        *write /= *calls;
+    }
+    totals
+}
+
+/// A key pattern with every placeholder (`{id}`, `<id>`) the same, so the doc's spelling and
+/// the meter's meet.
+fn placeholders_as_one(key: &str) -> String {
+    let mut out = String::new();
+    let mut inside = None;
+    for c in key.chars() {
+        match (inside, c) {
+            (None, '{') => inside = Some('}'),
+            (None, '<') => inside = Some('>'),
+            (Some(end), c) if c == end => {
+                inside = None;
+                out.push('*');
+            }
+            (Some(_), _) => {}
+            (None, c) => out.push(c),
+        }
+    }
+    out
+}
+
+/// The (operation, index, key pattern) rows of the doc's access-pattern table: its first three
+/// columns, in code spans; an operation cell may name several, comma-separated.
+fn documented(doc: &str) -> BTreeSet<(String, String, String)> {
+    let mut rows = BTreeSet::new();
+    let Some(start) = doc.find(ACCESS_TABLE) else {
+        return rows;
+    };
+    let section = &doc[start + ACCESS_TABLE.len()..];
+    let section = section.find("\n## ").map_or(section, |end| &section[..end]);
+    for line in section.lines().filter(|l| l.starts_with('|')) {
+        let cells: Vec<String> = line
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().replace('`', ""))
+            .collect();
+        let [operations, index, key, ..] = cells.as_slice() else {
+            continue;
+        };
+        for operation in operations.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            rows.insert((operation.to_owned(), index.clone(), placeholders_as_one(key)));
+        }
+    }
+    rows
+}
+
+/// The metered accesses the doc has no row for, as `operation index key`.
+fn undocumented(accesses: &BTreeMap<String, (f64, f64, f64)>, doc: &str) -> Vec<String> {
+    let rows = documented(doc);
+    accesses
+        .iter()
+        .filter(|(access, _)| {
+            let mut parts = access.splitn(3, ' ');
+            let (operation, index, key) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
+            !rows.contains(&(operation.to_owned(), index.to_owned(), placeholders_as_one(key)))
+        })
+        .map(|(access, (_, read, write))| format!("{access} (per call: {} RRU, {} WRU)", trim(*read), trim(*write)))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1614,5 +1769,43 @@ mod tests {
             "every queue consumer has a maximum concurrency"
         );
         assert_eq!(limits.emails_per_second, Some(default("EmailsPerSecond")));
+    }
+
+    #[test]
+    fn shards_and_connections_fold_into_access_patterns() {
+        assert_eq!(access_pattern("POSTS#PUBLISHED#03"), "POSTS#PUBLISHED#{shard}");
+        assert_eq!(access_pattern("COUNTER#ITEMS#00"), "COUNTER#ITEMS#{shard}");
+        assert_eq!(access_pattern("FEED#7"), "FEED#{shard}");
+        assert_eq!(access_pattern("CONN#0VAdy4EDR6K9Mw=="), "CONN#{connection}");
+        assert_eq!(
+            access_pattern("COUNTER#ITEMS#3f2b8c1e-8a43-4c59-9d0c-2f2a3c0b7a11"),
+            "COUNTER#ITEMS#{id}"
+        );
+        assert_eq!(index_of("local-apptable/gsi2"), "gsi2");
+        assert_eq!(index_of("local-apptable"), "table");
+    }
+
+    #[test]
+    fn a_metered_access_without_a_row_in_the_doc_is_named() {
+        let calls = vec![
+            json!({"service": "dynamodb", "operation": "Query", "units": [
+                {"target": "t/gsi2", "key": "ITEMS#01", "read": 1.5, "write": 0.0},
+            ]}),
+            json!({"service": "dynamodb", "operation": "TransactWriteItems", "units": [
+                {"target": "t", "key": "ITEM#3f2b8c1e-8a43-4c59-9d0c-2f2a3c0b7a11", "read": 0.0, "write": 2.0},
+                {"target": "t", "key": "COUNTER#ITEMS#02", "read": 0.0, "write": 2.0},
+            ]}),
+            json!({"service": "s3", "operation": "PutObject", "units": []}),
+        ];
+        let seen = accesses(&calls);
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen["Query gsi2 ITEMS#{shard}"], (1.0, 1.5, 0.0));
+        let doc = "# Data model\n\n## Capacity per access pattern\n\n| operation | index | key | units |\n|---|---|---|---|\n| `Query` | `gsi2` | `ITEMS#<shard>` | 1.5 RRU |\n| `TransactWriteItems`, `PutItem` | table | `ITEM#<id>` | 2 WRU |\n\n## Next\n\n| `TransactWriteItems` | table | `COUNTER#ITEMS#<shard>` | |\n";
+        assert_eq!(
+            undocumented(&seen, doc),
+            vec!["TransactWriteItems table COUNTER#ITEMS#{shard} (per call: 0 RRU, 2 WRU)".to_owned()],
+            "a row outside the section does not count"
+        );
+        assert_eq!(undocumented(&seen, "no table at all").len(), 3);
     }
 }

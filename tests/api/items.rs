@@ -412,3 +412,141 @@ fn deleting_a_user_removes_their_items_and_posts() {
     });
     assert!(gone.is_some(), "the cascade removed the user's item and post");
 }
+
+/// Every page of a listing, by `limit`-sized cursor pages.
+fn by_cursor(stack: &Stack, token: &str, path: &str, limit: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut query = format!("limit={limit}");
+    loop {
+        let answer = get_auth(&stack.api(&format!("{path}?{query}")), token);
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let page = answer.json();
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("limit={limit}&cursor={}", api_tests::encode(cursor)),
+            None => return seen,
+        }
+    }
+}
+
+/// Every page of a listing, by `skip`.
+fn by_skip(stack: &Stack, token: &str, path: &str, limit: usize, total: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    for skip in (0..total + limit).step_by(limit) {
+        let answer = get_auth(&stack.api(&format!("{path}?skip={skip}&limit={limit}")), token);
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let page = answer.json();
+        assert_eq!(page["count"], total, "skip={skip}");
+        seen.extend(ids(&page));
+    }
+    seen
+}
+
+/// The "all items", "all published posts" and "all users" partitions are split into shards
+/// (docs/data-model.md): a listing merges them. On a stack of its own, so the whole table is
+/// this test's: the merged order, every page, and every count are exact.
+#[test]
+fn listings_of_everything_merge_their_shards_newest_first_with_exact_counts() {
+    let stack = Stack::start();
+    let admin = stack.superuser_token();
+    let users: Vec<TestUser> = (0..3).map(|_| stack.signup()).collect();
+    let mut items = Vec::new();
+    let mut needles = Vec::new();
+    for i in 0..45 {
+        let title = if i % 4 == 0 {
+            format!("needle {i}")
+        } else {
+            format!("hay {i}")
+        };
+        let id = create_ok(&stack, &users[i % 3], &title)["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if i % 4 == 0 {
+            needles.push(id.clone());
+        }
+        items.push(id);
+    }
+    items.reverse();
+    needles.reverse();
+
+    let all = list(&stack, &admin, "limit=1000");
+    assert_eq!(all["count"], 45);
+    assert_eq!(ids(&all), items, "newest first across every shard");
+    assert_eq!(by_cursor(&stack, &admin, "/items/", 7), items);
+    assert_eq!(by_skip(&stack, &admin, "/items/", 10, 45), items);
+    let found = list(&stack, &admin, "q=NEEDLE&limit=5");
+    assert_eq!(found["count"], needles.len());
+    assert_eq!(ids(&found), needles[..5]);
+    let cursor = found["next_cursor"].as_str().expect("a cursor").to_owned();
+    let rest = list(
+        &stack,
+        &admin,
+        &format!("q=NEEDLE&limit=100&cursor={}", api_tests::encode(&cursor)),
+    );
+    assert_eq!(ids(&rest), needles[5..]);
+
+    // A delete leaves the counts exact, whichever shard it was in.
+    for id in &items[..5] {
+        let deleted = with_token("DELETE", &stack.api(&format!("/items/{id}")), &admin, None);
+        assert_eq!(deleted.status, 200, "{}", deleted.text);
+    }
+    let after = list(&stack, &admin, "limit=1000");
+    assert_eq!((after["count"].clone(), ids(&after)), (json!(40), items[5..].to_vec()));
+    let mine = list(&stack, &users[0].token, "limit=1000");
+    assert_eq!(mine["count"], ids(&mine).len());
+
+    // Published posts: the public feed, paged both ways; drafts are in no shard.
+    let mut posts = Vec::new();
+    for i in 0..30 {
+        let body = json!({"title": format!("post {i}"), "content": "text", "published": i % 5 != 0});
+        let answer = with_token("POST", &stack.api("/posts/"), &users[i % 3].token, Some(&body));
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        if i % 5 != 0 {
+            posts.push(answer.json()["id"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    posts.reverse();
+    // A first page is the feed's snapshot, which the worker refreshes a moment after a change.
+    let caught_up = eventually(Duration::from_secs(30), || {
+        (ids(&list_posts(&stack, &admin, "limit=100")) == posts).then_some(())
+    });
+    assert!(caught_up.is_some(), "the feed's snapshot shows the new posts");
+    let feed = list_posts(&stack, &admin, "published=true&limit=1000");
+    assert_eq!((feed["count"].clone(), ids(&feed)), (json!(24), posts.clone()));
+    assert_eq!(
+        by_cursor(&stack, &admin, "/posts/", 5),
+        posts,
+        "the admin has no drafts"
+    );
+    assert_eq!(by_skip(&stack, &admin, "/posts/", 9, 24), posts);
+    // Unpublishing moves a post out of its shard and the count with it.
+    let unpublished = with_token(
+        "PATCH",
+        &stack.api(&format!("/posts/{}", posts[3])),
+        &admin,
+        Some(&json!({"published": false})),
+    );
+    assert_eq!(unpublished.status, 200, "{}", unpublished.text);
+    let feed = list_posts(&stack, &admin, "published=true&limit=1000");
+    let mut expected = posts.clone();
+    expected.remove(3);
+    assert_eq!((feed["count"].clone(), ids(&feed)), (json!(23), expected));
+
+    // Users: the superuser first, then the three signups, newest first.
+    let listed = get_auth(&stack.api("/users/?limit=1000"), &admin).json();
+    assert_eq!(listed["count"], 4);
+    let mut signups: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    signups.reverse();
+    assert_eq!(ids(&listed)[..3], signups);
+    let paged: Vec<String> = (0..4)
+        .flat_map(|skip| ids(&get_auth(&stack.api(&format!("/users/?skip={skip}&limit=1")), &admin).json()))
+        .collect();
+    assert_eq!(paged, ids(&listed));
+}
+
+fn list_posts(stack: &Stack, token: &str, query: &str) -> Value {
+    let answer = get_auth(&stack.api(&format!("/posts/?{query}")), token);
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()
+}

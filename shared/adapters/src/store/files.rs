@@ -10,9 +10,11 @@ use super::attrs::{
     get_bool, get_number, get_opt_text, get_parsed, get_required, get_text, get_time, get_uuid, number, text, time, Row,
 };
 use super::keys::EXPIRES;
+use super::merge::{self, Partition};
 use super::{cancelled_conditions, condition_held, corrupt, keys, send_transaction, unavailable, Table};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use domain::clock::now_secs;
 use domain::file::{File, FileScope, FileStatus, FileType, Filename, UploadLimits, Usage};
 use domain::ports::{FileCreateError, FileStore};
@@ -84,7 +86,10 @@ fn to_row(file: &File, expires_at: Option<u64>) -> Row {
         (keys::SK.to_owned(), text(keys::FILE_SK)),
         (keys::GSI1_PK.to_owned(), text(keys::owner_files(file.owner_id))),
         (keys::GSI1_SK.to_owned(), text(&sort_key)),
-        (keys::GSI2_PK.to_owned(), text(keys::ALL_FILES)),
+        (
+            keys::GSI2_PK.to_owned(),
+            text(keys::sharded(keys::ALL_FILES, keys::shard(file.id))),
+        ),
         (keys::GSI2_SK.to_owned(), text(sort_key)),
         ("id".to_owned(), text(file.id.to_string())),
         ("owner_id".to_owned(), text(file.owner_id.to_string())),
@@ -135,38 +140,35 @@ fn live(row: &Row, now: u64) -> bool {
 /// The query filter of [`live`].
 const LIVE_FILTER: &str = "attribute_not_exists(#exp) OR #exp > :now";
 
-/// The index and partition that list a scope's files.
-fn place(scope: &FileScope) -> (&'static str, String) {
+/// The index partitions that list a scope's files: the shards of all files, or one owner's.
+fn partitions(scope: &FileScope) -> Vec<Partition> {
     match scope {
-        FileScope::All => (keys::GSI2, keys::ALL_FILES.to_owned()),
-        FileScope::Owner(owner) => (keys::GSI1, keys::owner_files(*owner)),
+        FileScope::All => Partition::shards(keys::GSI2, keys::ALL_FILES),
+        FileScope::Owner(owner) => vec![Partition::gsi1(keys::owner_files(*owner))],
     }
 }
 
+/// A query narrowed to live files.
+fn live_only(query: QueryFluentBuilder) -> QueryFluentBuilder {
+    query
+        .filter_expression(LIVE_FILTER)
+        .expression_attribute_names("#exp", EXPIRES)
+        .expression_attribute_values(":now", number(now_secs()))
+}
+
 impl Table {
-    async fn query_files(
+    /// One page of an owner's live files, from `start`.
+    async fn owner_files(
         &self,
-        scope: &FileScope,
-        before: Option<&str>,
+        owner: Uuid,
         start: Option<HashMap<String, AttributeValue>>,
-        limit: Option<usize>,
-        count_only: bool,
     ) -> Result<QueryOutput, StoreError> {
-        let (index, partition) = place(scope);
-        let mut query = self
-            .newest_first(index, &partition, before)
-            .filter_expression(LIVE_FILTER)
-            .expression_attribute_names("#exp", EXPIRES)
-            .expression_attribute_values(":now", number(now_secs()))
-            .set_exclusive_start_key(start);
-        if let Some(limit) = limit {
-            // The filter drops expired pending files after the limit is applied: read a little more.
-            query = query.limit(i32::try_from(limit.max(50)).unwrap_or(i32::MAX).clamp(1, 1000));
-        }
-        if count_only {
-            query = query.select(Select::Count);
-        }
-        query.send().await.map_err(unavailable)
+        live_only(self.newest_first(keys::GSI1, &keys::owner_files(owner), None))
+            .set_exclusive_start_key(start)
+            .limit(1000)
+            .send()
+            .await
+            .map_err(unavailable)
     }
 
     /// What an owner keeps now: every live file, counted in files and bytes — those the index
@@ -176,9 +178,7 @@ impl Table {
         let mut seen = std::collections::HashSet::new();
         let mut start = None;
         loop {
-            let page = self
-                .query_files(&FileScope::Owner(owner), None, start, Some(1000), false)
-                .await?;
+            let page = self.owner_files(owner, start).await?;
             for row in page.items.unwrap_or_default() {
                 let file = from_row(&row)?;
                 seen.insert(file.id);
@@ -266,35 +266,17 @@ impl FileStore for Table {
         before: Option<&str>,
         wanted: usize,
     ) -> Result<Vec<File>, StoreError> {
-        let mut files = Vec::new();
-        let mut start = None;
-        while files.len() < wanted {
-            let page = self
-                .query_files(scope, before, start, Some(wanted - files.len()), false)
-                .await?;
-            for row in page.items.unwrap_or_default() {
-                files.push(from_row(&row)?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        files.truncate(wanted);
-        Ok(files)
+        // The filter drops expired pending files after the limit is applied: read a little more.
+        let rows = self
+            .newest_across(&partitions(scope), before, wanted, |query, size| {
+                live_only(query).limit(merge::limit(size, 50))
+            })
+            .await?;
+        rows.iter().map(from_row).collect()
     }
 
     async fn count_files(&self, scope: &FileScope) -> Result<u64, StoreError> {
-        let mut count = 0;
-        let mut start = None;
-        loop {
-            let page = self.query_files(scope, None, start, None, true).await?;
-            count += u64::try_from(page.count).unwrap_or(0);
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(count),
-            }
-        }
+        self.count_across(&partitions(scope), live_only).await
     }
 
     async fn transition_file(&self, next: &File, from: FileStatus) -> Result<bool, StoreError> {

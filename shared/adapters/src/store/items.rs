@@ -2,6 +2,7 @@
 
 use super::attrs::{get_bool, get_parsed, get_required, get_time, get_uuid, number, text, time, Row};
 use super::keys;
+use super::merge::Partition;
 use super::records::{base_row, version_of, Place, TableRow, SEARCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{Description, Item, ItemScope, Price, StoreError, Title};
@@ -17,7 +18,10 @@ impl TableRow for Item {
         let mut row = base_row(self);
         row.extend([
             (keys::GSI1_PK.to_owned(), text(keys::owner_items(self.owner_id))),
-            (keys::GSI2_PK.to_owned(), text(keys::ALL_ITEMS)),
+            (
+                keys::GSI2_PK.to_owned(),
+                text(keys::sharded(keys::ALL_ITEMS, keys::shard(self.id))),
+            ),
             (keys::GSI2_SK.to_owned(), text(domain::Owned::sort_key(self))),
             ("id".to_owned(), text(self.id.to_string())),
             ("owner_id".to_owned(), text(self.owner_id.to_string())),
@@ -61,7 +65,7 @@ impl TableRow for Item {
 
     fn counted_in(&self) -> Vec<String> {
         vec![
-            keys::ALL_ITEMS_COUNTER.to_owned(),
+            keys::sharded(keys::ALL_ITEMS_COUNTER, keys::shard(self.id)),
             keys::owner_items_counter(self.owner_id),
         ]
     }
@@ -69,14 +73,12 @@ impl TableRow for Item {
     fn place(source: &ItemScope) -> Place {
         match source {
             ItemScope::All => Place {
-                index: keys::GSI2,
-                partition: keys::ALL_ITEMS.to_owned(),
-                counter: keys::ALL_ITEMS_COUNTER.to_owned(),
+                partitions: Partition::shards(keys::GSI2, keys::ALL_ITEMS),
+                counters: keys::shards(keys::ALL_ITEMS_COUNTER),
             },
             ItemScope::Owner(owner) => Place {
-                index: keys::GSI1,
-                partition: keys::owner_items(*owner),
-                counter: keys::owner_items_counter(*owner),
+                partitions: vec![Partition::gsi1(keys::owner_items(*owner))],
+                counters: vec![keys::owner_items_counter(*owner)],
             },
         }
     }
@@ -102,5 +104,11 @@ mod tests {
         assert_eq!(Item::from_row(&row).unwrap(), item);
         assert_eq!(row[SEARCH].as_s().unwrap(), "lamp\nbright");
         assert_eq!(row[keys::GSI1_PK].as_s().unwrap(), &keys::owner_items(item.owner_id));
+        let shard = keys::sharded(keys::ALL_ITEMS, keys::shard(item.id));
+        assert_eq!(row[keys::GSI2_PK].as_s().unwrap(), &shard);
+        assert!(Item::place(&ItemScope::All).partitions.iter().any(|p| p.key == shard));
+        let counter = keys::sharded(keys::ALL_ITEMS_COUNTER, keys::shard(item.id));
+        assert!(item.counted_in().contains(&counter));
+        assert!(Item::place(&ItemScope::All).counters.contains(&counter));
     }
 }

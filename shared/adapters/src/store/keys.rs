@@ -14,6 +14,29 @@ pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 pub const GSI2_SK: &str = "gsi2sk";
 
+/// How many partitions a partition shared by every writer of its kind is split into: the "all
+/// X" index partitions (`ITEMS`, `FILES`, `USERS`, `POSTS#PUBLISHED`) and the global counters.
+/// Each shard takes 1,000 WCU/s, so 4 put the capacity mix's first write throttle at 40,000
+/// requests/s; a listing reads every shard (4 queries in parallel, 0.5 RRU minimum each), a
+/// count 4 counters in one `BatchGetItem`. docs/data-model.md has the numbers.
+pub const SHARDS: u32 = 4;
+
+/// The shard of a record: from its id, so its rewrites and its delete land where its create did.
+pub fn shard(id: Uuid) -> u32 {
+    // The low bits of a v4 id are random.
+    (id.as_u128() % u128::from(SHARDS)) as u32
+}
+
+/// One shard of a sharded partition: `<base>#<shard, two digits>`.
+pub fn sharded(base: &str, shard: u32) -> String {
+    format!("{base}#{shard:02}")
+}
+
+/// Every shard of a sharded partition, in shard order.
+pub fn shards(base: &str) -> Vec<String> {
+    (0..SHARDS).map(|shard| sharded(base, shard)).collect()
+}
+
 pub fn user(id: Uuid) -> String {
     format!("USER#{id}")
 }

@@ -9,6 +9,7 @@ mod files;
 mod items;
 pub mod keys;
 pub mod memory;
+mod merge;
 mod posts;
 mod records;
 mod sessions;
@@ -19,7 +20,7 @@ pub use feed::REPLICAS as FEED_REPLICAS;
 use attrs::{text, Row};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Update};
 use aws_sdk_dynamodb::Client;
 use domain::StoreError;
 
@@ -212,11 +213,66 @@ impl Table {
             .map_err(corrupt)
     }
 
-    /// The value of a counter kept by `ADD` (0 when it was never written).
-    pub(crate) async fn counter(&self, key: &str) -> Result<u64, StoreError> {
-        let row = self.get_item(key.to_owned(), keys::COUNTER_SK).await?;
-        let n = row.as_ref().and_then(|i| i.get("n")).and_then(|v| v.as_n().ok());
-        Ok(n.and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0) as u64)
+    /// The sum of counters kept by `ADD` (one never written is 0): every shard of a sharded
+    /// count, or one owner's. Eventually consistent, as the index listing it counts is: a count
+    /// may lag a write by the same moment the listing does, and costs half.
+    pub(crate) async fn counters_sum(&self, keys: &[String]) -> Result<u64, StoreError> {
+        let value = |row: &Row| {
+            let n = row.get("n").and_then(|v| v.as_n().ok());
+            n.and_then(|n| n.parse::<i64>().ok()).unwrap_or(0)
+        };
+        let mut sum = 0i64;
+        if let [key] = keys {
+            let out = self
+                .client()
+                .get_item()
+                .table_name(&self.name)
+                .key(keys::PK, text(key))
+                .key(keys::SK, text(keys::COUNTER_SK))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            sum = out.item.as_ref().map(value).unwrap_or(0);
+        } else if !keys.is_empty() {
+            let wanted = keys
+                .iter()
+                .map(|key| primary_key(key.clone(), keys::COUNTER_SK))
+                .collect::<Vec<_>>();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(wanted))
+                    .consistent_read(false)
+                    .build()
+                    .map_err(corrupt)?,
+            );
+            // BatchGetItem may answer part (throttled) and hand the rest back: ask again, a few times.
+            let mut attempts = 0;
+            while let Some(asked) = request.take() {
+                attempts += 1;
+                if attempts > 4 {
+                    return Err(StoreError::Unavailable("counters throttled".into()));
+                }
+                if attempts > 1 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
+                }
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(&self.name, asked)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for row in out.responses.unwrap_or_default().remove(&self.name).unwrap_or_default() {
+                    sum += value(&row);
+                }
+                request = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.name)
+                    .filter(|rest| !rest.keys().is_empty());
+            }
+        }
+        Ok(sum.max(0) as u64)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::attrs::{get_bool, get_required, get_time, get_uuid, text, time, Row};
 use super::keys;
+use super::merge::Partition;
 use super::records::{base_row, version_of, Place, TableRow};
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{Owned, Post, PostContent, PostSource, StoreError, Title};
@@ -29,7 +30,10 @@ impl TableRow for Post {
             ("updated_at".to_owned(), time(self.updated_at)),
         ]);
         if self.published {
-            row.insert(keys::GSI2_PK.to_owned(), text(keys::PUBLISHED_POSTS));
+            row.insert(
+                keys::GSI2_PK.to_owned(),
+                text(keys::sharded(keys::PUBLISHED_POSTS, keys::shard(self.id))),
+            );
             row.insert(keys::GSI2_SK.to_owned(), text(self.sort_key()));
         }
         row
@@ -51,7 +55,7 @@ impl TableRow for Post {
     fn counted_in(&self) -> Vec<String> {
         if self.published {
             vec![
-                keys::PUBLISHED_POSTS_COUNTER.to_owned(),
+                keys::sharded(keys::PUBLISHED_POSTS_COUNTER, keys::shard(self.id)),
                 keys::author_posts_counter(self.author_id, true),
             ]
         } else {
@@ -62,19 +66,16 @@ impl TableRow for Post {
     fn place(source: &PostSource) -> Place {
         match source {
             PostSource::Published => Place {
-                index: keys::GSI2,
-                partition: keys::PUBLISHED_POSTS.to_owned(),
-                counter: keys::PUBLISHED_POSTS_COUNTER.to_owned(),
+                partitions: Partition::shards(keys::GSI2, keys::PUBLISHED_POSTS),
+                counters: keys::shards(keys::PUBLISHED_POSTS_COUNTER),
             },
             PostSource::PublishedBy(author) => Place {
-                index: keys::GSI1,
-                partition: keys::author_posts(*author, true),
-                counter: keys::author_posts_counter(*author, true),
+                partitions: vec![Partition::gsi1(keys::author_posts(*author, true))],
+                counters: vec![keys::author_posts_counter(*author, true)],
             },
             PostSource::DraftsOf(author) => Place {
-                index: keys::GSI1,
-                partition: keys::author_posts(*author, false),
-                counter: keys::author_posts_counter(*author, false),
+                partitions: vec![Partition::gsi1(keys::author_posts(*author, false))],
+                counters: vec![keys::author_posts_counter(*author, false)],
             },
         }
     }
@@ -101,7 +102,16 @@ mod tests {
             vec![keys::author_posts_counter(post.author_id, false)]
         );
         post.published = true;
-        assert_eq!(post.to_row()[keys::GSI2_PK].as_s().unwrap(), keys::PUBLISHED_POSTS);
+        let shard = keys::sharded(keys::PUBLISHED_POSTS, keys::shard(post.id));
+        assert_eq!(post.to_row()[keys::GSI2_PK].as_s().unwrap(), &shard);
+        assert!(Post::place(&PostSource::Published)
+            .partitions
+            .iter()
+            .any(|p| p.key == shard));
+        assert_eq!(
+            post.counted_in()[0],
+            keys::sharded(keys::PUBLISHED_POSTS_COUNTER, keys::shard(post.id))
+        );
         assert_eq!(Post::from_row(&post.to_row()).unwrap(), post);
     }
 }

@@ -4,14 +4,14 @@
 //! is just a sort key.
 
 use super::attrs::{get_number, get_text, number, text, Row};
-use super::{cancelled_conditions, corrupt, keys, send_transaction, unavailable, Table};
-use aws_sdk_dynamodb::operation::query::QueryOutput;
+use super::merge::{self, Partition};
+use super::{cancelled_conditions, condition_held, corrupt, keys, send_transaction, unavailable, Table};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder as Transaction;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Select, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use domain::clock::now_secs;
 use domain::ports::Records;
 use domain::{Listing, Owned, Remembered, StoreError, WriteError};
-use std::collections::HashMap;
 use uuid::Uuid;
 
 pub(crate) const VERSION: &str = "version";
@@ -20,12 +20,12 @@ pub(crate) const SEARCH: &str = "search";
 /// How long a create's `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 
-/// Where a listing source lives: an index, its partition, and the counter that counts it.
+/// Where a listing source lives: its index partitions (the shards of an "all X" source, one
+/// partition otherwise), and the counters whose sum counts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Place {
-    pub index: &'static str,
-    pub partition: String,
-    pub counter: String,
+    pub partitions: Vec<Partition>,
+    pub counters: Vec<String>,
 }
 
 /// How one kind of owned record is laid out in the table.
@@ -98,73 +98,14 @@ impl Table {
             Err(err) => Err(unavailable(err).into()),
         }
     }
+}
 
-    /// Up to `wanted` rows of one place, newest first, before a sort key, optionally filtered.
-    async fn list_place(
-        &self,
-        place: &Place,
-        before: Option<&str>,
-        search: Option<&str>,
-        wanted: usize,
-    ) -> Result<Vec<Row>, StoreError> {
-        let mut rows = Vec::new();
-        let mut start = None;
-        while rows.len() < wanted {
-            let page = self
-                .query_place(place, before, search, start, Some(wanted - rows.len()), false)
-                .await?;
-            rows.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        rows.truncate(wanted);
-        Ok(rows)
-    }
-
-    /// How many rows of one place match `search` (a `Select COUNT` query over its partition).
-    async fn count_place(&self, place: &Place, search: &str) -> Result<u64, StoreError> {
-        let mut count = 0;
-        let mut start = None;
-        loop {
-            let page = self.query_place(place, None, Some(search), start, None, true).await?;
-            count += u64::try_from(page.count).unwrap_or(0);
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(count),
-            }
-        }
-    }
-
-    async fn query_place(
-        &self,
-        place: &Place,
-        before: Option<&str>,
-        search: Option<&str>,
-        start: Option<HashMap<String, AttributeValue>>,
-        limit: Option<usize>,
-        count_only: bool,
-    ) -> Result<QueryOutput, StoreError> {
-        let mut query = self
-            .newest_first(place.index, &place.partition, before)
-            .set_exclusive_start_key(start);
-        if let Some(needle) = search {
-            query = query
-                .filter_expression("contains(#search, :needle)")
-                .expression_attribute_names("#search", SEARCH)
-                .expression_attribute_values(":needle", text(needle));
-        }
-        if let Some(limit) = limit {
-            // With a filter, DynamoDB limits rows read, not rows matched: read in larger pages.
-            let read = if search.is_some() { limit.max(100) } else { limit };
-            query = query.limit(i32::try_from(read).unwrap_or(i32::MAX).clamp(1, 1000));
-        }
-        if count_only {
-            query = query.select(Select::Count);
-        }
-        query.send().await.map_err(unavailable)
-    }
+/// A query narrowed to rows whose searchable text contains `needle`.
+fn searching(query: QueryFluentBuilder, needle: &str) -> QueryFluentBuilder {
+    query
+        .filter_expression("contains(#search, :needle)")
+        .expression_attribute_names("#search", SEARCH)
+        .expression_attribute_values(":needle", text(needle))
 }
 
 impl<T: TableRow> Records<T> for Table {
@@ -174,37 +115,35 @@ impl<T: TableRow> Records<T> for Table {
     }
 
     async fn list(&self, listing: &Listing<T::Source>, wanted: usize) -> Result<Vec<T>, StoreError> {
-        let mut records = Vec::new();
-        for source in &listing.sources {
-            let rows = self
-                .list_place(
-                    &T::place(source),
-                    listing.before.as_deref(),
-                    listing.search.as_deref(),
-                    wanted,
-                )
-                .await?;
-            for row in &rows {
-                records.push(T::from_row(row)?);
-            }
-        }
-        if listing.sources.len() > 1 {
-            records.sort_by_key(|record| std::cmp::Reverse(record.sort_key()));
-        }
-        records.truncate(wanted);
-        Ok(records)
+        let partitions: Vec<Partition> = listing.sources.iter().flat_map(|s| T::place(s).partitions).collect();
+        let search = listing.search.as_deref();
+        let rows = self
+            .newest_across(
+                &partitions,
+                listing.before.as_deref(),
+                wanted,
+                |query, size| match search {
+                    // DynamoDB limits the rows a filter reads, not those it keeps: read larger pages.
+                    Some(needle) => searching(query, needle).limit(merge::limit(size, 100)),
+                    None => query.limit(merge::limit(size, 1)),
+                },
+            )
+            .await?;
+        rows.iter().map(T::from_row).collect()
     }
 
     async fn count(&self, listing: &Listing<T::Source>) -> Result<u64, StoreError> {
-        let mut count = 0;
-        for source in &listing.sources {
-            let place = T::place(source);
-            count += match &listing.search {
-                Some(search) => self.count_place(&place, search).await?,
-                None => self.counter(&place.counter).await?,
-            };
+        let places = listing.sources.iter().map(T::place);
+        match &listing.search {
+            Some(needle) => {
+                let partitions: Vec<Partition> = places.flat_map(|p| p.partitions).collect();
+                self.count_across(&partitions, |query| searching(query, needle)).await
+            }
+            None => {
+                let counters: Vec<String> = places.flat_map(|p| p.counters).collect();
+                self.counters_sum(&counters).await
+            }
         }
-        Ok(count)
     }
 
     async fn create(&self, record: &T, remember: Option<&Remembered>) -> Result<(), WriteError> {
@@ -233,7 +172,26 @@ impl<T: TableRow> Records<T> for Table {
         }
     }
 
+    /// A conditional `PutItem` when no count changes; a transaction with the counters when one
+    /// does (publishing or unpublishing a post): half the write units for the common edit.
     async fn replace(&self, current: &T, next: &T) -> Result<(), WriteError> {
+        let counters = counter_changes(current, next);
+        if counters.is_empty() {
+            let result = self
+                .client()
+                .put_item()
+                .table_name(self.name())
+                .set_item(Some(next.to_row()))
+                .condition_expression("#v = :read")
+                .expression_attribute_names("#v", VERSION)
+                .expression_attribute_values(":read", number(current.version()))
+                .send()
+                .await;
+            return match condition_held(result)? {
+                true => Ok(()),
+                false => Err(WriteError::Conflict),
+            };
+        }
         let put = Put::builder()
             .table_name(self.name())
             .set_item(Some(next.to_row()))
@@ -242,7 +200,6 @@ impl<T: TableRow> Records<T> for Table {
             .expression_attribute_values(":read", number(current.version()))
             .build()
             .map_err(corrupt)?;
-        let counters = counter_changes(current, next);
         self.write_with_counters(TransactWriteItem::builder().put(put).build(), &counters)
             .await
     }

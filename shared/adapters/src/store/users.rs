@@ -2,6 +2,7 @@
 //! user, and the user count — written together in one transaction.
 
 use super::attrs::{get_bool, get_number, get_parsed, get_required, get_text, get_time, get_uuid, number, text, Row};
+use super::merge::{self, Partition};
 use super::{cancelled_conditions, keys, send_transaction, unavailable, Table};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
@@ -15,12 +16,20 @@ pub(crate) const TOKENS_VALID_AFTER: &str = "tokens_valid_after";
 /// Bumped by every write of the profile.
 pub(crate) const VERSION: &str = "version";
 
+/// The shard of the user count that counts this user.
+fn users_counter(user: Uuid) -> String {
+    keys::sharded(keys::USERS_COUNTER, keys::shard(user))
+}
+
 fn user_to_item(user: &User) -> Row {
     let created = domain::clock::timestamp(user.created_at);
     let mut item = Row::from([
         (keys::PK.to_owned(), text(keys::user(user.id))),
         (keys::SK.to_owned(), text(keys::USER_SK)),
-        (keys::GSI1_PK.to_owned(), text(keys::USERS_INDEX)),
+        (
+            keys::GSI1_PK.to_owned(),
+            text(keys::sharded(keys::USERS_INDEX, keys::shard(user.id))),
+        ),
         (keys::GSI1_SK.to_owned(), text(format!("{created}#{}", user.id))),
         ("id".to_owned(), text(user.id.to_string())),
         ("email".to_owned(), text(user.email.as_str())),
@@ -115,7 +124,7 @@ impl UserStore for Table {
                 )
                 .transact_items(
                     TransactWriteItem::builder()
-                        .update(self.counter_update(keys::USERS_COUNTER, 1)?)
+                        .update(self.counter_update(&users_counter(user.id), 1)?)
                         .build(),
                 ),
         )
@@ -145,34 +154,17 @@ impl UserStore for Table {
     }
 
     async fn list(&self, skip: usize, limit: usize) -> Result<Vec<User>, StoreError> {
-        let wanted = skip + limit;
-        let mut items = Vec::new();
-        let mut start = None;
-        while items.len() < wanted {
-            let page = self
-                .client()
-                .query()
-                .table_name(&self.name)
-                .index_name(keys::GSI1)
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", text(keys::USERS_INDEX))
-                .scan_index_forward(false)
-                .limit(i32::try_from(wanted - items.len()).unwrap_or(i32::MAX).clamp(1, 1000))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        items.iter().skip(skip).take(limit).map(user_from_item).collect()
+        let shards = Partition::shards(keys::GSI1, keys::USERS_INDEX);
+        let rows = self
+            .newest_across(&shards, None, skip + limit, |query, size| {
+                query.limit(merge::limit(size, 1))
+            })
+            .await?;
+        rows.iter().skip(skip).take(limit).map(user_from_item).collect()
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        self.counter(keys::USERS_COUNTER).await
+        self.counters_sum(&keys::shards(keys::USERS_COUNTER)).await
     }
 
     /// Writes `user` over its stored record; when its email changed from `previous_email`, the
@@ -242,7 +234,7 @@ impl UserStore for Table {
                 )
                 .transact_items(
                     TransactWriteItem::builder()
-                        .update(self.counter_update(keys::USERS_COUNTER, -1)?)
+                        .update(self.counter_update(&users_counter(user.id), -1)?)
                         .build(),
                 )
                 .transact_items(TransactWriteItem::builder().put(self.deletion_marker(user.id)?).build()),
