@@ -356,7 +356,8 @@ fn a_users_second_socket_shares_the_first_ones_frame_allowance() {
     let mut refused_on_second = false;
     for _ in 0..2 {
         let pongs = ping_until_refused(&mut first);
-        assert!(pongs <= 30, "{pongs} pongs before the first refusal");
+        // 30 a window; pings that straddle a window's turn can see up to two windows' worth.
+        assert!(pongs <= 60, "{pongs} pongs before the first refusal");
         second.send(&json!({"action": "ping"}));
         let frame = match second.receive(Duration::from_secs(10)) {
             Received::Frame(frame) => frame,
