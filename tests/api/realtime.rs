@@ -469,3 +469,45 @@ fn a_private_room_refuses_an_uninvited_join_and_admits_an_invited_one() {
         .as_str()
         .is_some_and(|d| d.contains("by invitation only")));
 }
+
+/// 50 messages of 4,000 four-byte characters are 800 KB: a joiner gets them in several `history`
+/// frames, each under API Gateway's 128 KB (the local stack refuses a push over it, as AWS does),
+/// oldest first.
+#[test]
+fn a_history_over_the_frame_limit_reaches_a_joiner_in_several_frames() {
+    let stack = Stack::shared();
+    let (a, b, reader) = (stack.signup(), stack.signup(), stack.signup());
+    let room = format!("long-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut senders = [connect(stack, &a), connect(stack, &b)];
+    for socket in &mut senders {
+        socket.send(&json!({"action": "join", "room": room}));
+        socket.expect("history");
+    }
+    // 25 messages a user keeps each within its frame allowance.
+    for n in 0..50 {
+        let text = format!("{n:02}{}", "😀".repeat(3998));
+        senders[n % 2].send(&json!({"action": "send", "room": room, "message": text}));
+        // Each message is stored before it is broadcast: once the member of the room has seen
+        // it, it is in the history, and the next one sorts after it.
+        let echoed = senders[0].expect("message");
+        assert!(echoed["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(&format!("{n:02}"))));
+    }
+    let mut joiner = connect(stack, &reader);
+    joiner.send(&json!({"action": "join", "room": room}));
+    let (mut frames, mut seen) = (0, Vec::new());
+    while seen.len() < 50 {
+        let page = match joiner.receive(Duration::from_secs(10)) {
+            Received::Frame(frame) if frame["type"] == "history" => frame,
+            other => panic!("{} of 50 messages in {frames} frames, then {other:?}", seen.len()),
+        };
+        frames += 1;
+        for message in page["messages"].as_array().into_iter().flatten() {
+            seen.push(message["message"].as_str().unwrap_or_default()[..2].to_owned());
+        }
+    }
+    assert!(frames > 1, "one frame of 800 KB");
+    let expected: Vec<String> = (0..50).map(|n| format!("{n:02}")).collect();
+    assert_eq!(seen, expected, "every message once, oldest first");
+}

@@ -339,11 +339,9 @@ impl<S: Store, P: Push> Realtime<S, P> {
             }
         }
         let (messages, members) = futures_util::try_join!(self.store.history(&room), self.store.members(&room))?;
-        let history = ServerFrame::History {
-            room: room.as_str().to_owned(),
-            messages,
-        };
-        self.reply(&connection.id, &history).await;
+        for page in ServerFrame::history(&room, messages) {
+            self.reply(&connection.id, &page).await;
+        }
         let others = members
             .into_iter()
             .map(|m| m.connection)

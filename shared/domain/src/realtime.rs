@@ -14,6 +14,8 @@ use uuid::Uuid;
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 /// How many messages of a room a joiner gets as history.
 pub const HISTORY_LEN: usize = 50;
+/// The largest frame API Gateway delivers to a WebSocket client (128 KB), less a margin.
+pub const MAX_PUSH_BYTES: usize = 127 * 1024;
 /// API Gateway closes a WebSocket connection after two hours; its records expire with it.
 pub const CONNECTION_TTL: Duration = Duration::from_secs(2 * 3600);
 /// How long a connection is spared the check that it is still there (when its user is at the
@@ -546,6 +548,32 @@ impl ServerFrame {
         Self::Error { detail: detail.into() }
     }
 
+    /// A room's history as `history` frames of at most [`MAX_PUSH_BYTES`] each, oldest
+    /// messages first: 50 messages of 4,000 characters can be well over API Gateway's frame
+    /// limit, and a frame over it is never delivered. Usually one frame.
+    pub fn history(room: &RoomName, messages: Vec<ChatMessage>) -> Vec<Self> {
+        let frame = |messages: Vec<ChatMessage>| Self::History {
+            room: room.as_str().to_owned(),
+            messages,
+        };
+        let empty = frame(Vec::new()).to_text().len();
+        let mut pages = Vec::new();
+        let (mut page, mut size) = (Vec::new(), empty);
+        for message in messages {
+            let bytes = serde_json::to_string(&message).map_or(0, |m| m.len()) + 1;
+            if !page.is_empty() && size + bytes > MAX_PUSH_BYTES {
+                pages.push(frame(std::mem::take(&mut page)));
+                size = empty;
+            }
+            size += bytes;
+            page.push(message);
+        }
+        if !page.is_empty() || pages.is_empty() {
+            pages.push(frame(page));
+        }
+        pages
+    }
+
     pub fn to_text(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -555,6 +583,39 @@ impl ServerFrame {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_long_history_comes_in_frames_under_the_limit_oldest_first() {
+        let room = RoomName::parse("r").unwrap();
+        let user = Uuid::new_v4();
+        let messages: Vec<ChatMessage> = (0..HISTORY_LEN)
+            .map(|n| {
+                ChatMessage::new(
+                    &room,
+                    user,
+                    MessageText::parse(&format!("{n:02}{}", "😀".repeat(3998))).unwrap(),
+                )
+            })
+            .collect();
+        let pages = ServerFrame::history(&room, messages.clone());
+        assert!(pages.len() > 1, "{} frames", pages.len());
+        let mut seen = Vec::new();
+        for page in &pages {
+            assert!(page.to_text().len() <= MAX_PUSH_BYTES, "{}", page.to_text().len());
+            let ServerFrame::History { messages, .. } = page else {
+                panic!("{page:?}")
+            };
+            seen.extend(messages.iter().cloned());
+        }
+        assert_eq!(seen, messages);
+        let short = ServerFrame::history(&room, messages[..3].to_vec());
+        assert_eq!(short.len(), 1);
+        assert_eq!(
+            ServerFrame::history(&room, Vec::new()).len(),
+            1,
+            "an empty room still answers"
+        );
+    }
 
     #[test]
     fn room_names_follow_the_contract() {
