@@ -260,3 +260,37 @@ fn logout_revokes_the_refresh_tokens_of_the_callers_session_only() {
     assert_eq!(refresh(stack, &b["refresh_token"]).status, 200);
     assert_eq!(api_tests::request("POST", &stack.api("/logout"), &[], None).status, 401);
 }
+
+/// A refresh token names its login and its number: one that names a real login with a secret
+/// that was never issued (or a number far back) is refused and leaves the login alone, while
+/// one that was issued and used already is a replay that ends the login.
+#[test]
+fn a_forged_refresh_token_for_a_real_login_is_refused_without_ending_it() {
+    let stack = Stack::shared();
+    let user = stack.signup();
+    let first = login(stack, &user.email, &user.password);
+    let token = first["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    for forged in [
+        format!("{}.{}.{}", parts[0], parts[1], "0".repeat(64)),
+        format!("{}.{}.{}", parts[0], 7, parts[2]),
+        format!("{}.{}.{}", parts[0], u64::MAX, parts[2]),
+        format!("{}.{}.{}", uuid::Uuid::new_v4().simple(), parts[1], parts[2]),
+        format!("{}.-1.{}", parts[0], parts[2]),
+    ] {
+        let answer = refresh(stack, &json!(forged));
+        assert_eq!(answer.status, 401, "{forged}: {}", answer.text);
+    }
+    // The login goes on: its real token still rotates, and the chain keeps working past the
+    // digests a family row keeps (8).
+    let mut current = first["refresh_token"].clone();
+    for _ in 0..10 {
+        let next = refresh(stack, &current);
+        assert_eq!(next.status, 200, "{}", next.text);
+        current = next.json()["refresh_token"].clone();
+    }
+    // A token of long ago (no digest kept) is refused without ending the login either.
+    assert_eq!(refresh(stack, &first["refresh_token"]).status, 401);
+    assert_eq!(refresh(stack, &current).status, 200);
+}
