@@ -1003,6 +1003,9 @@ struct Run {
     /// (calls, read units, write units), per call.
     #[serde(default)]
     accesses: BTreeMap<String, (f64, f64, f64)>,
+    /// `template.yaml` as it was when the run was made: its limits are that run's, not today's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    template: Option<String>,
 }
 
 async fn run() -> Result<(), String> {
@@ -1101,6 +1104,7 @@ async fn run() -> Result<(), String> {
         runs: options.runs,
         routes: measured,
         accesses: accesses(&metered(&stack, 0)?),
+        template: std::fs::read_to_string(&options.template).ok(),
     };
     let mut all: Vec<Run> = std::fs::read_to_string(&options.results)
         .ok()
@@ -1651,7 +1655,12 @@ fn report(runs: &[Run], options: &Options) -> Result<String, String> {
     );
     let mut summaries = BTreeMap::new();
     for run in runs {
-        let summary = section(run, &prices, &limits, (scale, peer_memory), &mut out);
+        // Each run against the template it ran with; a run recorded without one, today's.
+        let recorded = run.template.as_deref().map(|text| {
+            limits_of(&serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::Null))
+        });
+        let limits = recorded.as_ref().unwrap_or(&limits);
+        let summary = section(run, &prices, limits, (scale, peer_memory), &mut out);
         summaries.insert(run.label.clone(), summary);
     }
     let now = runs.last().map(|r| r.label.clone()).unwrap_or_default();
