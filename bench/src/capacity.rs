@@ -1656,9 +1656,10 @@ fn report(runs: &[Run], options: &Options) -> Result<String, String> {
     let mut summaries = BTreeMap::new();
     for run in runs {
         // Each run against the template it ran with; a run recorded without one, today's.
-        let recorded = run.template.as_deref().map(|text| {
-            limits_of(&serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::Null))
-        });
+        let recorded = run
+            .template
+            .as_deref()
+            .map(|text| limits_of(&serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::Null)));
         let limits = recorded.as_ref().unwrap_or(&limits);
         let summary = section(run, &prices, limits, (scale, peer_memory), &mut out);
         summaries.insert(run.label.clone(), summary);
