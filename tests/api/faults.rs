@@ -332,3 +332,64 @@ fn a_file_the_index_does_not_show_yet_still_counts_against_the_quota() {
             .expect("with the first one gone, the second fits");
     });
 }
+
+/// A refresh token of before the family row kept its login's tokens — a bare secret with a
+/// `REFRESH#` row of its own, as a table deployed earlier holds — still rotates, and its reuse
+/// still ends the login.
+#[test]
+fn a_refresh_token_of_the_old_form_still_rotates_and_its_reuse_ends_the_login() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    let stack = Stack::shared();
+    let user = stack.signup();
+    let login = api_tests::post_form(
+        &stack.api("/login/access-token"),
+        &[("username", user.email.as_str()), ("password", user.password.as_str())],
+    );
+    assert_eq!(login.status, 200, "{}", login.text);
+    let token = login.json()["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let family = uuid::Uuid::try_parse(token.split('.').next().unwrap_or_default()).expect("the token names its login");
+    let secret = domain::secrets::generate().expect("randomness");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let (aws, table) = stack_table(stack);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let text = |v: String| AttributeValue::S(v);
+        let number = |v: u64| AttributeValue::N(v.to_string());
+        aws.dynamodb()
+            .put_item()
+            .table_name(&table)
+            .item("pk", text(format!("REFRESH#{}", domain::secrets::digest(&secret))))
+            .item("sk", text("REFRESH".into()))
+            .item("user_id", text(user.id.clone()))
+            .item("family_id", text(family.to_string()))
+            .item("used", AttributeValue::Bool(false))
+            .item("expires_at", number(now + 3600))
+            .item("login_at", number(now))
+            .send()
+            .await
+            .expect("an old-form token row");
+    });
+    let refresh = |token: &str| {
+        post_json(
+            &stack.api("/login/refresh-token"),
+            &json!({"refresh_token": token}),
+            None,
+        )
+    };
+    let rotated = refresh(&secret);
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let next = rotated.json()["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let access = rotated.json()["access_token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(get_auth(&stack.api("/users/me"), &access).status, 200);
+    // The old secret again: a replay, and the whole login ends — its new-form token too.
+    assert_eq!(refresh(&secret).status, 401);
+    assert_eq!(refresh(&next).status, 401);
+    assert_eq!(refresh(&token).status, 401, "the login's other token ends with it");
+}
