@@ -13,17 +13,21 @@ fn post(stack: &Stack, user: &TestUser, title: &str, published: bool) -> Value {
     answer.json()
 }
 
-fn titles(stack: &Stack, user: &TestUser, query: &str) -> (Vec<String>, u64) {
-    let page = get_auth(&stack.api(&format!("/posts/?limit=1000&{query}")), &user.token);
-    assert_eq!(page.status, 200, "{}", page.text);
-    let page = page.json();
-    let titles = page["data"]
+/// The titles of a page of posts, in order.
+fn titles_of(page: &Value) -> Vec<String> {
+    page["data"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|p| p["title"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    (titles, page["count"].as_u64().unwrap_or(0))
+        .collect()
+}
+
+fn titles(stack: &Stack, user: &TestUser, query: &str) -> (Vec<String>, u64) {
+    let page = get_auth(&stack.api(&format!("/posts/?limit=1000&{query}")), &user.token);
+    assert_eq!(page.status, 200, "{}", page.text);
+    let page = page.json();
+    (titles_of(&page), page["count"].as_u64().unwrap_or(0))
 }
 
 #[test]
@@ -166,13 +170,7 @@ fn feed(stack: &Stack, token: Option<&str>) -> (Vec<String>, Value) {
     };
     assert_eq!(page.status, 200, "{}", page.text);
     let body = page.json();
-    let titles = body["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| p["title"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    (titles, body)
+    (titles_of(&body), body)
 }
 
 #[test]

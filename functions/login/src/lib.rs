@@ -93,20 +93,7 @@ pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
 
 /// The address-wide limit's `max` from `LOGIN_FAILURES_PER_ADDRESS` (the default without it).
 pub fn failures_per_address(env: &impl domain::config::Env) -> Result<u64, domain::config::ConfigError> {
-    match env.get("LOGIN_FAILURES_PER_ADDRESS") {
-        Some(value) => {
-            value
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| domain::config::ConfigError::Invalid {
-                    name: "LOGIN_FAILURES_PER_ADDRESS",
-                    reason: format!("{value:?} is not a positive number"),
-                })
-        }
-        None => Ok(LOGIN_PER_IP.max),
-    }
+    env.positive("LOGIN_FAILURES_PER_ADDRESS", LOGIN_PER_IP.max)
 }
 
 impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Login<S, Q, B> {

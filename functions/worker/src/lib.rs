@@ -121,21 +121,9 @@ impl Worker<SesSender, Table, Bucket> {
             })?,
             None => SWEEP_AFTER_SECONDS,
         };
-        let rate = |name: &'static str, default: f64| match env.get(name) {
-            Some(value) => value
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|n| *n > 0.0)
-                .ok_or_else(|| ConfigError::Invalid {
-                    name,
-                    reason: format!("{value:?} is not a positive number"),
-                }),
-            None => Ok(default),
-        };
         let pace = Pace::new(
-            rate("EMAILS_PER_SECOND", EMAILS_PER_SECOND)?,
-            rate("EMAILS_MAX_CONCURRENCY", EMAILS_CONSUMERS)?,
+            env.positive("EMAILS_PER_SECOND", EMAILS_PER_SECOND)?,
+            env.positive("EMAILS_MAX_CONCURRENCY", EMAILS_CONSUMERS)?,
         );
         let bucket = Bucket::new(&aws, env.required("BUCKET_NAME")?);
         Ok(Self::new(

@@ -50,6 +50,24 @@ pub trait Env {
             .filter(|v| !v.trim().is_empty())
             .ok_or(ConfigError::Missing(name))
     }
+
+    /// A number above zero (`u64` or `f64`); `default` when unset or blank.
+    fn positive<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + Default,
+    {
+        let Some(raw) = self.get(name).filter(|v| !v.trim().is_empty()) else {
+            return Ok(default);
+        };
+        raw.trim()
+            .parse::<T>()
+            .ok()
+            .filter(|n| *n > T::default())
+            .ok_or_else(|| ConfigError::Invalid {
+                name,
+                reason: format!("{raw:?} is not a positive number"),
+            })
+    }
 }
 
 pub struct ProcessEnv;

@@ -101,11 +101,9 @@ impl FeedSnapshot {
         let fresh_own: Vec<Post> = own_published.into_iter().filter(|p| within(p)).collect();
         let count = (self.count + fresh_own.len() as u64).saturating_sub(stale_own) + draft_count;
 
-        let mut published: Vec<Post> = self.posts.iter().filter(|p| p.author_id != caller).cloned().collect();
-        published.extend(fresh_own);
-        published.sort_by_key(|p| std::cmp::Reverse(p.sort_key()));
         // Published posts are known up to the boundary; drafts only as deep as they were read.
-        let mut rows = published;
+        let mut rows: Vec<Post> = self.posts.iter().filter(|p| p.author_id != caller).cloned().collect();
+        rows.extend(fresh_own);
         rows.extend(drafts);
         rows.sort_by_key(|p| std::cmp::Reverse(p.sort_key()));
         let exact = rows.iter().take(limit).all(within);
@@ -128,10 +126,12 @@ pub async fn refresh<S: Records<Post> + FeedStore>(
     store: &S,
     requested_at: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    if let Some(kept) = store.feed().await? {
-        if kept.built_at > requested_at {
-            return Ok(false);
-        }
+    if store
+        .feed_built_at()
+        .await?
+        .is_some_and(|built_at| built_at > requested_at)
+    {
+        return Ok(false);
     }
     store.keep_feed(&FeedSnapshot::build(store, None).await?).await?;
     Ok(true)

@@ -254,20 +254,7 @@ impl UploadLimits {
     /// `FILES_MAX_SIZE` (bytes, default 10 MiB), `FILES_QUOTA_COUNT` (files a user may keep,
     /// default 100) and `FILES_QUOTA_BYTES` (default 1 GiB).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match env.get(name).filter(|v| !v.is_empty()) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| ConfigError::Invalid {
-                        name,
-                        reason: format!("{raw:?} is not a positive whole number"),
-                    }),
-            }
-        };
+        let number = |name: &'static str, default: u64| env.positive(name, default);
         Ok(Self {
             max_size: number("FILES_MAX_SIZE", Self::DEFAULT_MAX_SIZE)?,
             quota_files: number("FILES_QUOTA_COUNT", 100)?,

@@ -80,6 +80,8 @@ pub trait Records<T: Owned>: Send + Sync {
 pub trait FeedStore: Send + Sync {
     /// The snapshot, from any replica; `None` before the first refresh.
     fn feed(&self) -> impl Future<Output = Result<Option<FeedSnapshot>, StoreError>> + Send;
+    /// When the kept snapshot was built, without reading its page (what a refresh job checks).
+    fn feed_built_at(&self) -> impl Future<Output = Result<Option<time::OffsetDateTime>, StoreError>> + Send;
     /// Keeps `snapshot` unless a newer one (by `built_at`) is kept already.
     fn keep_feed(&self, snapshot: &FeedSnapshot) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

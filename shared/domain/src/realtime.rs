@@ -80,20 +80,7 @@ impl Limits {
     /// `REALTIME_CONNECTS_PER_ADDRESS` (a minute each), `REALTIME_FRAMES_PER_USER` (10 seconds);
     /// each a positive whole number, the default when unset.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match env.get(name).filter(|v| !v.trim().is_empty()) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| ConfigError::Invalid {
-                        name,
-                        reason: format!("{raw:?} is not a positive whole number"),
-                    }),
-            }
-        };
+        let number = |name: &'static str, default: u64| env.positive(name, default);
         let default = Self::default();
         Ok(Self {
             connections_per_user: number("REALTIME_CONNECTIONS_PER_USER", default.connections_per_user)?,

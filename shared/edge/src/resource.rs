@@ -110,10 +110,8 @@ pub fn conditional(request: &ApiRequest, mut response: Response) -> ApiResult<Re
     let tag = format!("\"{}\"", hex(&digest[..16]));
     if none_match(request, &tag) {
         let mut not = not_modified(&tag)?;
-        for name in [http::header::CACHE_CONTROL] {
-            if let Some(value) = response.headers().get(&name) {
-                not.headers_mut().insert(name, value.clone());
-            }
+        if let Some(cache) = response.headers().get(http::header::CACHE_CONTROL) {
+            not.headers_mut().insert(http::header::CACHE_CONTROL, cache.clone());
         }
         return Ok(not);
     }

@@ -83,27 +83,47 @@ fn replica(n: u32) -> String {
     format!("{}#{n}", keys::FEED)
 }
 
-impl FeedStore for Table {
-    async fn feed(&self) -> Result<Option<FeedSnapshot>, StoreError> {
+const BUILT_AT: &str = "built_at";
+
+fn built_at(row: &Row) -> Result<OffsetDateTime, StoreError> {
+    let micros = i128::from(get_number(row, BUILT_AT));
+    OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).map_err(corrupt)
+}
+
+impl Table {
+    /// One replica of the snapshot, picked at random, or only `attribute` of it. Eventually
+    /// consistent: a snapshot is seconds old by design; a read a moment older costs half.
+    async fn read_replica(&self, attribute: Option<&str>) -> Result<Option<Row>, StoreError> {
         let pick = u32::from(uuid::Uuid::new_v4().as_bytes()[0]) % REPLICAS;
-        // Eventually consistent: a snapshot is seconds old by design; a read a moment older
-        // costs half.
-        let out = self
+        let mut read = self
             .client()
             .get_item()
             .table_name(self.name())
             .key(keys::PK, text(replica(pick)))
-            .key(keys::SK, text(keys::FEED_SK))
-            .send()
-            .await
-            .map_err(super::unavailable)?;
-        let Some(row) = out.item else { return Ok(None) };
-        snapshot_from(&row).map(Some)
+            .key(keys::SK, text(keys::FEED_SK));
+        if let Some(attribute) = attribute {
+            read = read
+                .projection_expression("#a")
+                .expression_attribute_names("#a", attribute);
+        }
+        Ok(read.send().await.map_err(super::unavailable)?.item)
+    }
+}
+
+impl FeedStore for Table {
+    async fn feed(&self) -> Result<Option<FeedSnapshot>, StoreError> {
+        let row = self.read_replica(None).await?;
+        row.as_ref().map(snapshot_from).transpose()
+    }
+
+    async fn feed_built_at(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let row = self.read_replica(Some(BUILT_AT)).await?;
+        row.as_ref().map(built_at).transpose()
     }
 
     async fn keep_feed(&self, snapshot: &FeedSnapshot) -> Result<(), StoreError> {
         let (page, kept) = deflated(&snapshot.posts);
-        let built_at = snapshot.built_at.unix_timestamp_nanos() / 1000;
+        let built = snapshot.built_at.unix_timestamp_nanos() / 1000;
         let mut writes = tokio::task::JoinSet::new();
         for n in 0..REPLICAS {
             let row = Row::from([
@@ -115,7 +135,7 @@ impl FeedStore for Table {
                     "more".to_owned(),
                     AttributeValue::Bool(snapshot.more || kept < snapshot.posts.len()),
                 ),
-                ("built_at".to_owned(), number(built_at)),
+                (BUILT_AT.to_owned(), number(built)),
             ]);
             let put = self
                 .client()
@@ -123,7 +143,7 @@ impl FeedStore for Table {
                 .table_name(self.name())
                 .set_item(Some(row))
                 .condition_expression("attribute_not_exists(built_at) OR built_at < :built")
-                .expression_attribute_values(":built", number(built_at));
+                .expression_attribute_values(":built", number(built));
             // A newer snapshot kept already is not a failure: this one is simply not needed.
             writes.spawn(async move { condition_held(put.send().await).map(|_| ()) });
         }
@@ -139,12 +159,11 @@ fn snapshot_from(row: &Row) -> Result<FeedSnapshot, StoreError> {
         .get("page")
         .and_then(|v| v.as_b().ok())
         .ok_or_else(|| StoreError::Corrupt("feed snapshot: no page".into()))?;
-    let micros = i128::from(get_number(row, "built_at"));
     Ok(FeedSnapshot {
         posts: inflated(page.as_ref())?,
         count: get_number(row, "count"),
         more: row.get("more").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
-        built_at: OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).map_err(corrupt)?,
+        built_at: built_at(row)?,
     })
 }
 

@@ -259,6 +259,10 @@ impl FeedStore for Memory {
         Ok(self.state()?.feed.clone())
     }
 
+    async fn feed_built_at(&self) -> Result<Option<time::OffsetDateTime>, StoreError> {
+        Ok(self.state()?.feed.as_ref().map(|kept| kept.built_at))
+    }
+
     async fn keep_feed(&self, snapshot: &FeedSnapshot) -> Result<(), StoreError> {
         let mut state = self.state()?;
         if state.feed.as_ref().is_none_or(|kept| kept.built_at < snapshot.built_at) {

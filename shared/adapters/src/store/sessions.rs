@@ -148,7 +148,8 @@ impl SessionStore for Table {
     ) -> Result<(Uuid, String), StoreError> {
         let family = Uuid::new_v4();
         let token = secret()?;
-        let expires = now_secs() + ttl.as_secs();
+        let now = now_secs();
+        let expires = now + ttl.as_secs();
         let created = timestamp(now_micros());
         let mut family_item = Row::from([
             (keys::PK.to_owned(), text(keys::family(family))),
@@ -161,7 +162,7 @@ impl SessionStore for Table {
             (LAST_USED_AT.to_owned(), text(created)),
             (REVOKED.to_owned(), AttributeValue::Bool(false)),
             (EXPIRES.to_owned(), number(expires)),
-            (LOGIN_AT.to_owned(), number(now_secs())),
+            (LOGIN_AT.to_owned(), number(now)),
             (REFRESH_SEQ.to_owned(), number(0)),
             (
                 REFRESH_DIGESTS.to_owned(),
