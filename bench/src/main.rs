@@ -727,7 +727,7 @@ fn report(results: &[Measured], fan_out: Option<&fanout::FanOut>, thumbnails: &[
          (the realtime function, release build, under devstack's runtime API; Management API pushes {} at a time), \
          {} messages from rotating senders: send → last delivery p50 {:.1} ms, p99 {:.1} ms (max {:.1} ms).\n",
         fan_out.connections,
-        realtime::FAN_OUT_CONCURRENCY,
+        realtime::PUSHES_IN_FLIGHT,
         fan_out.messages,
         fan_out.p50_ms,
         fan_out.p99_ms,

@@ -68,6 +68,12 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ("realtime/send.json", Status(200)),
         ("realtime/private.json", Status(200)),
         ("realtime/invite.json", Status(200)),
+        ("realtime/who.json", Status(200)),
+        // A room, a retried shard and a user's connections; a room name no frame could carry fails alone.
+        (
+            "realtime/fan-out.json",
+            Failed(&["6e1f6b5f-3333-4c59-9d0c-000000000004"]),
+        ),
         (
             "realtime/notifications.json",
             Failed(&["5d0e5a4e-2222-4c59-9d0c-000000000002"]),

@@ -1,55 +1,67 @@
 //! `realtime`: the WebSocket API's function — `$connect` (the access token of the `token` query
 //! parameter), `$disconnect`, and the frames of the contract's "Realtime" section — and the
-//! consumer of the notifications queue. Frames reach clients through the Management API,
-//! concurrently and bounded; a connection that is gone (410) is forgotten with its memberships.
-//! Abuse limits are per user (and per source address for handshakes), never per connection:
-//! another socket buys no more frames, connections, or handshakes.
+//! consumer of two queues: notifications (server events for a user's connections) and fan-out.
+//!
+//! A frame's own invocation never pushes to a room: it stores what it must (the message for
+//! history, a membership) and queues the delivery (`FanOut`), so its duration does not grow with
+//! the room. The fan-out consumer reads the room's members a page of [`SHARD_SIZE`] at a time;
+//! a room of one page is pushed at once, a larger one becomes a shard message per page. Each
+//! shard is pushed [`PUSHES_IN_FLIGHT`] at a time; the connections a push could not reach are
+//! queued again (and only they), connections found gone are forgotten in batches. Presence
+//! (`user_join`, `user_leave`) goes only to rooms below the presence size; any room answers `who`.
+//! Abuse limits are per user (and per source address for handshakes), never per connection.
 
 use adapters::aws::batch::Failures;
-use adapters::aws::{AwsConfig, ManagementApi};
+use adapters::aws::{AwsConfig, ManagementApi, SqsQueue};
 use adapters::store::Table;
 use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::auth::{AuthError, Authenticator};
 use domain::config::{AuthConfig, ConfigError, Env};
-use domain::ports::{Accounts, Connections, Invitations, Push, PushError, RateLimiter};
+use domain::ports::{Accounts, Connections, FanOutQueue, Invitations, Push, PushError, QueueError, RateLimiter};
 use domain::realtime::{
-    Action, ChatMessage, Connection, ConnectionId, Event, Invitation, Joined, Limits, MessageText, Notification,
-    Opened, RoomName, ServerFrame,
+    Action, ChatMessage, Connection, ConnectionId, Event, FanOut, Invitation, Joined, Limits, MessageText,
+    Notification, Opened, Queued, RoomName, ServerFrame, MAX_SHARD_ATTEMPTS,
 };
 use domain::session::Limit;
 use domain::tokens::TokenKeys;
 use domain::StoreError;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::fmt;
 use uuid::Uuid;
 
-/// How many frames one invocation pushes at once.
-pub const FAN_OUT_CONCURRENCY: usize = 32;
+pub use domain::realtime::{PUSHES_IN_FLIGHT, SHARD_SIZE};
+
+/// How many shard messages the fan-out of a large room queues at once (one `SendMessageBatch`).
+const SHARDS_PER_SEND: usize = 10;
 
 /// What the realtime function needs of a store.
 pub trait Store: Accounts + Connections + Invitations + RateLimiter + Clone {}
 impl<S: Accounts + Connections + Invitations + RateLimiter + Clone> Store for S {}
 
-pub struct Realtime<S = Table, P = ManagementApi> {
+pub struct Realtime<S = Table, P = ManagementApi, Q = SqsQueue> {
     auth: Authenticator<S>,
     store: S,
     push: P,
+    queue: Q,
     limits: Limits,
 }
 
 impl Realtime {
     /// `TABLE_NAME`, `JWT_SECRET`, `WEBSOCKET_MANAGEMENT_URL` (the stage's
     /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`; locally
-    /// `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI` overrides it) and the `REALTIME_*` limits.
+    /// `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI` overrides it), `FANOUT_QUEUE_URL` and the
+    /// `REALTIME_*` limits.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let aws = AwsConfig::from_env(env)?;
         let auth = AuthConfig::from_env(env)?;
         let limits = Limits::from_env(env)?;
         let table = Table::new(aws.dynamodb(), env.required("TABLE_NAME")?);
         let push = ManagementApi::new(&aws, env.required("WEBSOCKET_MANAGEMENT_URL")?);
-        Ok(Self::new(TokenKeys::new(&auth), table, push).with_limits(limits))
+        let fan_out = env.required("FANOUT_QUEUE_URL")?;
+        let queue = SqsQueue::new(&aws, fan_out.clone()).with_fan_out(fan_out);
+        Ok(Self::new(TokenKeys::new(&auth), table, push, queue).with_limits(limits))
     }
 }
 
@@ -63,19 +75,53 @@ fn answer(status: u16, request_id: &str, message: &str) -> Value {
     })
 }
 
+/// A backing service failed: the table or the fan-out queue.
+#[derive(Debug)]
+pub enum Failed {
+    Store(StoreError),
+    Queue(QueueError),
+}
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(err) => err.fmt(f),
+            Self::Queue(err) => err.fmt(f),
+        }
+    }
+}
+
+impl From<StoreError> for Failed {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl From<QueueError> for Failed {
+    fn from(err: QueueError) -> Self {
+        Self::Queue(err)
+    }
+}
+
 /// Why a frame could not be handled: the sender gets `detail` as an `error` frame.
 struct Refused {
     status: u16,
     detail: String,
 }
 
-impl From<StoreError> for Refused {
-    fn from(err: StoreError) -> Self {
-        tracing::error!(error = %err, "store failed");
+impl From<Failed> for Refused {
+    fn from(err: Failed) -> Self {
+        tracing::error!(error = %err, "backing service failed");
         Self {
             status: 503,
             detail: "Service temporarily unavailable, try again".into(),
         }
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(err: StoreError) -> Self {
+        Failed::from(err).into()
     }
 }
 
@@ -86,12 +132,13 @@ fn refused(detail: impl Into<String>) -> Refused {
     }
 }
 
-impl<S: Store, P: Push> Realtime<S, P> {
-    pub fn new(keys: TokenKeys, store: S, push: P) -> Self {
+impl<S: Store, P: Push, Q: FanOutQueue> Realtime<S, P, Q> {
+    pub fn new(keys: TokenKeys, store: S, push: P, queue: Q) -> Self {
         Self {
             auth: Authenticator::new(keys, store.clone()),
             store,
             push,
+            queue,
             limits: Limits::default(),
         }
     }
@@ -100,12 +147,12 @@ impl<S: Store, P: Push> Realtime<S, P> {
         Self { limits, ..self }
     }
 
-    /// One invocation: a WebSocket route's event, or a batch of the notifications queue.
+    /// One invocation: a WebSocket route's event, or a batch of one of the queues.
     pub async fn handle(&self, event: Value) -> Result<Value, lambda_runtime::Error> {
         telemetry::metrics::invocation_started();
         if event.get("Records").is_some() {
             let batch: SqsEvent = serde_json::from_value(event)?;
-            return Ok(serde_json::to_value(self.notifications(batch).await)?);
+            return Ok(serde_json::to_value(self.queued(batch).await)?);
         }
         let request: ApiGatewayWebsocketProxyRequest = serde_json::from_value(event)?;
         Ok(self.websocket(request).await)
@@ -210,7 +257,7 @@ impl<S: Store, P: Push> Realtime<S, P> {
     /// asked for (the Management API's `GET @connections`): those gone without a `$disconnect`
     /// are forgotten, and the connection tries once more. Holders younger than
     /// `HANDSHAKE_GRACE` are not asked: their handshake may still be under way.
-    async fn open(&self, connection: &Connection) -> Result<Opened, StoreError> {
+    async fn open(&self, connection: &Connection) -> Result<Opened, Failed> {
         let cap = self.limits.connections_per_user;
         let Opened::Full(holders) = self.store.open(connection, cap).await? else {
             return Ok(Opened::Opened);
@@ -230,7 +277,7 @@ impl<S: Store, P: Push> Realtime<S, P> {
         if !freed {
             return Ok(Opened::Full(Vec::new()));
         }
-        self.store.open(connection, cap).await
+        Ok(self.store.open(connection, cap).await?)
     }
 
     /// Forgets the connection; the rooms it was in see it leave.
@@ -244,27 +291,32 @@ impl<S: Store, P: Push> Realtime<S, P> {
         }
     }
 
-    async fn close_record(&self, id: &ConnectionId) -> Result<(), StoreError> {
-        let notices = self.forget(id).await?;
-        self.deliver_all(notices, HashSet::from([id.clone()])).await;
+    /// Forgets a connection with its memberships; the rooms it was in are told.
+    async fn close_record(&self, id: &ConnectionId) -> Result<(), Failed> {
+        let Some((connection, rooms)) = self.store.close(id).await? else {
+            return Ok(());
+        };
+        let left = rooms.into_iter().map(|room| (room, connection.user_id)).collect();
+        self.tell_left(left).await
+    }
+
+    /// Queues `user_leave` to each room, of those below the presence size, that a user left.
+    async fn tell_left(&self, left: Vec<(RoomName, Uuid)>) -> Result<(), Failed> {
+        let mut work = Vec::new();
+        for (room, user_id) in left {
+            if self.shows_presence(&room).await? {
+                work.push(FanOut::room(&room, &ServerFrame::user_leave(&room, user_id)));
+            }
+        }
+        if !work.is_empty() {
+            self.queue.fan_out(&work, 0).await?;
+        }
         Ok(())
     }
 
-    /// Forgets a connection with its memberships, and returns what each room it was in must be
-    /// told (`user_leave`, to its members); nothing when it was forgotten already.
-    async fn forget(&self, id: &ConnectionId) -> Result<Vec<(Vec<ConnectionId>, String)>, StoreError> {
-        let Some((connection, rooms)) = self.store.close(id).await? else {
-            return Ok(Vec::new());
-        };
-        let mut notices = Vec::new();
-        for room in rooms {
-            let members = self.store.members(&room).await?;
-            notices.push((
-                members.into_iter().map(|m| m.connection).collect(),
-                ServerFrame::user_leave(&room, connection.user_id).to_text(),
-            ));
-        }
-        Ok(notices)
+    /// Whether the room is small enough for its members to hear of every join and leave.
+    async fn shows_presence(&self, room: &RoomName) -> Result<bool, StoreError> {
+        Ok(self.store.room_size(room).await? < self.limits.presence_members)
     }
 
     /// A client frame: rate limit, the sender's connection, the action. Every refusal is an
@@ -308,11 +360,14 @@ impl<S: Store, P: Push> Realtime<S, P> {
             Action::Private(to, message) => {
                 // Nothing goes back to the sender either way: whether `to` is online, or exists,
                 // is not theirs to learn.
-                let targets = self.store.of_user(to).await?;
-                self.deliver(targets, &ServerFrame::private(connection.user_id, message))
-                    .await;
+                let frame = ServerFrame::private(connection.user_id, message);
+                self.queue
+                    .fan_out(&[FanOut::user(to, &frame)], 0)
+                    .await
+                    .map_err(Failed::from)?;
             }
             Action::Invite(room, user_id) => self.invite(&connection, room, user_id).await?,
+            Action::Who(room) => self.who(&connection, room).await?,
         }
         Ok(())
     }
@@ -338,17 +393,17 @@ impl<S: Store, P: Push> Realtime<S, P> {
                 )))
             }
         }
-        let (messages, members) = futures_util::try_join!(self.store.history(&room), self.store.members(&room))?;
+        let (messages, small) = futures_util::try_join!(self.store.history(&room), self.shows_presence(&room))?;
         for page in ServerFrame::history(&room, messages) {
             self.reply(&connection.id, &page).await;
         }
-        let others = members
-            .into_iter()
-            .map(|m| m.connection)
-            .filter(|c| *c != connection.id)
-            .collect();
-        self.deliver(others, &ServerFrame::user_join(&room, connection.user_id))
-            .await;
+        if small {
+            let joined = ServerFrame::user_join(&room, connection.user_id);
+            self.queue
+                .fan_out(&[FanOut::room_except(&room, &joined, &connection.id)], 0)
+                .await
+                .map_err(Failed::from)?;
+        }
         Ok(())
     }
 
@@ -366,8 +421,8 @@ impl<S: Store, P: Push> Realtime<S, P> {
         let invitation = Invitation::new(room, user_id, connection.user_id);
         self.store.invite(&invitation).await?;
         self.reply(&connection.id, &ServerFrame::invited(&invitation)).await;
-        let invitee = self.store.of_user(user_id).await?;
-        self.deliver(invitee, &ServerFrame::invitation(&invitation)).await;
+        let told = FanOut::user(user_id, &ServerFrame::invitation(&invitation));
+        self.queue.fan_out(&[told], 0).await.map_err(Failed::from)?;
         Ok(())
     }
 
@@ -375,84 +430,73 @@ impl<S: Store, P: Push> Realtime<S, P> {
         if !self.store.leave(&room, &connection.id).await? {
             return Err(refused(format!("Not in room {room}")));
         }
-        let members = self.store.members(&room).await?;
-        let mut targets: Vec<_> = members.into_iter().map(|m| m.connection).collect();
-        targets.push(connection.id.clone());
-        self.deliver(targets, &ServerFrame::user_leave(&room, connection.user_id))
-            .await;
+        let left = ServerFrame::user_leave(&room, connection.user_id);
+        self.reply(&connection.id, &left).await;
+        if self.shows_presence(&room).await? {
+            self.queue
+                .fan_out(&[FanOut::room(&room, &left)], 0)
+                .await
+                .map_err(Failed::from)?;
+        }
         Ok(())
     }
 
+    /// One `GetItem` for the sender's membership, one `PutItem` for history, one message to
+    /// the fan-out queue: the same work in a room of 2 or of 100,000.
     async fn send(&self, connection: &Connection, room: RoomName, text: MessageText) -> Result<(), Refused> {
-        let members = self.store.members(&room).await?;
-        if !members.iter().any(|m| m.connection == connection.id) {
+        if !self.store.is_member(&room, &connection.id).await? {
             return Err(refused(format!("Join room {room} before sending to it")));
         }
         let message = ChatMessage::new(&room, connection.user_id, text);
         self.store.remember(&message).await?;
-        self.deliver(
-            members.into_iter().map(|m| m.connection).collect(),
-            &ServerFrame::Message(message),
-        )
-        .await;
+        self.queue
+            .fan_out(&[FanOut::room(&room, &ServerFrame::Message(message))], 0)
+            .await
+            .map_err(Failed::from)?;
         Ok(())
     }
 
-    /// A frame to the sender alone.
+    /// A room's count of connections, to a member of it.
+    async fn who(&self, connection: &Connection, room: RoomName) -> Result<(), Refused> {
+        if !self.store.is_member(&room, &connection.id).await? {
+            return Err(refused(format!("Join room {room} before asking who is in it")));
+        }
+        let count = self.store.room_size(&room).await?;
+        self.reply(&connection.id, &ServerFrame::presence(&room, count)).await;
+        Ok(())
+    }
+
+    /// A frame to the sender alone; a sender found gone is forgotten.
     async fn reply(&self, to: &ConnectionId, frame: &ServerFrame) {
-        self.deliver(vec![to.clone()], frame).await;
-    }
-
-    /// One frame to many connections.
-    async fn deliver(&self, targets: Vec<ConnectionId>, frame: &ServerFrame) {
-        self.deliver_all(vec![(targets, frame.to_text())], HashSet::new()).await;
-    }
-
-    /// Pushes each frame to its connections, `FAN_OUT_CONCURRENCY` at a time. A connection that
-    /// is gone is forgotten with its memberships, and the rooms it was in see it leave — which
-    /// may find more gone connections, each handled once.
-    async fn deliver_all(&self, mut work: Vec<(Vec<ConnectionId>, String)>, mut closed: HashSet<ConnectionId>) {
-        while let Some((targets, text)) = work.pop() {
-            let targets: Vec<_> = targets.into_iter().filter(|t| !closed.contains(t)).collect();
-            let text = &text;
-            let gone: Vec<ConnectionId> = stream::iter(targets)
-                .map(|to| async move {
-                    match self.push.send(&to, text).await {
-                        Ok(()) => None,
-                        Err(PushError::Gone) => Some(to),
-                        Err(PushError::Unavailable(err)) => {
-                            tracing::warn!(connection_id = %to, error = %err, "push failed");
-                            None
-                        }
-                    }
-                })
-                .buffer_unordered(FAN_OUT_CONCURRENCY)
-                .filter_map(|gone| async move { gone })
-                .collect()
-                .await;
-            for id in gone {
-                closed.insert(id.clone());
-                tracing::info!(connection_id = %id, "connection gone: forgotten");
-                match self.forget(&id).await {
-                    Ok(notices) => work.extend(notices),
-                    Err(err) => tracing::warn!(connection_id = %id, error = %err, "cannot forget a gone connection"),
+        match self.push.send(to, &frame.to_text()).await {
+            Ok(()) => {}
+            Err(PushError::Gone) => {
+                if let Err(err) = self.close_record(to).await {
+                    tracing::warn!(connection_id = %to, error = %err, "cannot forget a gone connection");
                 }
             }
+            Err(PushError::Unavailable(err)) => tracing::warn!(connection_id = %to, error = %err, "push failed"),
         }
     }
 
-    /// A batch of the notifications queue: each record to every connection of its user; a
-    /// `session.revoked` then closes those connections. A record fails alone (partial batch
-    /// failure) when the store cannot be read.
-    pub async fn notifications(&self, batch: SqsEvent) -> SqsBatchResponse {
+    /// A batch of the notifications or the fan-out queue (a body says which). A record fails
+    /// alone (partial batch failure) when a backing service cannot be reached.
+    pub async fn queued(&self, batch: SqsEvent) -> SqsBatchResponse {
         let mut failures = Failures::default();
         for record in &batch.records {
-            let outcome = match Notification::parse(record.body.as_deref().unwrap_or_default()) {
-                Ok(notification) => self.notify(notification).await.map_err(|e| e.to_string()),
+            let started = std::time::Instant::now();
+            let outcome = match Queued::parse(record.body.as_deref().unwrap_or_default()) {
+                Ok(Queued::Notification(notification)) => self.notify(notification).await.map_err(|e| e.to_string()),
+                Ok(Queued::FanOut(work)) => self.fan_out(work).await.map_err(|e| e.to_string()),
                 Err(err) => Err(err),
             };
             if let Some(delivered) = failures.check(record, outcome) {
-                tracing::info!(message_id = record.message_id, delivered, "notification delivered");
+                tracing::info!(
+                    message_id = record.message_id,
+                    delivered,
+                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "delivered"
+                );
             }
         }
         failures.response()
@@ -460,7 +504,7 @@ impl<S: Store, P: Push> Realtime<S, P> {
 
     /// Returns to how many connections the notification went: those of its audience (every
     /// connection of the user, or one session's, or all but one session's).
-    async fn notify(&self, notification: Notification) -> Result<usize, StoreError> {
+    async fn notify(&self, notification: Notification) -> Result<usize, Failed> {
         let targets = self
             .store
             .of_audience(notification.user_id, &notification.audience)
@@ -470,7 +514,7 @@ impl<S: Store, P: Push> Realtime<S, P> {
             data: notification.data,
             timestamp: notification.timestamp,
         };
-        self.deliver(targets.clone(), &frame).await;
+        let delivered = self.push_shard(targets.clone(), &frame.to_text(), 0).await?;
         if notification.event == Event::SessionRevoked {
             for id in &targets {
                 match self.push.close(id).await {
@@ -483,7 +527,108 @@ impl<S: Store, P: Push> Realtime<S, P> {
                 self.close_record(id).await?;
             }
         }
-        Ok(targets.len())
+        Ok(delivered)
+    }
+
+    /// Delivers fan-out work; returns how many pushes this invocation made or queued.
+    pub async fn fan_out(&self, work: FanOut) -> Result<usize, Failed> {
+        match work {
+            FanOut::User { user_id, text } => {
+                let targets = self.store.of_user(user_id).await?;
+                self.push_shard(targets, &text, 0).await
+            }
+            FanOut::Shard { targets, text, attempt } => self.push_shard(targets, &text, attempt).await,
+            FanOut::Room { room, text, except } => {
+                let room = RoomName::parse(&room).map_err(StoreError::Corrupt)?;
+                self.fan_out_room(&room, text, except).await
+            }
+        }
+    }
+
+    /// A room of one page is pushed here; a larger one becomes a shard message per page, queued
+    /// [`SHARDS_PER_SEND`] at a time, so that each consumer pushes at most [`SHARD_SIZE`].
+    async fn fan_out_room(&self, room: &RoomName, text: String, except: Option<ConnectionId>) -> Result<usize, Failed> {
+        let mut after: Option<String> = None;
+        let mut shards = Vec::new();
+        let mut queued = 0;
+        loop {
+            let page = self.store.members_page(room, after.as_deref(), SHARD_SIZE).await?;
+            let targets: Vec<ConnectionId> = page
+                .members
+                .into_iter()
+                .map(|m| m.connection)
+                .filter(|c| except.as_ref() != Some(c))
+                .collect();
+            if after.is_none() && page.next.is_none() {
+                return self.push_shard(targets, &text, 0).await;
+            }
+            if !targets.is_empty() {
+                queued += targets.len();
+                shards.push(FanOut::Shard {
+                    targets,
+                    text: text.clone(),
+                    attempt: 0,
+                });
+            }
+            if shards.len() >= SHARDS_PER_SEND || (page.next.is_none() && !shards.is_empty()) {
+                self.queue.fan_out(&std::mem::take(&mut shards), 0).await?;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(queued),
+            }
+        }
+    }
+
+    /// Pushes one frame to the targets, [`PUSHES_IN_FLIGHT`] at a time. Connections found gone
+    /// are forgotten in one batch, and the small rooms they were in told; the ones a push could
+    /// not reach (throttled, a fault) go back to the queue alone, after a back-off, so a retry
+    /// never repeats a frame to a connection that has it. Returns how many were reached.
+    async fn push_shard(&self, targets: Vec<ConnectionId>, text: &str, attempt: u32) -> Result<usize, Failed> {
+        let outcomes: Vec<(ConnectionId, Result<(), PushError>)> = stream::iter(targets)
+            .map(|to| async move {
+                let outcome = self.push.send(&to, text).await;
+                (to, outcome)
+            })
+            .buffer_unordered(PUSHES_IN_FLIGHT)
+            .collect()
+            .await;
+        let (mut reached, mut gone, mut unreached) = (0, Vec::new(), Vec::new());
+        for (to, outcome) in outcomes {
+            match outcome {
+                Ok(()) => reached += 1,
+                Err(PushError::Gone) => gone.push(to),
+                Err(PushError::Unavailable(err)) => {
+                    tracing::warn!(connection_id = %to, error = %err, "push failed");
+                    unreached.push(to);
+                }
+            }
+        }
+        if !gone.is_empty() {
+            tracing::info!(gone = gone.len(), "connections gone: forgotten");
+            // Best effort: what is not forgotten now expires with its record.
+            let forgotten = match self.store.forget_gone(&gone).await {
+                Ok(left) => self.tell_left(left).await,
+                Err(err) => Err(err.into()),
+            };
+            if let Err(err) = forgotten {
+                tracing::warn!(error = %err, "cannot forget gone connections");
+            }
+        }
+        if !unreached.is_empty() {
+            let attempt = attempt + 1;
+            if attempt < MAX_SHARD_ATTEMPTS {
+                let again = FanOut::Shard {
+                    targets: unreached,
+                    text: text.to_owned(),
+                    attempt,
+                };
+                self.queue.fan_out(&[again], 1 << (attempt - 1)).await?;
+            } else {
+                tracing::warn!(dropped = unreached.len(), attempt, "fan-out gave up on connections");
+            }
+        }
+        Ok(reached)
     }
 }
 
@@ -516,12 +661,35 @@ mod tests {
         }
     }
 
-    fn realtime(memory: &Memory) -> Realtime<Memory, Memory> {
-        Realtime::new(testing::context(memory).keys, memory.clone(), memory.clone())
+    type Tested = Realtime<Memory, Memory, Memory>;
+
+    fn realtime(memory: &Memory) -> Tested {
+        Realtime::new(
+            testing::context(memory).keys,
+            memory.clone(),
+            memory.clone(),
+            memory.clone(),
+        )
     }
 
-    async fn status(realtime: &Realtime<Memory, Memory>, event: Value) -> u64 {
-        realtime.handle(event).await.unwrap()["statusCode"].as_u64().unwrap()
+    /// Handles the event, then every fan-out it queued (and what those queued), as the fan-out
+    /// consumer would; the status of the event.
+    async fn status(realtime: &Tested, event: Value) -> u64 {
+        let status = realtime.handle(event).await.unwrap()["statusCode"].as_u64().unwrap();
+        deliver(realtime).await;
+        status
+    }
+
+    async fn deliver(realtime: &Tested) {
+        loop {
+            let work = realtime.queue.take_fan_outs();
+            if work.is_empty() {
+                return;
+            }
+            for (work, _) in work {
+                realtime.fan_out(work).await.unwrap();
+            }
+        }
     }
 
     /// The frames pushed to `connection`, as JSON.
@@ -534,7 +702,7 @@ mod tests {
             .collect()
     }
 
-    async fn connected(memory: &Memory, realtime: &Realtime<Memory, Memory>, email: &str, ids: &[&str]) -> Uuid {
+    async fn connected(memory: &Memory, realtime: &Tested, email: &str, ids: &[&str]) -> Uuid {
         let (user, token) = testing::caller(memory, email, Role::User).await;
         for id in ids {
             assert_eq!(status(realtime, event("connect.json", &token, on(id))).await, 200);
@@ -906,6 +1074,175 @@ mod tests {
             memory.of_user(bob.id).await.unwrap(),
             [ConnectionId::parse("one").unwrap()]
         );
+    }
+
+    /// `n` connections of one user in `room`, stored directly.
+    async fn crowd(memory: &Memory, room: &RoomName, n: usize) -> Vec<ConnectionId> {
+        let user = Uuid::new_v4();
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let connection = Connection::open(ConnectionId::parse(&format!("m{i:05}")).unwrap(), user, Uuid::new_v4());
+            memory.open(&connection, u64::MAX).await.unwrap();
+            assert_eq!(memory.join(room, &connection, u64::MAX).await.unwrap(), Joined::Joined);
+            ids.push(connection.id);
+        }
+        ids
+    }
+
+    #[tokio::test]
+    async fn a_send_queues_one_delivery_and_a_large_room_is_pushed_in_shards_once_each() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory).with_limits(limits(|l| l.room_members = 10_000));
+        let room = RoomName::parse("general").unwrap();
+        let crowd = crowd(&memory, &room, 2 * SHARD_SIZE + 500).await;
+        connected(&memory, &realtime, "a@example.com", &["a"]).await;
+        status(&realtime, event("join.json", "", on("a"))).await;
+        memory.take_fan_outs();
+        let pushed_before = memory.pushed().len();
+        assert_eq!(
+            realtime.handle(event("send.json", "", on("a"))).await.unwrap()["statusCode"],
+            200
+        );
+        assert_eq!(memory.pushed().len(), pushed_before, "the send itself pushes nothing");
+        let queued = memory.take_fan_outs();
+        assert!(matches!(queued.as_slice(), [(FanOut::Room { .. }, 0)]), "{queued:?}");
+        // The room's fan-out: three shards of at most SHARD_SIZE, none pushed yet.
+        realtime.fan_out(queued[0].0.clone()).await.unwrap();
+        let shards = memory.take_fan_outs();
+        let sizes: Vec<usize> = shards
+            .iter()
+            .map(|(work, _)| match work {
+                FanOut::Shard { targets, .. } => targets.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, [SHARD_SIZE, SHARD_SIZE, 501]);
+        assert_eq!(memory.pushed().len(), pushed_before);
+        for (shard, _) in shards {
+            realtime.fan_out(shard).await.unwrap();
+        }
+        for member in crowd.iter().map(ConnectionId::as_str).chain(["a"]) {
+            let messages: Vec<_> = frames(&memory, member)
+                .into_iter()
+                .filter(|f| f["type"] == "message")
+                .collect();
+            assert_eq!(messages.len(), 1, "{member}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shard_that_fails_part_way_is_retried_for_the_unreached_alone() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        let room = RoomName::parse("general").unwrap();
+        let crowd = crowd(&memory, &room, 300).await;
+        let (flaky, stubborn) = (&crowd[7], &crowd[200]);
+        memory.unreachable(flaky, 1);
+        memory.unreachable(stubborn, MAX_SHARD_ATTEMPTS);
+        let text = ServerFrame::pong().to_text();
+        let reached = realtime
+            .fan_out(FanOut::Room {
+                room: "general".into(),
+                text: text.clone(),
+                except: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(reached, 298);
+        let mut delays = Vec::new();
+        loop {
+            let again = memory.take_fan_outs();
+            let Some((work, delay)) = again.into_iter().next() else {
+                break;
+            };
+            delays.push(delay);
+            let FanOut::Shard { targets, attempt, .. } = &work else {
+                panic!("{work:?}")
+            };
+            assert_eq!(*attempt as usize, delays.len());
+            assert!(targets.len() <= 2 && targets.contains(stubborn), "{targets:?}");
+            realtime.fan_out(work).await.unwrap();
+        }
+        assert_eq!(delays, [1, 2, 4, 8], "backed off, then given up");
+        let count = |c: &ConnectionId| memory.pushed().iter().filter(|(to, _)| to == c).count();
+        assert_eq!(count(flaky), 1, "reached on the retry");
+        assert_eq!(count(stubborn), 0, "given up after {MAX_SHARD_ATTEMPTS} attempts");
+        assert!(
+            crowd.iter().filter(|c| *c != stubborn).all(|c| count(c) == 1),
+            "no duplicate"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_room_at_the_presence_size_stops_telling_joins_and_answers_who() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory).with_limits(limits(|l| l.presence_members = 3));
+        connected(&memory, &realtime, "a@example.com", &["a"]).await;
+        connected(&memory, &realtime, "b@example.com", &["b"]).await;
+        connected(&memory, &realtime, "c@example.com", &["c"]).await;
+        connected(&memory, &realtime, "d@example.com", &["d"]).await;
+        for member in ["a", "b", "c", "d"] {
+            status(&realtime, event("join.json", "", on(member))).await;
+        }
+        let seen = |member| -> Vec<String> {
+            frames(&memory, member)
+                .iter()
+                .filter(|f| f["type"] == "user_join")
+                .map(|f| f["user_id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(seen("a").len(), 1, "b's join (2 members); c's made 3: {:?}", seen("a"));
+        assert!(seen("d").is_empty());
+        let who = json!({"action": "who", "room": "general"});
+        status(&realtime, event("default.json", "", with_body("d", who.clone()))).await;
+        assert_eq!(
+            frames(&memory, "d").pop().unwrap(),
+            json!({"type": "presence", "room": "general", "count": 4})
+        );
+        connected(&memory, &realtime, "e@example.com", &["e"]).await;
+        status(&realtime, event("default.json", "", with_body("e", who))).await;
+        assert!(frames(&memory, "e").pop().unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Join room general"));
+        status(&realtime, event("leave.json", "", on("d"))).await;
+        assert_eq!(
+            frames(&memory, "d").pop().unwrap()["type"],
+            "user_leave",
+            "the leaver is told"
+        );
+        assert!(
+            !frames(&memory, "a").iter().any(|f| f["type"] == "user_leave"),
+            "a room of 4 is not told"
+        );
+        status(&realtime, event("leave.json", "", on("c"))).await;
+        assert_eq!(
+            frames(&memory, "a").pop().unwrap()["type"],
+            "user_leave",
+            "a room of 2 is"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_fan_out_fixture_delivers_each_kind_and_fails_its_bad_record_alone() {
+        let memory = Memory::default();
+        let realtime = realtime(&memory);
+        let user = Uuid::parse_str("3f1e2d4c-5b6a-4788-9910-aabbccddeeff").unwrap();
+        let room = RoomName::parse("general").unwrap();
+        for id in ["EvtConn0001=", "EvtConn0002="] {
+            let connection = Connection::open(ConnectionId::parse(id).unwrap(), user, Uuid::new_v4());
+            memory.open(&connection, 10).await.unwrap();
+            memory.join(&room, &connection, 10).await.unwrap();
+        }
+        let answer = realtime.handle(event("fan-out.json", "", |_| {})).await.unwrap();
+        assert_eq!(
+            answer["batchItemFailures"],
+            json!([{"itemIdentifier": "6e1f6b5f-3333-4c59-9d0c-000000000004"}])
+        );
+        for id in ["EvtConn0001=", "EvtConn0002="] {
+            let kinds: Vec<_> = frames(&memory, id).iter().map(|f| f["type"].clone()).collect();
+            assert_eq!(kinds, ["message", "user_leave", "private"], "{id}");
+        }
     }
 
     #[tokio::test]

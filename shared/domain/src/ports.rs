@@ -9,7 +9,8 @@ use super::job::Job;
 use super::owned::{Listing, Owned, Remembered};
 use super::passwords::PasswordHash;
 use super::realtime::{
-    Audience, ChatMessage, Connection, ConnectionId, Event, Invitation, Joined, Member, Opened, RoomName,
+    Audience, ChatMessage, Connection, ConnectionId, Event, FanOut, Invitation, Joined, Member, MembersPage, Opened,
+    RoomName,
 };
 use super::session::{Count, Limit, LoginOrigin, Refresh, Session};
 use super::user::User;
@@ -247,6 +248,22 @@ pub trait Connections: Send + Sync {
         connection: &ConnectionId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn members(&self, room: &RoomName) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
+    /// At most `limit` of the room's members, after the page that `after` (its `next`) ended.
+    fn members_page(
+        &self,
+        room: &RoomName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<MembersPage, StoreError>> + Send;
+    /// The room's count of connections, as joins and leaves keep it (eventually consistent; it
+    /// may still count connections that vanished without a `$disconnect`).
+    fn room_size(&self, room: &RoomName) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Forgets connections a push found gone, in batches rather than one by one, and returns
+    /// the memberships they held (room, user) so that small rooms can be told.
+    fn forget_gone(
+        &self,
+        ids: &[ConnectionId],
+    ) -> impl Future<Output = Result<Vec<(RoomName, Uuid)>, StoreError>> + Send;
     /// Keeps a message for the room's history.
     fn remember(&self, message: &ChatMessage) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The room's last `HISTORY_LEN` messages, oldest first.
@@ -300,6 +317,13 @@ pub trait Notifier: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send {
         self.notify_to(user_id, Audience::User, event, data)
     }
+}
+
+/// Delivery work for the fan-out queue: the caller stores what it must and returns, and the
+/// fan-out consumer pushes the frames.
+pub trait FanOutQueue: Send + Sync {
+    /// Queues the work, visible to the consumer after `delay_secs` (at most 900).
+    fn fan_out(&self, work: &[FanOut], delay_secs: u32) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// Why a new file was not stored.

@@ -30,6 +30,13 @@ pub const MAX_ROOMS_PER_CONNECTION: usize = 50;
 pub const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The prefix of rooms that take members by invitation only.
 pub const PRIVATE_ROOM_PREFIX: &str = "private-";
+/// The most connections one fan-out shard (one message of the fan-out queue) reaches.
+pub const SHARD_SIZE: usize = 1000;
+/// The pushes one fan-out consumer keeps in flight.
+pub const PUSHES_IN_FLIGHT: usize = 100;
+/// How many times a shard's unreached connections are tried (1 s, 2 s, 4 s, 8 s apart) before
+/// they are given up.
+pub const MAX_SHARD_ATTEMPTS: u32 = 5;
 
 /// The abuse limits, all per user (or per source address) rather than per connection, so that
 /// opening more sockets buys nothing. Each is a template parameter; see `from_env`.
@@ -45,6 +52,9 @@ pub struct Limits {
     pub connects_per_address: Limit,
     /// Frames one user may send, all of their connections together.
     pub frames_per_user: Limit,
+    /// Rooms below this many connections tell their members of every `user_join` and
+    /// `user_leave`; larger rooms answer `who` only, so filling a room is not O(N²) pushes.
+    pub presence_members: u64,
 }
 
 impl Default for Limits {
@@ -55,6 +65,7 @@ impl Default for Limits {
             connects_per_user: Self::connects("ws-connect-user", 20),
             connects_per_address: Self::connects("ws-connect-address", 300),
             frames_per_user: Self::frames(30),
+            presence_members: 100,
         }
     }
 }
@@ -77,8 +88,8 @@ impl Limits {
     }
 
     /// `REALTIME_CONNECTIONS_PER_USER`, `REALTIME_ROOM_MEMBERS`, `REALTIME_CONNECTS_PER_USER` and
-    /// `REALTIME_CONNECTS_PER_ADDRESS` (a minute each), `REALTIME_FRAMES_PER_USER` (10 seconds);
-    /// each a positive whole number, the default when unset.
+    /// `REALTIME_CONNECTS_PER_ADDRESS` (a minute each), `REALTIME_FRAMES_PER_USER` (10 seconds),
+    /// `REALTIME_PRESENCE_MEMBERS`; each a positive whole number, the default when unset.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let number = |name: &'static str, default: u64| env.positive(name, default);
         let default = Self::default();
@@ -94,6 +105,7 @@ impl Limits {
                 number("REALTIME_CONNECTS_PER_ADDRESS", default.connects_per_address.max)?,
             ),
             frames_per_user: Self::frames(number("REALTIME_FRAMES_PER_USER", default.frames_per_user.max)?),
+            presence_members: number("REALTIME_PRESENCE_MEMBERS", default.presence_members)?,
         })
     }
 }
@@ -306,6 +318,13 @@ pub struct Member {
     pub user_id: Uuid,
 }
 
+/// One page of a room's members, and where the next one starts (`None`: the last page).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MembersPage {
+    pub members: Vec<Member>,
+    pub next: Option<String>,
+}
+
 /// A message sent to a room, as everyone in it receives it and as history keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -338,6 +357,8 @@ pub enum Action {
     Private(Uuid, MessageText),
     /// Lets a user join a `private-` room the sender is in.
     Invite(RoomName, Uuid),
+    /// How many connections a room the sender is in holds.
+    Who(RoomName),
 }
 
 impl Action {
@@ -367,6 +388,7 @@ impl Action {
             "send" => Ok(Self::Send(room()?, message()?)),
             "private" => Ok(Self::Private(user("to")?, message()?)),
             "invite" => Ok(Self::Invite(room()?, user("user_id")?)),
+            "who" => Ok(Self::Who(room()?)),
             other => Err(format!(
                 "unknown action {:?}",
                 other.chars().take(64).collect::<String>()
@@ -437,6 +459,80 @@ impl Notification {
     }
 }
 
+/// Delivery work, as the fan-out queue carries it: a frame and whom it goes to. A room's or a
+/// user's audience is read by the consumer, off the request path; a room larger than one shard
+/// becomes a shard message per [`SHARD_SIZE`] connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fan_out", rename_all = "snake_case")]
+pub enum FanOut {
+    /// To every connection in the room but `except`.
+    Room {
+        room: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except: Option<ConnectionId>,
+    },
+    /// To every connection of the user.
+    User { user_id: Uuid, text: String },
+    /// To these connections: one shard of a room, or the part of one a push did not reach
+    /// (`attempt` counts the tries so far).
+    Shard {
+        targets: Vec<ConnectionId>,
+        text: String,
+        #[serde(default)]
+        attempt: u32,
+    },
+}
+
+impl FanOut {
+    pub fn room(room: &RoomName, frame: &ServerFrame) -> Self {
+        Self::Room {
+            room: room.as_str().to_owned(),
+            text: frame.to_text(),
+            except: None,
+        }
+    }
+
+    /// To the room's connections but one (a joiner is not told of itself).
+    pub fn room_except(room: &RoomName, frame: &ServerFrame, except: &ConnectionId) -> Self {
+        Self::Room {
+            room: room.as_str().to_owned(),
+            text: frame.to_text(),
+            except: Some(except.clone()),
+        }
+    }
+
+    pub fn user(user_id: Uuid, frame: &ServerFrame) -> Self {
+        Self::User {
+            user_id,
+            text: frame.to_text(),
+        }
+    }
+
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// What a message of the realtime function's queues asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Queued {
+    Notification(Notification),
+    FanOut(FanOut),
+}
+
+impl Queued {
+    /// A fan-out body names its kind in `fan_out`; any other body is a notification.
+    pub fn parse(body: &str) -> Result<Self, String> {
+        if body.contains("\"fan_out\"") {
+            if let Ok(work) = serde_json::from_str(body) {
+                return Ok(Self::FanOut(work));
+            }
+        }
+        Notification::parse(body).map(Self::Notification)
+    }
+}
+
 /// Every frame the server sends, as the contract spells it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -460,6 +556,8 @@ pub enum ServerFrame {
     },
     Message(ChatMessage),
     Private {
+        /// Lets a client drop a frame it got twice (a retried delivery).
+        id: Uuid,
         from_user: Uuid,
         message: MessageText,
         timestamp: String,
@@ -479,6 +577,11 @@ pub enum ServerFrame {
         room: String,
         from_user: Uuid,
         timestamp: String,
+    },
+    /// A room's count of connections, on `who`.
+    Presence {
+        room: String,
+        count: u64,
     },
     Error {
         detail: String,
@@ -510,6 +613,7 @@ impl ServerFrame {
 
     pub fn private(from_user: Uuid, message: MessageText) -> Self {
         Self::Private {
+            id: Uuid::new_v4(),
             from_user,
             message,
             timestamp: timestamp(now_micros()),
@@ -528,6 +632,13 @@ impl ServerFrame {
             room: invitation.room.as_str().to_owned(),
             from_user: invitation.invited_by,
             timestamp: timestamp(now_micros()),
+        }
+    }
+
+    pub fn presence(room: &RoomName, count: u64) -> Self {
+        Self::Presence {
+            room: room.as_str().to_owned(),
+            count,
         }
     }
 

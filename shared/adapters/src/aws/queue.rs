@@ -3,8 +3,8 @@
 //! fans out.
 
 use domain::job::{Envelope, Job};
-use domain::ports::{JobQueue, Notifier, Probe, QueueError};
-use domain::realtime::{Audience, Event, Notification};
+use domain::ports::{FanOutQueue, JobQueue, Notifier, Probe, QueueError};
+use domain::realtime::{Audience, Event, FanOut, Notification};
 use uuid::Uuid;
 
 #[derive(Debug)]
@@ -13,7 +13,12 @@ pub struct SqsQueue {
     url: String,
     emails_url: Option<String>,
     notifications_url: Option<String>,
+    fan_out_url: Option<String>,
 }
+
+/// SQS takes at most 10 messages and 256 KiB of bodies in one `SendMessageBatch`.
+const BATCH_MESSAGES: usize = 10;
+const BATCH_BYTES: usize = 256 * 1024;
 
 impl SqsQueue {
     /// The client is built when the first job is sent: most requests send none.
@@ -23,6 +28,7 @@ impl SqsQueue {
             url: url.into(),
             emails_url: None,
             notifications_url: None,
+            fan_out_url: None,
         }
     }
 
@@ -44,6 +50,73 @@ impl SqsQueue {
     pub fn with_notifications(mut self, url: impl Into<String>) -> Self {
         self.notifications_url = Some(url.into());
         self
+    }
+
+    /// The same client also queues fan-out work, to the queue at `url`.
+    pub fn with_fan_out(mut self, url: impl Into<String>) -> Self {
+        self.fan_out_url = Some(url.into());
+        self
+    }
+}
+
+/// Bodies grouped as `SendMessageBatch` takes them: up to 10 and 256 KiB a batch.
+fn batches(bodies: Vec<String>) -> Vec<Vec<String>> {
+    let mut batches: Vec<Vec<String>> = Vec::new();
+    let mut size = 0;
+    for body in bodies {
+        match batches.last_mut() {
+            Some(batch) if batch.len() < BATCH_MESSAGES && size + body.len() <= BATCH_BYTES => {
+                size += body.len();
+                batch.push(body);
+            }
+            _ => {
+                size = body.len();
+                batches.push(vec![body]);
+            }
+        }
+    }
+    batches
+}
+
+impl FanOutQueue for SqsQueue {
+    /// One `SendMessageBatch` per 10 messages (or 256 KiB); a batch any of whose messages SQS
+    /// refused fails the call, and the caller's work is retried whole.
+    async fn fan_out(&self, work: &[FanOut], delay_secs: u32) -> Result<(), QueueError> {
+        let url = self
+            .fan_out_url
+            .as_deref()
+            .ok_or_else(|| QueueError("no fan-out queue configured".into()))?;
+        let client = self.client.get_with(crate::aws::AwsConfig::sqs);
+        for batch in batches(work.iter().map(FanOut::to_body).collect()) {
+            let entries = batch
+                .into_iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .delay_seconds(delay_secs.min(900) as i32)
+                        .build()
+                        .map_err(|e| QueueError(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+            if let Some(failed) = out.failed.first() {
+                return Err(QueueError(format!(
+                    "{} of the batch refused: {} {}",
+                    out.failed.len(),
+                    failed.code,
+                    failed.message.as_deref().unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -8,13 +8,13 @@ use domain::file::{File, FileScope, FileStatus, UploadLimits, Usage};
 use domain::job::Job;
 use domain::passwords::PasswordHash;
 use domain::ports::{
-    Connections, EmailSender, FeedStore, FileCreateError, FileStore, Invitations, JobQueue, Notifier, ObjectError,
-    ObjectStore, Probe, Push, PushError, QueueError, RateLimiter, Records, SendError, SentEmails, SessionStore,
-    UploadForm, UploadTicket, UserStore,
+    Connections, EmailSender, FanOutQueue, FeedStore, FileCreateError, FileStore, Invitations, JobQueue, Notifier,
+    ObjectError, ObjectStore, Probe, Push, PushError, QueueError, RateLimiter, Records, SendError, SentEmails,
+    SessionStore, UploadForm, UploadTicket, UserStore,
 };
 use domain::realtime::{
-    past_handshake, Audience, ChatMessage, Connection, ConnectionId, Event, Invitation, Joined, Member, Notification,
-    Opened, RoomName, HISTORY_LEN, MAX_ROOMS_PER_CONNECTION,
+    past_handshake, Audience, ChatMessage, Connection, ConnectionId, Event, FanOut, Invitation, Joined, Member,
+    MembersPage, Notification, Opened, RoomName, HISTORY_LEN, MAX_ROOMS_PER_CONNECTION,
 };
 use domain::secrets;
 use domain::session::{Count, Limit, LoginOrigin, Refresh, Session};
@@ -73,10 +73,14 @@ pub struct State {
     /// (room, invitee) → expires at (epoch seconds)
     invitations: HashMap<(RoomName, Uuid), u64>,
     notifications: Vec<Notification>,
+    /// Fan-out work queued and not yet taken by a test, with its delay.
+    fan_outs: Vec<(FanOut, u32)>,
     pushed: Vec<(ConnectionId, String)>,
     closed: Vec<ConnectionId>,
     /// Connections the push answers `Gone` for (clients that vanished).
     gone: HashSet<ConnectionId>,
+    /// Connections the push cannot reach for now (throttled, a fault), and how many more times.
+    unreachable: HashMap<ConnectionId, u32>,
     /// When set, every call fails as an unreachable service would.
     down: bool,
     feed: Option<FeedSnapshot>,
@@ -128,6 +132,14 @@ impl Memory {
         self.0.lock().map(|s| s.notifications.clone()).unwrap_or_default()
     }
 
+    /// Takes the fan-out work queued since the last call, with each one's delay.
+    pub fn take_fan_outs(&self) -> Vec<(FanOut, u32)> {
+        self.0
+            .lock()
+            .map(|mut s| std::mem::take(&mut s.fan_outs))
+            .unwrap_or_default()
+    }
+
     /// The frames pushed so far, to whom, in order.
     pub fn pushed(&self) -> Vec<(ConnectionId, String)> {
         self.0.lock().map(|s| s.pushed.clone()).unwrap_or_default()
@@ -142,6 +154,13 @@ impl Memory {
     pub fn vanish(&self, connection: &ConnectionId) {
         if let Ok(mut state) = self.0.lock() {
             state.gone.insert(connection.clone());
+        }
+    }
+
+    /// Makes the next `times` pushes to `connection` fail as a throttled or faulty API would.
+    pub fn unreachable(&self, connection: &ConnectionId, times: u32) {
+        if let Ok(mut state) = self.0.lock() {
+            state.unreachable.insert(connection.clone(), times);
         }
     }
 
@@ -865,6 +884,45 @@ impl Connections for Memory {
             .collect())
     }
 
+    async fn members_page(
+        &self,
+        room: &RoomName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<MembersPage, StoreError> {
+        let state = self.state()?;
+        let members: Vec<Member> = state
+            .members
+            .get(room)
+            .into_iter()
+            .flatten()
+            .filter(|(connection, _)| after.is_none_or(|after| connection.as_str() > after))
+            .take(limit)
+            .map(|(connection, user_id)| Member {
+                connection: connection.clone(),
+                user_id: *user_id,
+            })
+            .collect();
+        let next = (members.len() == limit)
+            .then(|| members.last().map(|m| m.connection.as_str().to_owned()))
+            .flatten();
+        Ok(MembersPage { members, next })
+    }
+
+    async fn room_size(&self, room: &RoomName) -> Result<u64, StoreError> {
+        Ok(self.state()?.members.get(room).map_or(0, |m| m.len() as u64))
+    }
+
+    async fn forget_gone(&self, ids: &[ConnectionId]) -> Result<Vec<(RoomName, Uuid)>, StoreError> {
+        let mut memberships = Vec::new();
+        for id in ids {
+            if let Some((connection, rooms)) = Connections::close(self, id).await? {
+                memberships.extend(rooms.into_iter().map(|room| (room, connection.user_id)));
+            }
+        }
+        Ok(memberships)
+    }
+
     async fn remember(&self, message: &ChatMessage) -> Result<(), StoreError> {
         let room = RoomName::parse(&message.room).map_err(StoreError::Corrupt)?;
         self.state()?.history.entry(room).or_default().push(message.clone());
@@ -902,6 +960,10 @@ impl Push for Memory {
         if state.gone.contains(to) {
             return Err(PushError::Gone);
         }
+        if let Some(times) = state.unreachable.get_mut(to).filter(|times| **times > 0) {
+            *times -= 1;
+            return Err(PushError::Unavailable("throttled".into()));
+        }
         state.pushed.push((to.clone(), frame.to_owned()));
         Ok(())
     }
@@ -933,6 +995,17 @@ impl Notifier for Memory {
         state
             .notifications
             .push(Notification::to(user_id, audience, event, data));
+        Ok(())
+    }
+}
+
+impl FanOutQueue for Memory {
+    async fn fan_out(&self, work: &[FanOut], delay_secs: u32) -> Result<(), QueueError> {
+        let mut state = self.state().map_err(|e| QueueError(e.to_string()))?;
+        if state.queue_down {
+            return Err(QueueError("memory queue is down".into()));
+        }
+        state.fan_outs.extend(work.iter().map(|w| (w.clone(), delay_secs)));
         Ok(())
     }
 }

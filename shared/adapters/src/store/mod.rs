@@ -20,7 +20,7 @@ pub use feed::REPLICAS as FEED_REPLICAS;
 use attrs::{text, Row};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, Update, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use domain::StoreError;
 
@@ -273,6 +273,86 @@ impl Table {
             }
         }
         Ok(sum.max(0) as u64)
+    }
+}
+
+impl Table {
+    /// Rows by primary key, 100 to a `BatchGetItem` (strongly consistent); absent rows are left
+    /// out. Keys the table hands back unprocessed (throttled) are asked again, a few times.
+    pub(crate) async fn batch_get(&self, wanted: Vec<Row>) -> Result<Vec<Row>, StoreError> {
+        let mut rows = Vec::new();
+        for chunk in wanted.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(corrupt)?,
+            );
+            let mut attempts = 0;
+            while let Some(asked) = request.take() {
+                attempts += 1;
+                if attempts > 4 {
+                    return Err(StoreError::Unavailable("batch read throttled".into()));
+                }
+                if attempts > 1 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
+                }
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(&self.name, asked)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                rows.extend(out.responses.unwrap_or_default().remove(&self.name).unwrap_or_default());
+                request = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.name)
+                    .filter(|rest| !rest.keys().is_empty());
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Deletes rows by primary key, 25 to a `BatchWriteItem`, unprocessed ones again.
+    pub(crate) async fn batch_delete(&self, doomed: Vec<Row>) -> Result<(), StoreError> {
+        for chunk in doomed.chunks(25) {
+            let mut requests = chunk
+                .iter()
+                .map(|key| {
+                    let delete = DeleteRequest::builder()
+                        .set_key(Some(key.clone()))
+                        .build()
+                        .map_err(corrupt)?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut attempts = 0;
+            while !requests.is_empty() {
+                attempts += 1;
+                if attempts > 4 {
+                    return Err(StoreError::Unavailable("batch delete throttled".into()));
+                }
+                if attempts > 1 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
+                }
+                let out = self
+                    .client()
+                    .batch_write_item()
+                    .request_items(&self.name, std::mem::take(&mut requests))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                requests = out
+                    .unprocessed_items
+                    .unwrap_or_default()
+                    .remove(&self.name)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
     }
 }
 
