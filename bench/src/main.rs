@@ -5,6 +5,7 @@
 //! cold starts go round-robin over the targets; then the realtime fan-out of one message to 100 WebSocket connections in one room.
 
 mod fanout;
+mod load;
 
 use bytes::Bytes;
 use devstack::runtime::{Function, FunctionSpec, InvokeResult, Lifecycle, Output};
@@ -26,6 +27,15 @@ struct Options {
     /// the thumbnail comparison alone (no stack needed).
     only: Vec<String>,
     only_thumbnails: bool,
+    /// `--only realtime`: the fan-out and the load test alone.
+    only_realtime: bool,
+    /// The stack's log, where the functions' lines show the `send` invocation's own duration
+    /// and the fan-out consumer's pace.
+    stack_log: Option<PathBuf>,
+    /// Rooms of these many connections, one fan-out measure each.
+    fan_out: Vec<usize>,
+    /// The realtime load test; none when not asked for.
+    load: Option<load::Load>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -39,6 +49,10 @@ fn parse() -> Result<Options, String> {
         out_dir: PathBuf::from("bench"),
         only: Vec::new(),
         only_thumbnails: false,
+        only_realtime: false,
+        stack_log: None,
+        fan_out: vec![100],
+        load: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -56,6 +70,32 @@ fn parse() -> Result<Options, String> {
             "--only" => {
                 options.only = value.split(',').map(str::to_owned).collect();
                 options.only_thumbnails = value == "thumbnails";
+                options.only_realtime = value == "realtime";
+            }
+            "--stack-log" => options.stack_log = Some(value.into()),
+            "--fan-out" => {
+                options.fan_out = value
+                    .split(',')
+                    .map(|n| n.parse().map_err(|_| "--fan-out takes sizes, e.g. 100,1000,10000"))
+                    .collect::<Result<_, _>>()?
+            }
+            "--load" => {
+                let parts: Vec<u64> = value
+                    .split(',')
+                    .map(|n| {
+                        n.parse()
+                            .map_err(|_| "--load takes connections,rooms,seconds,actions-per-second")
+                    })
+                    .collect::<Result<_, _>>()?;
+                let [connections, rooms, seconds, actions_per_second] = parts[..] else {
+                    return Err("--load takes connections,rooms,seconds,actions-per-second".into());
+                };
+                options.load = Some(load::Load {
+                    connections: connections as usize,
+                    rooms: rooms as usize,
+                    seconds,
+                    actions_per_second,
+                });
             }
             other => return Err(format!("unknown option {other}")),
         }
@@ -141,7 +181,7 @@ async fn bench_main() {
 
 async fn run(options: Options) -> Result<(), String> {
     let root = std::env::current_dir().map_err(|e| e.to_string())?;
-    let mut targets = if options.only_thumbnails {
+    let mut targets = if options.only_thumbnails || options.only_realtime {
         Vec::new()
     } else {
         targets(&options, &root)?
@@ -182,23 +222,49 @@ async fn run(options: Options) -> Result<(), String> {
         );
         results.push(measured);
     }
-    let fan_out = if options.only.is_empty() {
-        let messages = (options.warm / 10).clamp(3, 100);
-        eprintln!("bench: realtime fan-out, {messages} messages to {FAN_OUT_CONNECTIONS} connections in one room");
-        let fan_out = fanout::measure(
-            &ws_url(&options.stack),
-            &admin_token(&options.stack)?,
-            FAN_OUT_CONNECTIONS,
-            messages,
-        )
-        .await?;
-        eprintln!(
-            "bench:   send → last delivery p50 {:.1} ms, p99 {:.1} ms",
-            fan_out.p50_ms, fan_out.p99_ms
-        );
-        Some(fan_out)
-    } else {
-        None
+    let realtime = options.only.is_empty() || options.only_realtime;
+    let mut fan_out = Vec::new();
+    if realtime {
+        let admin = admin_token(&options.stack)?;
+        let most = options.fan_out.iter().copied().max().unwrap_or(0);
+        let users = most.div_ceil(fanout::CONNECTIONS_PER_USER);
+        eprintln!("bench: {users} users for the fan-out rooms");
+        let tokens: Vec<String> = load::users(&options.stack, &admin, users)
+            .await?
+            .into_iter()
+            .map(|(_, token)| token)
+            .collect();
+        for &connections in &options.fan_out {
+            // Fewer messages to the larger rooms: each is `connections` frames to collect.
+            let messages = (options.warm / 10).clamp(3, 100).min((100_000 / connections).max(3));
+            eprintln!("bench: realtime fan-out, {messages} messages to {connections} connections in one room");
+            let measured = fanout::measure(
+                &ws_url(&options.stack),
+                &tokens[..connections.div_ceil(fanout::CONNECTIONS_PER_USER)],
+                connections,
+                messages,
+                options.stack_log.as_deref(),
+            )
+            .await?;
+            eprintln!(
+                "bench:   send → last delivery p50 {:.1} ms, p99 {:.1} ms; send invocation p50 {:?} ms; {:?} pushes/s per consumer",
+                measured.p50_ms, measured.p99_ms, measured.send_p50_ms, measured.pushes_per_second
+            );
+            fan_out.push(measured);
+        }
+    }
+    let load = match options.load.filter(|_| realtime) {
+        Some(load) => {
+            eprintln!(
+                "bench: realtime load test, {} connections in {} rooms for {} s",
+                load.connections, load.rooms, load.seconds
+            );
+            let token = admin_token(&options.stack)?;
+            let report = load::run(&options.stack, &ws_url(&options.stack), &token, load).await?;
+            eprintln!("bench:   {report:?}");
+            Some(report)
+        }
+        None => None,
     };
     let thumbnails = if options.only.is_empty() || options.only_thumbnails {
         thumbnails(&options, &root)?
@@ -206,22 +272,94 @@ async fn run(options: Options) -> Result<(), String> {
         Vec::new()
     };
     std::fs::create_dir_all(&options.out_dir).map_err(|e| e.to_string())?;
-    let report = report(&results, fan_out.as_ref(), &thumbnails);
+    let report = report(&results, &fan_out, load.as_ref(), &thumbnails);
     std::fs::write(
         options.out_dir.join("results.json"),
         serde_json::to_string_pretty(
-            &json!({"results": results, "fan_out": fan_out, "thumbnails": thumbnails, "machine": machine()}),
+            &json!({"results": results, "fan_out": fan_out, "load": load, "thumbnails": thumbnails, "machine": machine()}),
         )
         .unwrap_or_default(),
     )
     .map_err(|e| e.to_string())?;
     std::fs::write(options.out_dir.join("results.md"), &report).map_err(|e| e.to_string())?;
     println!("{report}");
-    Ok(())
+    match load {
+        Some(load) if !load.passed() => Err(format!("the realtime load test failed: {}", load.failures.join("; "))),
+        _ => Ok(()),
+    }
 }
 
-/// How many WebSocket clients share the room of the fan-out measure.
-const FAN_OUT_CONNECTIONS: usize = 100;
+/// The realtime section: fan-out by room size, the summary line, the projection to 100,000,
+/// and the load test.
+fn fan_out_report(fan_out: &[fanout::FanOut], load: Option<&load::Report>) -> String {
+    let mut out = String::new();
+    if !fan_out.is_empty() {
+        out.push_str(&format!(
+            "\n## Realtime fan-out\n\nOne message to N WebSocket connections in one room, through the local stack's WebSocket API \
+             (the realtime function under devstack's runtime API; `send` queues the delivery, one fan-out consumer \
+             pushes {} at a time, a shard of at most {} connections per queue message). \
+             Send → last delivery is measured at the clients; the `send` invocation and the consumer's pace come from the \
+             functions' log lines.\n\n| connections | messages | send → last delivery p50 / p99 / max ms | `send` invocation p50 ms | pushes/s per consumer |\n|---:|---:|---|---:|---:|\n",
+            realtime::PUSHES_IN_FLIGHT,
+            realtime::SHARD_SIZE
+        ));
+        let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_owned(), |v| format!("{v:.digits$}"));
+        for f in fan_out {
+            out.push_str(&format!(
+                "| {} | {} | {:.0} / {:.0} / {:.0} | {} | {} |\n",
+                f.connections,
+                f.messages,
+                f.p50_ms,
+                f.p99_ms,
+                f.max_ms,
+                opt(f.send_p50_ms, 1),
+                opt(f.pushes_per_second, 0)
+            ));
+        }
+        if let (Some(first), Some(last)) = (fan_out.first(), fan_out.last()) {
+            out.push_str(&format!(
+                "\nfan-out: {} connections p50 {:.0} ms p99 {:.0} ms; send {} ms at {}, {} ms at {}\n",
+                last.connections,
+                last.p50_ms,
+                last.p99_ms,
+                opt(first.send_p50_ms, 0),
+                first.connections,
+                opt(last.send_p50_ms, 0),
+                last.connections
+            ));
+            if let Some(rate) = last.pushes_per_second.filter(|r| *r > 0.0) {
+                out.push_str(&format!(
+                    "\nA room of 100,000 at this pace: {:.0} s with one consumer, {:.0} s with the template's 2 \
+                     (`FanOutMaxConcurrency`); API Gateway's account limit of 10,000 requests/s, shared with the HTTP API, \
+                     bounds it at 10 s whatever the concurrency.\n",
+                    100_000.0 / rate,
+                    100_000.0 / (2.0 * rate)
+                ));
+            }
+        }
+    }
+    if let Some(load) = load {
+        out.push_str(&format!(
+            "\n## Realtime load test\n\n{} connections in {} rooms for {} s: {} joins, {} leaves, {} sends, {} abrupt disconnects. \
+             {} deliveries were due (a message to every connection in its room from before it was sent to the end), {} missing; \
+             {} frames came twice (each with its id); {} message frames without an id; {} stale records after the run. {}\n",
+            load.connections,
+            load.rooms,
+            load.seconds,
+            load.joins,
+            load.leaves,
+            load.sends,
+            load.disconnects,
+            load.expected,
+            load.missing,
+            load.repeated,
+            load.without_id,
+            load.stale_records,
+            if load.passed() { "Passed." } else { "FAILED." }
+        ));
+    }
+    out
+}
 
 /// The stack's WebSocket API: the HTTP API's host, the stage (`local`) as path.
 fn ws_url(stack: &str) -> String {
@@ -685,7 +823,12 @@ fn machine() -> Value {
     json!({ "cpu": cpu, "cores": cores, "date": time::OffsetDateTime::now_utc().date().to_string(), "arch": std::env::consts::ARCH })
 }
 
-fn report(results: &[Measured], fan_out: Option<&fanout::FanOut>, thumbnails: &[ThumbnailRun]) -> String {
+fn report(
+    results: &[Measured],
+    fan_out: &[fanout::FanOut],
+    load: Option<&load::Report>,
+    thumbnails: &[ThumbnailRun],
+) -> String {
     let find = |name: &str| results.iter().find(|r| r.name == name);
     let machine = machine();
     let mut out = format!(
@@ -721,19 +864,7 @@ fn report(results: &[Measured], fan_out: Option<&fanout::FanOut>, thumbnails: &[
             r.io_route
         ));
     }
-    if let Some(fan_out) = fan_out {
-        out.push_str(&format!(
-        "\n## Realtime fan-out\n\nOne message to {} WebSocket connections in one room, through the local stack's WebSocket API \
-         (the realtime function, release build, under devstack's runtime API; Management API pushes {} at a time), \
-         {} messages from rotating senders: send → last delivery p50 {:.1} ms, p99 {:.1} ms (max {:.1} ms).\n",
-        fan_out.connections,
-        realtime::PUSHES_IN_FLIGHT,
-        fan_out.messages,
-        fan_out.p50_ms,
-        fan_out.p99_ms,
-        fan_out.max_ms
-    ));
-    }
+    out.push_str(&fan_out_report(fan_out, load));
     if let (Some(floor), Some(fastapi)) = (find("floor"), find("fastapi")) {
         out.push_str("\n## Against the targets\n\n| function | init ÷ floor (≤ 1.5) | warm no-I/O p50 ÷ floor (≤ 1.5) | peak RSS ≤ 12 MB | zip ≤ 3 MB |\n|---|---:|---:|---|---|\n");
         for r in results.iter().filter(|r| r.name != "floor" && r.name != "fastapi") {

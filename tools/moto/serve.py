@@ -5,6 +5,11 @@ rollback snapshot and answer HTTP 500 ("dictionary changed size during iteration
 DynamoDB never does. Serialising DynamoDB requests removes the race; SQS long polls and every
 other service still run concurrently, as on moto's own threaded server.
 
+A transaction no longer copies its whole table: moto's TransactWriteItems deep-copies every table
+it touches to roll back on failure, so each one costs time in proportion to the table (a room
+of 10,000 WebSocket connections made its joins O(N²) and the bench's handshakes time out). Here
+the items the transaction names are saved instead, and put back when it fails.
+
 It also answers `GET /_local/ses/messages`: the emails SES accepted, read from moto's own
 record of them. moto's `/moto-api/data.json` has them too, but it serialises every model of
 every service (every S3 object, every table row) on each call, which grows with the stack's data.
@@ -12,6 +17,7 @@ every service (every S3 object, every table row) on each call, which grows with 
 Usage: python serve.py HOST PORT
 """
 
+import copy
 import json
 import sys
 import threading
@@ -23,7 +29,52 @@ DYNAMODB_TARGET = "DynamoDB_"
 dynamodb_lock = threading.Lock()
 
 
+def cheap_transactions() -> None:
+    """TransactWriteItems saving only the items it names (see the module's comment)."""
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    class TablesUncopied:
+        @staticmethod
+        def deepcopy(value, memo=None):
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        saved = []
+        try:
+            for entry in transact_items:
+                op_type, op = next(iter(entry.items()))
+                table = self.tables[op["TableName"]]
+                source = op["Item"] if op_type == "Put" else op["Key"]
+                key = {table.hash_key_attr: source[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = source[table.range_key_attr]
+                item = self.get_item(op["TableName"], key)
+                saved.append((op["TableName"], key, item.to_json()["Attributes"] if item else None))
+        except Exception:
+            # Anything unusual (a bad key, an unknown table): moto's own way, and its own answer.
+            return original(self, transact_items)
+        models.copy = TablesUncopied
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table_name, key, attrs in saved:
+                if attrs is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attrs)
+            raise
+        finally:
+            models.copy = copy
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
 def main() -> None:
+    cheap_transactions()
     host, port = sys.argv[1], int(sys.argv[2])
     app = DomainDispatcherApplication(create_backend_app)
 
