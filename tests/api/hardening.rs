@@ -45,11 +45,7 @@ fn refresh(stack: &Stack, token: &str) -> u16 {
 /// The reset token of the newest recovery email to `to`.
 fn reset_token(stack: &Stack, to: &str, after: usize) -> String {
     let email = api_tests::eventually(Duration::from_secs(20), || {
-        let sent: Vec<Value> = stack
-            .emails()
-            .into_iter()
-            .filter(|m| m["to"].as_array().is_some_and(|t| t.iter().any(|a| a == to)))
-            .collect();
+        let sent: Vec<Value> = stack.emails_about(to, "Password recovery");
         (sent.len() > after).then(|| sent[sent.len() - 1].clone())
     })
     .expect("recovery email");

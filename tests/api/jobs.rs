@@ -77,7 +77,9 @@ fn a_backlog_of_cascades_does_not_delay_an_email() {
     );
     assert_eq!(recovery.status, 200, "{}", recovery.text);
     assert!(
-        stack.wait_for_email(&user.email, Duration::from_secs(20)).is_some(),
+        stack
+            .wait_for_email_about(&user.email, "Password recovery", Duration::from_secs(20))
+            .is_some(),
         "the reset email was sent"
     );
     let (visible, in_flight) = stack.queue_depth("JobsQueue");

@@ -16,3 +16,4 @@ mod sessions;
 mod test_email;
 mod tokens;
 mod users;
+mod verification;

@@ -38,6 +38,8 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ("users/sessions.json", Status(200)),
         ("users/revoke-session-unknown.json", Status(404)),
         ("users/revoke-other-sessions.json", Status(200)),
+        ("users/verify-email-invalid.json", Status(400)),
+        ("users/send-verification-email-verified.json", Status(400)),
         ("private/create-user.json", Status(200)),
         ("items/list.json", Status(200)),
         ("docs/openapi.json", Status(200)),

@@ -145,6 +145,21 @@ impl Stack {
         })
     }
 
+    /// Waits until an email to `to` whose subject contains `about` has been sent, up to `within`
+    /// (a new user gets a verification email first: a test that waits for another says which).
+    pub fn wait_for_email_about(&self, to: &str, about: &str, within: Duration) -> Option<Value> {
+        eventually(within, || self.emails_about(to, about).pop())
+    }
+
+    /// The emails to `to` whose subject contains `about`, oldest first.
+    pub fn emails_about(&self, to: &str, about: &str) -> Vec<Value> {
+        self.emails()
+            .into_iter()
+            .filter(|m| m["to"].as_array().is_some_and(|t| t.iter().any(|a| a == to)))
+            .filter(|m| m["subject"].as_str().is_some_and(|s| s.contains(about)))
+            .collect()
+    }
+
     /// `(visible, in flight)` messages of a queue of the template.
     pub fn queue_depth(&self, queue: &str) -> (u64, u64) {
         let queues = get(&self.admin("/queues")).json();
@@ -367,6 +382,17 @@ pub fn encode(raw: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The token of the first link to `FRONTEND_HOST<path>?token=` in an email's HTML (empty when
+/// there is none).
+pub fn link_token(email: &Value, path: &str) -> String {
+    let html = email["html"].as_str().unwrap_or_default();
+    let prefix = format!("http://localhost:5173{path}?token=");
+    html.split(prefix.as_str())
+        .nth(1)
+        .map(|rest| rest.chars().take_while(char::is_ascii_alphanumeric).collect())
+        .unwrap_or_default()
 }
 
 /// A unique address, so tests sharing a stack never see each other's mail.

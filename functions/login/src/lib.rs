@@ -11,9 +11,10 @@ use domain::auth::Authenticator;
 use domain::email;
 use domain::job::Job;
 use domain::passwords;
-use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
+use domain::ports::{Accounts, EmailVerifications, JobQueue, Notifier, RateLimiter};
 use domain::realtime::{Audience, Event};
 use domain::session::{Count, Limit, LoginOrigin, Refresh};
+use domain::verification;
 use domain::{Email, User};
 use edge::error::AuthFailure;
 use edge::request::Caller;
@@ -81,19 +82,26 @@ const RECOVERY_PER_IP: Limit = Limit {
 const RECOVERY_SENT: &str = "If that email is registered, we sent a password recovery link";
 
 /// What the login routes need of a store.
-pub trait LoginStore: Accounts + RateLimiter + Clone + 'static {}
-impl<S: Accounts + RateLimiter + Clone + 'static> LoginStore for S {}
+pub trait LoginStore: Accounts + RateLimiter + EmailVerifications + Clone + 'static {}
+impl<S: Accounts + RateLimiter + EmailVerifications + Clone + 'static> LoginStore for S {}
 
 pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,
     ctx: Context<S, Q, B>,
     http: HttpConfig,
     per_address: Limit,
+    /// `RequireVerifiedEmail`: an unverified user's right password is answered 403.
+    require_verified: bool,
 }
 
 /// The address-wide limit's `max` from `LOGIN_FAILURES_PER_ADDRESS` (the default without it).
 pub fn failures_per_address(env: &impl domain::config::Env) -> Result<u64, domain::config::ConfigError> {
     env.positive("LOGIN_FAILURES_PER_ADDRESS", LOGIN_PER_IP.max)
+}
+
+/// `REQUIRE_VERIFIED_EMAIL` (the `RequireVerifiedEmail` parameter): `false` without it.
+pub fn require_verified_email(env: &impl domain::config::Env) -> Result<bool, domain::config::ConfigError> {
+    env.flag("REQUIRE_VERIFIED_EMAIL", false)
 }
 
 impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Login<S, Q, B> {
@@ -103,6 +111,44 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             auth: ctx.authenticator(),
             ctx,
             per_address: LOGIN_PER_IP,
+            require_verified: false,
+        }
+    }
+
+    /// Whether only users with a verified email may log in.
+    pub fn require_verified_email(self, required: bool) -> Self {
+        Self {
+            require_verified: required,
+            ..self
+        }
+    }
+
+    /// A verification link for a user whose login was refused for want of one: without it, a
+    /// user whose first email went astray could never log in to ask for another. Counted with
+    /// the resends (3 an hour), and never answered: the refusal is the same either way.
+    async fn resend_on_refusal(&self, user: &User) {
+        let limit = &verification::RESENDS;
+        match self.store().hit(limit, &user.id.to_string()).await {
+            Ok(sent) if sent.count <= limit.max => {}
+            Ok(_) => return,
+            Err(err) => {
+                tracing::warn!(user_id = %user.id, error = %err, "verification resend not counted");
+                return;
+            }
+        }
+        let http = &self.http;
+        let sent = match verification::link_email(self.store(), user, &http.project_name, &http.frontend_host).await {
+            Ok(message) => self
+                .ctx
+                .queue
+                .enqueue(Job::SendEmail(message))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        if let Err(err) = sent {
+            tracing::warn!(user_id = %user.id, error = %err, "verification link not sent");
         }
     }
 
@@ -218,6 +264,11 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             return Err(ApiError::BadRequest("Inactive user".into()));
         }
         request.set_user(user.id);
+        // Only once the password is proven: a stranger learns nothing of the account.
+        if self.require_verified && !user.is_verified {
+            self.resend_on_refusal(&user).await;
+            return Err(ApiError::Forbidden("Email not verified".into()));
+        }
         self.start_session(&request, &user).await
     }
 
@@ -481,6 +532,47 @@ mod handler_tests {
             (status, me["email"].clone()),
             (StatusCode::OK, json!("admin@example.com"))
         );
+    }
+
+    #[tokio::test]
+    async fn when_verification_is_required_only_a_right_password_learns_the_email_is_unverified() {
+        let memory = Memory::default();
+        caller(&memory, "admin@example.com", Role::User).await;
+        let strict = || service(Login::new(context(&memory), testkit::http_config()).require_verified_email(true));
+        let wrong = call(&strict(), event("login/access-token-wrong-password.json", "", |_| {})).await;
+        assert_eq!(wrong.0, StatusCode::BAD_REQUEST);
+        assert!(memory.jobs().is_empty());
+
+        let (status, body) = call(&strict(), event("login/access-token.json", "", form(PASSWORD))).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::FORBIDDEN, json!({"detail": "Email not verified"}))
+        );
+        // A refused login sends a new link (the first may have gone astray), at most 3 an hour.
+        for _ in 0..3 {
+            call(&strict(), event("login/access-token.json", "", form(PASSWORD))).await;
+        }
+        let links: Vec<String> = memory
+            .jobs()
+            .into_iter()
+            .filter_map(|job| match job {
+                Job::SendEmail(message) if message.to.as_str() == "admin@example.com" => Some(message.html),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(links.len(), verification::RESENDS.max as usize);
+        let token = links[0]
+            .split("verify-email?token=")
+            .nth(1)
+            .map(|t| t.chars().take_while(char::is_ascii_alphanumeric).collect::<String>())
+            .unwrap_or_default();
+        assert!(memory.verify_email(&token).await.unwrap().is_some());
+        let (status, _) = call(&strict(), event("login/access-token.json", "", form(PASSWORD))).await;
+        assert_eq!(status, StatusCode::OK);
+        // Without the parameter an unverified user logs in as before.
+        let memory = Memory::default();
+        caller(&memory, "admin@example.com", Role::User).await;
+        log_in(&memory).await;
     }
 
     #[tokio::test]

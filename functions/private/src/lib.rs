@@ -36,7 +36,7 @@ impl<S: UserStore + 'static> Private<S> {
     }
 
     async fn create_user(&self, request: ApiRequest) -> ApiResult<Response> {
-        // `is_verified` is accepted for the reference client's sake; accounts need no verification here.
+        // `is_verified` as sent: the reference client's fixtures make users that need no link.
         let account = request.body::<PrivateUserCreate>()?.into_account();
         match account.create(&self.store).await {
             Ok(user) => edge::json(StatusCode::OK, &UserPublic::from(&user)),
@@ -96,8 +96,8 @@ mod handler_tests {
         let private = service(private);
         let (status, body) = call(&private, event("private/create-user.json", "", |_| {})).await;
         assert_eq!(
-            (status, body["full_name"].clone()),
-            (StatusCode::OK, json!("Private User"))
+            (status, body["full_name"].clone(), body["is_verified"].clone()),
+            (StatusCode::OK, json!("Private User"), json!(true))
         );
         let (status, _) = call(&private, event("private/create-user.json", "", |_| {})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);

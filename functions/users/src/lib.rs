@@ -2,20 +2,22 @@
 
 use adapters::aws::{Bucket, SqsQueue};
 use adapters::store::Table;
-use contract::accounts::{UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe};
+use contract::accounts::{UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe, VerifyEmail};
 use contract::api::users;
 use contract::operation::Endpoint;
 use contract::paging::Paging;
 use contract::public::{Page, Skip, UserPublic};
+use contract::schema::Secret;
 use contract::sessions::sessions_page;
 use domain::accounts::AccountError;
 use domain::email;
 use domain::job::Job;
 use domain::passwords;
-use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
+use domain::ports::{Accounts, EmailVerifications, JobQueue, Notifier, RateLimiter};
 use domain::realtime::{Audience, Event};
 use domain::session::Limit;
 use domain::user::AccountChanges;
+use domain::verification;
 use domain::{Email, Permission, StoreError, User};
 use edge::resource::conditional;
 use edge::HttpConfig;
@@ -46,6 +48,8 @@ pub enum Route {
     Sessions,
     RevokeSession,
     RevokeOtherSessions,
+    VerifyEmail,
+    SendVerificationEmail,
 }
 
 const EMAIL_TAKEN_BY_ADMIN: &str = "The user with this email already exists in the system.";
@@ -62,15 +66,17 @@ const CURRENT_PASSWORD: Limit = Limit {
     window: Duration::from_secs(15 * 60),
 };
 
+/// What the users routes need of a store.
+pub trait UsersStore: Accounts + RateLimiter + EmailVerifications + Clone + 'static {}
+impl<S: Accounts + RateLimiter + EmailVerifications + Clone + 'static> UsersStore for S {}
+
 pub struct Users<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,
     ctx: Context<S, Q, B>,
     http: HttpConfig,
 }
 
-impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static>
-    Users<S, Q, B>
-{
+impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Users<S, Q, B> {
     pub fn new(ctx: Context<S, Q, B>, http: HttpConfig) -> Self {
         Self {
             http,
@@ -128,7 +134,9 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             other => account_error(other),
         })?;
         let http = &self.http;
-        let welcome = email::new_account(&http.project_name, &http.frontend_host, user.email.clone());
+        // The administrator typed the address: the welcome email carries its verification link.
+        let token = self.store().create_verification(&user, verification::LINK_TTL).await?;
+        let welcome = email::new_account(&http.project_name, &http.frontend_host, user.email.clone(), &token);
         self.ctx.queue.enqueue(Job::SendEmail(welcome)).await?;
         Self::user_json(StatusCode::OK, &user)
     }
@@ -140,7 +148,67 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             other => account_error(other),
         })?;
         request.set_user(user.id);
+        self.verification_link_or_log(&user).await;
         Self::user_json(StatusCode::OK, &user)
+    }
+
+    /// Sends `user` a new verification link for their current email.
+    async fn verification_link(&self, user: &User) -> ApiResult<()> {
+        let http = &self.http;
+        let message = verification::link_email(self.store(), user, &http.project_name, &http.frontend_host).await?;
+        self.ctx.queue.enqueue(Job::SendEmail(message)).await?;
+        Ok(())
+    }
+
+    /// The link after a write that has landed (a signup, an email change): failing to send it
+    /// must not answer as if the write had failed, and the user may ask for another.
+    async fn verification_link_or_log(&self, user: &User) {
+        if let Err(err) = self.verification_link(user).await {
+            tracing::warn!(user_id = %user.id, error = %err, "verification link not sent");
+        }
+    }
+
+    /// `POST /users/verify-email`: failures are counted per address, as for password resets.
+    async fn verify_email(&self, request: ApiRequest) -> ApiResult<Response> {
+        let VerifyEmail { token: Secret(token) } = request.body()?;
+        let ip_key = request.source_ip.clone().unwrap_or_else(|| "unknown".into());
+        let limit = &verification::FAILURES_PER_ADDRESS;
+        let limited = |retry_after_secs| ApiError::TooManyRequests {
+            detail: "Too many invalid verification tokens, try again later".into(),
+            retry_after_secs,
+        };
+        let [before] = <[_; 1]>::try_from(self.store().counts(&[(limit, ip_key.as_str())]).await?)
+            .map_err(|_| ApiError::Internal("rate-limit counts".into()))?;
+        if before.count >= limit.max {
+            return Err(limited(before.retry_after_secs));
+        }
+        let Some(user_id) = self.store().verify_email(&token).await? else {
+            let failed = self.store().hit(limit, &ip_key).await?;
+            if failed.count > limit.max {
+                return Err(limited(failed.retry_after_secs));
+            }
+            return Err(ApiError::BadRequest("Invalid token".into()));
+        };
+        request.set_user(user_id);
+        edge::message(StatusCode::OK, "Email verified")
+    }
+
+    /// `POST /users/me/verification-email`: a new link, at most [`verification::RESENDS`] an hour.
+    async fn send_verification_email(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.current_user(&request).await?;
+        if me.is_verified {
+            return Err(ApiError::BadRequest("Email already verified".into()));
+        }
+        let limit = &verification::RESENDS;
+        let sent = self.store().hit(limit, &me.id.to_string()).await?;
+        if sent.count > limit.max {
+            return Err(ApiError::TooManyRequests {
+                detail: "Too many verification emails, try again later".into(),
+                retry_after_secs: sent.retry_after_secs,
+            });
+        }
+        self.verification_link(&me).await?;
+        edge::message(StatusCode::OK, "Verification email sent")
     }
 
     async fn read_me(&self, request: ApiRequest) -> ApiResult<Response> {
@@ -154,6 +222,9 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
         let previous = me.email.clone();
         changes.apply(&mut me)?;
         self.save(&me, &previous).await?;
+        if me.email != previous {
+            self.verification_link_or_log(&me).await;
+        }
         Self::user_json(StatusCode::OK, &me)
     }
 
@@ -260,6 +331,9 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             };
             self.sessions_ended(user.id, Audience::User, reason).await;
         }
+        if user.email != previous {
+            self.verification_link_or_log(&user).await;
+        }
         Self::user_json(StatusCode::OK, &user)
     }
 
@@ -324,9 +398,7 @@ fn account_error(err: AccountError) -> ApiError {
     }
 }
 
-impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Api
-    for Users<S, Q, B>
-{
+impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Api for Users<S, Q, B> {
     type Route = Route;
 
     fn routes() -> Vec<(Endpoint, Route)> {
@@ -347,6 +419,11 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
                 const { users::REVOKE_OTHER_SESSIONS.endpoint },
                 Route::RevokeOtherSessions,
             ),
+            (const { users::VERIFY_EMAIL.endpoint }, Route::VerifyEmail),
+            (
+                const { users::SEND_VERIFICATION_EMAIL.endpoint },
+                Route::SendVerificationEmail,
+            ),
         ]
     }
 
@@ -365,6 +442,8 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             Route::Sessions => self.sessions(request).await,
             Route::RevokeSession => self.revoke_session(request).await,
             Route::RevokeOtherSessions => self.revoke_other_sessions(request).await,
+            Route::VerifyEmail => self.verify_email(request).await,
+            Route::SendVerificationEmail => self.send_verification_email(request).await,
         }
     }
 }
@@ -468,6 +547,113 @@ mod handler_tests {
             (status, again["detail"].clone()),
             (StatusCode::BAD_REQUEST, json!(EMAIL_TAKEN_AT_SIGNUP))
         );
+    }
+
+    /// The token of the newest verification link emailed to `to`.
+    fn link_to(memory: &Memory, to: &str) -> String {
+        memory
+            .jobs()
+            .into_iter()
+            .rev()
+            .find_map(|job| match job {
+                Job::SendEmail(message) if message.to.as_str() == to => {
+                    let token = message.html.split("/verify-email?token=").nth(1)?;
+                    Some(token.chars().take_while(char::is_ascii_alphanumeric).collect())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no verification link to {to}"))
+    }
+
+    fn redeem(token: &str) -> lambda_http::Request {
+        let token = token.to_owned();
+        event("users/verify-email-invalid.json", "", move |e| {
+            set_body(e, json!({ "token": token }))
+        })
+    }
+
+    #[tokio::test]
+    async fn a_signup_link_verifies_the_address_once() {
+        let memory = Memory::default();
+        let (status, body) = call(&users(&memory), event("users/signup.json", "", |_| {})).await;
+        assert_eq!((status, body["is_verified"].clone()), (StatusCode::OK, json!(false)));
+        let token = link_to(&memory, "signup@example.com");
+        assert_eq!(token.len(), 64);
+
+        assert_eq!(
+            call(&users(&memory), redeem(&token)).await,
+            (StatusCode::OK, json!({"message": "Email verified"}))
+        );
+        let user = memory
+            .find_by_email(&Email::parse("signup@example.com").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(user.is_verified);
+        assert_eq!(
+            call(&users(&memory), redeem(&token)).await,
+            (StatusCode::BAD_REQUEST, json!({"detail": "Invalid token"}))
+        );
+        let made_up = event("users/verify-email-invalid.json", "", |_| {});
+        assert_eq!(
+            call(&users(&memory), made_up).await,
+            (StatusCode::BAD_REQUEST, json!({"detail": "Invalid token"}))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_email_change_unverifies_and_voids_the_old_link() {
+        let memory = Memory::default();
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        let resend = || event("users/send-verification-email-verified.json", &token, |_| {});
+        assert_eq!(call(&users(&memory), resend()).await.0, StatusCode::OK);
+        let old_link = link_to(&memory, "me@example.com");
+
+        let change = event("users/update-me.json", &token, |e| {
+            set_body(e, json!({"email": "new@example.com"}))
+        });
+        let (status, body) = call(&users(&memory), change).await;
+        assert_eq!((status, body["is_verified"].clone()), (StatusCode::OK, json!(false)));
+        assert_eq!(
+            call(&users(&memory), redeem(&old_link)).await,
+            (StatusCode::BAD_REQUEST, json!({"detail": "Invalid token"})),
+            "a link to the old address is stale"
+        );
+        let new_link = link_to(&memory, "new@example.com");
+        memory.expire_verifications(me.id);
+        assert_eq!(
+            call(&users(&memory), redeem(&new_link)).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(call(&users(&memory), resend()).await.0, StatusCode::OK);
+        let fresh = link_to(&memory, "new@example.com");
+        assert_eq!(call(&users(&memory), redeem(&fresh)).await.0, StatusCode::OK);
+        let (_, read) = call(&users(&memory), event("users/read-me.json", &token, |_| {})).await;
+        assert_eq!(
+            (read["email"].clone(), read["is_verified"].clone()),
+            (json!("new@example.com"), json!(true))
+        );
+        assert_eq!(
+            call(&users(&memory), resend()).await,
+            (StatusCode::BAD_REQUEST, json!({"detail": "Email already verified"}))
+        );
+    }
+
+    #[tokio::test]
+    async fn resends_are_limited_to_three_an_hour() {
+        let memory = Memory::default();
+        let (_, token) = caller(&memory, "me@example.com", Role::User).await;
+        let resend = || event("users/send-verification-email-verified.json", &token, |_| {});
+        for _ in 0..verification::RESENDS.max {
+            assert_eq!(
+                call(&users(&memory), resend()).await,
+                (StatusCode::OK, json!({"message": "Verification email sent"}))
+            );
+        }
+        let response = users(&memory).call(resend()).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key("retry-after"));
+        assert_eq!(memory.jobs().len(), 3);
     }
 
     #[tokio::test]

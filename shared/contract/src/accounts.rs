@@ -1,7 +1,7 @@
 //! The account bodies of the contract, and what each means for the domain's accounts: which
 //! fields a caller may set, and how roles resolve.
 
-use crate::schema::body;
+use crate::schema::{body, Secret};
 use domain::user::{resolve_role, AccountChanges, NewAccount};
 use domain::{Email, FullName, Password, Role};
 
@@ -24,6 +24,7 @@ impl UserCreate {
             password: self.password,
             full_name: self.full_name,
             is_active: self.is_active,
+            is_verified: false,
             // `role` wins; `is_superuser` counts only when it was sent as true.
             role: resolve_role(Role::User, self.role, self.is_superuser.then_some(true)),
         }
@@ -46,14 +47,15 @@ impl UserRegister {
             password: self.password,
             full_name: self.full_name,
             is_active: true,
+            is_verified: false,
             role: Role::User,
         }
     }
 }
 
 body! {
-    /// `POST /private/users/`: `full_name` required, roles not read. `is_verified` is read (and
-    /// refused when not a boolean) for the reference client's sake.
+    /// `POST /private/users/`: `full_name` required, roles not read; `is_verified` as sent (the
+    /// reference client's test fixtures make users that need no link).
     pub struct PrivateUserCreate as "PrivateUserCreate" {
         required email: Email,
         required password: Password,
@@ -69,6 +71,7 @@ impl PrivateUserCreate {
             password: self.password,
             full_name: Some(self.full_name),
             is_active: true,
+            is_verified: self.is_verified,
             role: Role::User,
         }
     }
@@ -114,6 +117,13 @@ impl From<UserUpdate> for AccountChanges {
             role: body.role,
             is_superuser: body.is_superuser,
         }
+    }
+}
+
+body! {
+    /// `POST /users/verify-email`: the token of a verification link.
+    pub struct VerifyEmail as "VerifyEmail" {
+        required token: Secret,
     }
 }
 

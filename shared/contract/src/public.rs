@@ -27,6 +27,9 @@ response! {
         #[serde(with = "time::serde::rfc3339")]
         required created_at: OffsetDateTime,
         required role: Role,
+        // Always sent; left out of the schema's `required` so the document only adds to the
+        // one the reference clients were generated from (`functions/docs` checks it).
+        optional is_verified: bool,
     }
 }
 
@@ -40,6 +43,7 @@ impl From<&User> for UserPublic {
             full_name: user.full_name.clone(),
             created_at: user.created_at,
             role: user.role,
+            is_verified: user.is_verified,
         }
     }
 }

@@ -68,6 +68,19 @@ pub trait Env {
                 reason: format!("{raw:?} is not a positive number"),
             })
     }
+
+    /// `true` or `false` (a template parameter's text, case ignored); `default` when unset or blank.
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("{other:?} is neither true nor false"),
+            }),
+        }
+    }
 }
 
 pub struct ProcessEnv;
@@ -168,6 +181,14 @@ mod tests {
         assert!(matches!(err, ConfigError::Invalid { name: "JWT_SECRET", .. }));
         assert!(!err.to_string().contains("too-short"));
     }
+    #[test]
+    fn flags_are_true_or_false() {
+        assert!([("F", "True")].flag("F", false).unwrap());
+        assert!(![("F", "false")].flag("F", true).unwrap());
+        assert!([("G", "x")].flag("F", true).unwrap());
+        assert!([("F", "yes")].flag("F", false).is_err());
+    }
+
     #[test]
     fn token_lifetime_defaults_to_eight_days() {
         let secret = "0123456789abcdef0123456789abcdef";

@@ -55,18 +55,55 @@ pub fn password_recovery(project_name: &str, frontend_host: &str, to: Email, tok
     }
 }
 
-/// The email an administrator's `POST /users/` sends to the new user. It never carries the password.
-pub fn new_account(project_name: &str, frontend_host: &str, to: Email) -> EmailMessage {
+/// The email an administrator's `POST /users/` sends to the new user, with a link that verifies
+/// the address (`verify_token`). It never carries the password.
+pub fn new_account(project_name: &str, frontend_host: &str, to: Email, verify_token: &str) -> EmailMessage {
+    let link = verification_link(frontend_host, verify_token);
     let subject = format!("{project_name} - New account for user {to}");
     EmailMessage {
         html: format!(
             "<p>Welcome to {project}!</p><p>An account was created for {email}.</p>\
-             <p><a href=\"{host}\">Go to the dashboard</a></p>",
+             <p><a href=\"{host}\">Go to the dashboard</a></p>\
+             <p><a href=\"{link}\">Verify your email address</a> (valid for {VERIFY_TOKEN_HOURS} hours, once).</p>",
             project = escape_html(project_name),
             email = escape_html(to.as_str()),
             host = escape_html(frontend_host),
+            link = escape_html(&link),
         ),
-        text: format!("Welcome to {project_name}!\n\nAn account was created for {to}: {frontend_host}\n"),
+        text: format!(
+            "Welcome to {project_name}!\n\nAn account was created for {to}: {frontend_host}\n\nVerify your email address here (valid {VERIFY_TOKEN_HOURS} hours, once):\n{link}\n"
+        ),
+        subject,
+        to,
+    }
+}
+
+/// Hours an email-verification link stays valid.
+pub const VERIFY_TOKEN_HOURS: u64 = 48;
+
+fn verification_link(frontend_host: &str, token: &str) -> String {
+    format!("{frontend_host}/verify-email?token={token}")
+}
+
+/// The email that asks the owner of a new address (a signup, an email change, a resend) to
+/// follow its single-use verification link.
+pub fn verify_email(project_name: &str, frontend_host: &str, to: Email, token: &str) -> EmailMessage {
+    let link = verification_link(frontend_host, token);
+    let subject = format!("{project_name} - Verify your email {to}");
+    EmailMessage {
+        html: format!(
+            "<p>Hello {email},</p>\
+             <p>Please confirm that this address belongs to your {project} account.</p>\
+             <p><a href=\"{link}\">Verify your email address</a></p>\
+             <p>The link is valid for {VERIFY_TOKEN_HOURS} hours and works once. \
+             If you did not ask for it, you can ignore this email.</p>",
+            email = escape_html(to.as_str()),
+            project = escape_html(project_name),
+            link = escape_html(&link),
+        ),
+        text: format!(
+            "Hello {to},\n\nConfirm that this address belongs to your {project_name} account here (valid {VERIFY_TOKEN_HOURS} hours, once):\n{link}\n\nIf you did not ask for it, ignore this email.\n"
+        ),
         subject,
         to,
     }
@@ -104,6 +141,17 @@ mod tests {
             .contains("http://localhost:5173/reset-password?token=tok123"));
         assert!(message.text.contains("48 hours"));
         assert_eq!(message.subject, "Acme - Password recovery for user a@example.com");
+    }
+
+    #[test]
+    fn verification_emails_carry_their_link() {
+        let to = || Email::parse("a@example.com").unwrap();
+        let message = verify_email("Acme", "http://localhost:5173", to(), "tok123");
+        assert!(message.html.contains("http://localhost:5173/verify-email?token=tok123"));
+        assert!(message.text.contains("48 hours"));
+        assert_eq!(message.subject, "Acme - Verify your email a@example.com");
+        let welcome = new_account("Acme", "http://localhost:5173", to(), "tok456");
+        assert!(welcome.html.contains("/verify-email?token=tok456"));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod session;
 pub mod tokens;
 pub mod user;
 pub mod values;
+pub mod verification;
 
 pub use error::{StoreError, WriteError};
 pub use invalid::{Invalid, Patch};

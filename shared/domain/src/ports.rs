@@ -134,6 +134,21 @@ pub trait SessionStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
 }
 
+/// Email-verification links: single use, bound to the address they were sent to.
+pub trait EmailVerifications: Send + Sync {
+    /// A new link for `user`'s current address, valid for `ttl`: the raw token, which is kept
+    /// only as its SHA-256.
+    fn create_verification(
+        &self,
+        user: &User,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+    /// Spends the token and marks its user verified, at once: of concurrent redemptions one
+    /// wins. `None` when the token is unknown, expired or spent, its user is gone, or the
+    /// user's email is no longer the address it was sent to.
+    fn verify_email(&self, presented: &str) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
+}
+
 /// What authenticating a caller needs: their user, and whether their login still stands.
 pub trait Accounts: UserStore + SessionStore {
     /// The user and whether `login` still stands — in one round trip where the store can, as

@@ -13,6 +13,9 @@ pub struct User {
     pub email: Email,
     pub full_name: Option<FullName>,
     pub is_active: bool,
+    /// Whether the owner proved they read mail at `email` (a verification link); a new email
+    /// is unverified until its own link is followed.
+    pub is_verified: bool,
     pub role: Role,
     pub created_at: OffsetDateTime,
     pub password_hash: PasswordHash,
@@ -30,6 +33,7 @@ impl User {
             email,
             full_name,
             is_active: true,
+            is_verified: false,
             role,
             created_at: now_micros(),
             password_hash,
@@ -56,6 +60,8 @@ pub struct NewAccount {
     pub password: Password,
     pub full_name: Option<FullName>,
     pub is_active: bool,
+    /// Set only where the address is known to be the owner's (`POST /private/users/`).
+    pub is_verified: bool,
     pub role: Role,
 }
 
@@ -82,11 +88,14 @@ pub struct AccountChanges {
 
 impl AccountChanges {
     /// Applies the changes to `user`, hashing a new password if there is one. A new password,
-    /// role or active flag ends the user's sessions.
+    /// role or active flag ends the user's sessions; a new email is unverified.
     pub fn apply(self, user: &mut User) -> Result<(), passwords::HashError> {
         let (role, active) = (user.role, user.is_active);
         let password_changed = self.password.is_some();
         if let Some(email) = self.email {
+            if email != user.email {
+                user.is_verified = false;
+            }
             user.email = email;
         }
         self.full_name.apply_to(&mut user.full_name);
@@ -107,6 +116,35 @@ impl AccountChanges {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn verified_user() -> User {
+        let mut user = User::new(
+            Email::parse("a@example.com").unwrap(),
+            PasswordHash::from_stored("$argon2id$v=19$x".into()),
+            None,
+            Role::User,
+        );
+        user.is_verified = true;
+        user
+    }
+
+    #[test]
+    fn a_new_email_is_unverified_and_the_same_one_stays_verified() {
+        let mut user = verified_user();
+        let same = AccountChanges {
+            email: Some(Email::parse("A@example.com").unwrap()),
+            ..AccountChanges::default()
+        };
+        same.apply(&mut user).unwrap();
+        assert!(user.is_verified);
+        let other = AccountChanges {
+            email: Some(Email::parse("b@example.com").unwrap()),
+            ..AccountChanges::default()
+        };
+        other.apply(&mut user).unwrap();
+        assert!(!user.is_verified);
+        assert_eq!(user.email.as_str(), "b@example.com");
+    }
 
     #[test]
     fn role_field_wins_and_is_superuser_maps_onto_roles() {

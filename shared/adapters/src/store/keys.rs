@@ -65,6 +65,11 @@ pub fn reset(digest: &str) -> String {
     format!("RESET#{digest}")
 }
 pub const RESET_SK: &str = "RESET";
+/// An email-verification link, by the SHA-256 of its token.
+pub fn verification(digest: &str) -> String {
+    format!("VERIFY#{digest}")
+}
+pub const VERIFICATION_SK: &str = "VERIFY";
 /// A rate-limit window. The key (an email, an address) is hashed: whatever a client sends
 /// becomes a bounded key and is never stored as it was typed.
 pub fn rate(scope: &str, key: &str, window_start: u64) -> String {

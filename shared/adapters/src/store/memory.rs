@@ -8,9 +8,9 @@ use domain::file::{File, FileScope, FileStatus, UploadLimits, Usage};
 use domain::job::Job;
 use domain::passwords::PasswordHash;
 use domain::ports::{
-    Connections, EmailSender, FanOutQueue, FeedStore, FileCreateError, FileStore, Invitations, JobQueue, Notifier,
-    ObjectError, ObjectStore, Probe, Push, PushError, QueueError, RateLimiter, Records, SendError, SentEmails,
-    SessionStore, UploadForm, UploadTicket, UserStore,
+    Connections, EmailSender, EmailVerifications, FanOutQueue, FeedStore, FileCreateError, FileStore, Invitations,
+    JobQueue, Notifier, ObjectError, ObjectStore, Probe, Push, PushError, QueueError, RateLimiter, Records, SendError,
+    SentEmails, SessionStore, UploadForm, UploadTicket, UserStore,
 };
 use domain::realtime::{
     past_handshake, Audience, ChatMessage, Connection, ConnectionId, Event, FanOut, Invitation, Joined, Member,
@@ -29,6 +29,13 @@ struct ResetLink {
     user_id: Uuid,
     email: Email,
     user_version: u64,
+    expires: u64,
+}
+
+#[derive(Debug, Clone)]
+struct VerificationLink {
+    user_id: Uuid,
+    email: Email,
     expires: u64,
 }
 
@@ -52,6 +59,8 @@ pub struct State {
     families: HashMap<Uuid, (Session, bool)>,
     refresh: HashMap<String, RefreshToken>,
     resets: HashMap<String, ResetLink>,
+    /// digest of the token → link
+    verifications: HashMap<String, VerificationLink>,
     rates: HashMap<(&'static str, String, u64), u64>,
     /// file → (file, expires at)
     files: HashMap<Uuid, (File, Option<u64>)>,
@@ -522,7 +531,50 @@ impl SessionStore for Memory {
     }
 }
 
+impl EmailVerifications for Memory {
+    async fn create_verification(&self, user: &User, ttl: Duration) -> Result<String, StoreError> {
+        let token = secret()?;
+        let link = VerificationLink {
+            user_id: user.id,
+            email: user.email.clone(),
+            expires: now_secs() + ttl.as_secs(),
+        };
+        self.state()?.verifications.insert(secrets::digest(&token), link);
+        Ok(token)
+    }
+
+    async fn verify_email(&self, presented: &str) -> Result<Option<Uuid>, StoreError> {
+        let mut state = self.state()?;
+        let digest = secrets::digest(presented);
+        let Some(link) = state.verifications.get(&digest).cloned() else {
+            return Ok(None);
+        };
+        if link.expires <= now_secs() {
+            return Ok(None);
+        }
+        // As the table's transaction: nothing changes unless the address is still the link's.
+        match state.users.get_mut(&link.user_id) {
+            Some(user) if user.email == link.email => {
+                user.is_verified = true;
+                user.version += 1;
+                state.verifications.remove(&digest);
+                Ok(Some(link.user_id))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 impl Memory {
+    /// Makes every verification link of `user_id` expire now, as 48 hours would.
+    pub fn expire_verifications(&self, user_id: Uuid) {
+        if let Ok(mut state) = self.0.lock() {
+            for link in state.verifications.values_mut().filter(|l| l.user_id == user_id) {
+                link.expires = 0;
+            }
+        }
+    }
+
     fn revoke_sessions_but(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<usize, StoreError> {
         let mut state = self.state()?;
         let mut revoked = 0;

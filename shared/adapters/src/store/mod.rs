@@ -14,6 +14,7 @@ mod posts;
 mod records;
 mod sessions;
 mod users;
+mod verifications;
 
 pub use feed::REPLICAS as FEED_REPLICAS;
 

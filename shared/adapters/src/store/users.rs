@@ -15,6 +15,8 @@ use uuid::Uuid;
 pub(crate) const TOKENS_VALID_AFTER: &str = "tokens_valid_after";
 /// Bumped by every write of the profile.
 pub(crate) const VERSION: &str = "version";
+/// Whether a verification link for the current email was followed.
+pub(crate) const IS_VERIFIED: &str = "is_verified";
 
 /// The shard of the user count that counts this user.
 fn users_counter(user: Uuid) -> String {
@@ -34,6 +36,7 @@ fn user_to_item(user: &User) -> Row {
         ("id".to_owned(), text(user.id.to_string())),
         ("email".to_owned(), text(user.email.as_str())),
         ("is_active".to_owned(), AttributeValue::Bool(user.is_active)),
+        (IS_VERIFIED.to_owned(), AttributeValue::Bool(user.is_verified)),
         ("role".to_owned(), text(user.role.as_str())),
         ("created_at".to_owned(), text(created)),
         ("hashed_password".to_owned(), text(user.password_hash.as_str())),
@@ -52,6 +55,8 @@ pub(crate) fn user_from_item(item: &Row) -> Result<User, StoreError> {
         email: get_required(item, "email", Email::parse)?,
         full_name: get_parsed(item, "full_name", FullName::parse)?,
         is_active: get_bool(item, "is_active", false),
+        // Profiles written before verification existed never had a link: unverified.
+        is_verified: get_bool(item, IS_VERIFIED, false),
         role: get_required(item, "role", Role::parse)?,
         created_at: get_time(item, "created_at")?,
         password_hash: PasswordHash::from_stored(get_text(item, "hashed_password")?.to_owned()),

@@ -18,6 +18,10 @@ pub const LOGIN_ACCESS_TOKEN: Operation = Operation {
     replies: &[
         Reply::ok::<Token>(),
         Reply::error(400, "Incorrect email or password, or an inactive user"),
+        Reply::error(
+            403,
+            "Email not verified (only when the stack requires verified emails): a new link is sent",
+        ),
         INVALID,
         Reply::error(429, "Too many failed logins").with_headers(RETRY_AFTER),
         UNAVAILABLE,

@@ -11,7 +11,9 @@ pub mod private;
 pub mod users;
 pub mod utils;
 
-use crate::accounts::{PrivateUserCreate, UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe};
+use crate::accounts::{
+    PrivateUserCreate, UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe, VerifyEmail,
+};
 use crate::files::{FileCreate, FileCreated, FilePublic, UploadFileForm};
 use crate::items::{ItemCreate, ItemUpdate};
 use crate::login::{LoginForm, NewPassword, RefreshTokenRequest};

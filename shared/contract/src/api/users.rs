@@ -282,6 +282,51 @@ pub const REVOKE_SESSION: Operation = Operation {
     ],
 };
 
+/// Verify Email
+pub const VERIFY_EMAIL: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::POST,
+        path: "/api/v1/users/verify-email",
+        id: "users-verify_email",
+    },
+    tag: "users",
+    summary: "Verify Email",
+    description: "Follows a verification link: its token (single use, 48 hours) verifies the address it was sent \
+                  to, if that is still the user's email.",
+    bearer: Bearer::No,
+    params: &[],
+    body: Some(Content::json::<VerifyEmail>()),
+    replies: &[
+        Reply::ok::<Message>(),
+        Reply::error(400, "Invalid token: unknown, expired, used, or the email changed since"),
+        INVALID,
+        Reply::error(429, "Too many invalid tokens from this address").with_headers(RETRY_AFTER),
+        UNAVAILABLE,
+    ],
+};
+
+/// Send Verification Email
+pub const SEND_VERIFICATION_EMAIL: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::POST,
+        path: "/api/v1/users/me/verification-email",
+        id: "users-send_verification_email",
+    },
+    tag: "users",
+    summary: "Send Verification Email",
+    description: "Sends a new verification link to the caller's email (at most 3 an hour).",
+    bearer: Bearer::Required,
+    params: &[],
+    body: None,
+    replies: &[
+        Reply::ok::<Message>(),
+        Reply::error(400, "Email already verified"),
+        UNAUTHENTICATED,
+        Reply::error(429, "Too many verification emails").with_headers(RETRY_AFTER),
+        UNAVAILABLE,
+    ],
+};
+
 /// Every route of the function, in the order the document lists them.
 pub const OPERATIONS: &[Operation] = &[
     READ_USERS,
@@ -297,4 +342,6 @@ pub const OPERATIONS: &[Operation] = &[
     READ_SESSIONS,
     REVOKE_OTHER_SESSIONS,
     REVOKE_SESSION,
+    VERIFY_EMAIL,
+    SEND_VERIFICATION_EMAIL,
 ];
