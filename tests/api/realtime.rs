@@ -511,3 +511,47 @@ fn a_history_over_the_frame_limit_reaches_a_joiner_in_several_frames() {
     let expected: Vec<String> = (0..50).map(|n| format!("{n:02}")).collect();
     assert_eq!(seen, expected, "every message once, oldest first");
 }
+
+#[test]
+fn a_room_at_the_presence_size_is_not_told_of_joins_and_leaves_and_answers_who() {
+    let stack = Stack::start_with(&["RealtimePresenceMembers=3"]);
+    let room = room();
+    let users: Vec<TestUser> = (0..4).map(|_| stack.signup()).collect();
+    let mut sockets: Vec<Socket> = users.iter().map(|u| connect(&stack, u)).collect();
+    join(&mut sockets[0], &room);
+    join(&mut sockets[1], &room);
+    let joined = sockets[0].expect("user_join");
+    assert_eq!(joined["user_id"], users[1].id.as_str(), "a room of 2 is told");
+    join(&mut sockets[2], &room);
+    join(&mut sockets[3], &room);
+    sockets[3].send(&json!({"action": "who", "room": room}));
+    assert_eq!(
+        sockets[3].expect("presence"),
+        json!({"type": "presence", "room": room, "count": 4})
+    );
+    // The fourth leaves a room of 4 (now 3: not told), the third a room of 3 (now 2: told). The
+    // first client's next presence frame is the third's leave, so the fourth's never came.
+    sockets[3].send(&json!({"action": "leave", "room": room}));
+    assert_eq!(
+        sockets[3].expect("user_leave")["user_id"],
+        users[3].id.as_str(),
+        "the leaver is told"
+    );
+    sockets[2].send(&json!({"action": "leave", "room": room}));
+    sockets[2].expect("user_leave");
+    let next = loop {
+        match sockets[0].receive(Duration::from_secs(10)) {
+            Received::Frame(frame) if frame["type"] == "user_join" || frame["type"] == "user_leave" => break frame,
+            Received::Frame(_) => {}
+            other => panic!("no presence frame: {other:?}"),
+        }
+    };
+    assert_eq!(next["type"], "user_leave");
+    assert_eq!(next["user_id"], users[2].id.as_str());
+    sockets[3].send(&json!({"action": "who", "room": room}));
+    let refused = sockets[3].expect("error");
+    assert!(
+        refused["detail"].as_str().unwrap_or_default().starts_with("Join room"),
+        "{refused}"
+    );
+}
