@@ -1,4 +1,5 @@
-//! `login`: password login, refresh-token rotation, logout, and password recovery.
+//! `login`: password login (and its second factor), refresh-token rotation, logout, and password
+//! recovery.
 
 use adapters::aws::{Bucket, SqsQueue};
 use adapters::store::Table;
@@ -7,13 +8,15 @@ use contract::login::{LoginForm, NewPassword, RefreshTokenRequest, TypedPassword
 use contract::operation::Endpoint;
 use contract::public::{Token, UserPublic};
 use contract::schema::Secret;
+use contract::two_factor::{MfaLogin, OneTimeCode};
 use domain::auth::Authenticator;
 use domain::email;
 use domain::job::Job;
 use domain::passwords;
-use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
+use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter, TwoFactorStore};
 use domain::realtime::{Audience, Event};
 use domain::session::{Count, Limit, LoginOrigin, Refresh};
+use domain::two_factor::{self, CODES_PER_ACCOUNT};
 use domain::{Email, User};
 use edge::error::AuthFailure;
 use edge::request::Caller;
@@ -33,6 +36,7 @@ pub enum Route {
     AccessToken,
     TestToken,
     RefreshToken,
+    Mfa,
     Logout,
     PasswordRecovery,
     ResetPassword,
@@ -78,17 +82,22 @@ const RECOVERY_PER_IP: Limit = Limit {
     window: Duration::from_secs(3600),
 };
 
+const INVALID_CODE: &str = "Invalid code";
+const TOO_MANY_CODES: &str = "Too many two-factor codes tried, try again later";
+
 const RECOVERY_SENT: &str = "If that email is registered, we sent a password recovery link";
 
 /// What the login routes need of a store.
-pub trait LoginStore: Accounts + RateLimiter + Clone + 'static {}
-impl<S: Accounts + RateLimiter + Clone + 'static> LoginStore for S {}
+pub trait LoginStore: Accounts + RateLimiter + TwoFactorStore + Clone + 'static {}
+impl<S: Accounts + RateLimiter + TwoFactorStore + Clone + 'static> LoginStore for S {}
 
 pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,
     ctx: Context<S, Q, B>,
     http: HttpConfig,
     per_address: Limit,
+    /// How long an `mfa_token` lasts.
+    mfa_ttl: Duration,
 }
 
 /// The address-wide limit's `max` from `LOGIN_FAILURES_PER_ADDRESS` (the default without it).
@@ -103,7 +112,13 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             auth: ctx.authenticator(),
             ctx,
             per_address: LOGIN_PER_IP,
+            mfa_ttl: two_factor::CHALLENGE_TTL,
         }
+    }
+
+    /// How long the `mfa_token` of a password step lasts (5 minutes but in tests).
+    pub fn mfa_token_ttl(self, mfa_ttl: Duration) -> Self {
+        Self { mfa_ttl, ..self }
     }
 
     /// Failed logins one address may make in a window, over every account.
@@ -216,6 +231,49 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         self.check(&limits, LIMITED).await?;
         if !user.is_active {
             return Err(ApiError::BadRequest("Inactive user".into()));
+        }
+        request.set_user(user.id);
+        if user.has_2fa {
+            // No session yet: the login goes on at `/login/mfa` with this token and a code.
+            let mfa_token = self.store().create_challenge(user.id, self.mfa_ttl).await?;
+            return Err(ApiError::MfaRequired { mfa_token });
+        }
+        self.start_session(&request, &user).await
+    }
+
+    /// The second step of a login with two-factor on. Every attempt is counted before its code
+    /// is checked — against its `mfa_token` (5) and then its account (10 per 15 minutes) — so
+    /// parallel guesses cannot pass either limit; a right code gives the account's back.
+    async fn login_mfa(&self, request: ApiRequest) -> ApiResult<Response> {
+        let MfaLogin {
+            mfa_token: Secret(token),
+            code: OneTimeCode(code),
+        } = request.body()?;
+        let invalid = || ApiError::BadRequest(INVALID_CODE.into());
+        let challenge = self
+            .store()
+            .challenge_attempt(&token, two_factor::CHALLENGE_ATTEMPTS)
+            .await?
+            .ok_or_else(invalid)?;
+        let account = challenge.user_id.to_string();
+        self.attempt(&[(&CODES_PER_ACCOUNT, &account)], TOO_MANY_CODES).await?;
+        // The password step still stands: the user active, with two-factor, no credential
+        // change since.
+        let user = self
+            .store()
+            .get(challenge.user_id)
+            .await?
+            .filter(|u| u.has_2fa && u.accepts_token_issued_at(challenge.issued_at))
+            .ok_or_else(invalid)?;
+        let record = self.store().two_factor(user.id).await?.unwrap_or_default();
+        let now = domain::clock::now_secs();
+        if !two_factor::spend_code(self.store(), &self.ctx.totp_key, user.id, &record, &code, now).await? {
+            return Err(invalid());
+        }
+        self.store().refund(&CODES_PER_ACCOUNT, &account).await?;
+        // Once: of two right codes racing on one token, one login.
+        if !self.store().spend_challenge(&token).await? {
+            return Err(invalid());
         }
         request.set_user(user.id);
         self.start_session(&request, &user).await
@@ -384,6 +442,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
     fn routes() -> Vec<(Endpoint, Route)> {
         vec![
             (const { login::LOGIN_ACCESS_TOKEN.endpoint }, Route::AccessToken),
+            (const { login::LOGIN_MFA.endpoint }, Route::Mfa),
             (const { login::TEST_TOKEN.endpoint }, Route::TestToken),
             (const { login::REFRESH_TOKEN.endpoint }, Route::RefreshToken),
             (const { login::LOGOUT.endpoint }, Route::Logout),
@@ -399,6 +458,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
     async fn handle(&self, route: Route, request: ApiRequest) -> ApiResult<Response> {
         match route {
             Route::AccessToken => self.access_token(request).await,
+            Route::Mfa => self.login_mfa(request).await,
             Route::TestToken => self.test_token(request).await,
             Route::RefreshToken => self.refresh_token(request).await,
             Route::Logout => self.logout(request).await,

@@ -1,4 +1,5 @@
-//! `users`: accounts — signup, the caller's own account, and user management by superusers.
+//! `users`: accounts — signup, the caller's own account (its sessions and two-factor), and user
+//! management by superusers.
 
 use adapters::aws::{Bucket, SqsQueue};
 use adapters::store::Table;
@@ -8,13 +9,15 @@ use contract::operation::Endpoint;
 use contract::paging::Paging;
 use contract::public::{Page, Skip, UserPublic};
 use contract::sessions::sessions_page;
+use contract::two_factor::{OneTimeCode, RecoveryCodes, TotpConfirm, TotpSetup, TotpSetupRequest, TwoFactorDisable};
 use domain::accounts::AccountError;
 use domain::email;
 use domain::job::Job;
 use domain::passwords;
-use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter};
+use domain::ports::{Accounts, JobQueue, Notifier, RateLimiter, TwoFactorStore};
 use domain::realtime::{Audience, Event};
 use domain::session::Limit;
+use domain::two_factor::{self, SecondFactor, TotpSecret, CODES_PER_ACCOUNT};
 use domain::user::AccountChanges;
 use domain::{Email, Permission, StoreError, User};
 use edge::resource::conditional;
@@ -46,6 +49,10 @@ pub enum Route {
     Sessions,
     RevokeSession,
     RevokeOtherSessions,
+    SetupTotp,
+    ConfirmTotp,
+    DisableTwoFactorMe,
+    ResetTwoFactor,
 }
 
 const EMAIL_TAKEN_BY_ADMIN: &str = "The user with this email already exists in the system.";
@@ -53,6 +60,11 @@ const EMAIL_TAKEN_AT_SIGNUP: &str = "The user with this email already exists in 
 const EMAIL_CONFLICT: &str = "User with this email already exists";
 const NO_SUCH_USER: &str = "The user with this id does not exist in the system";
 const SUPERUSER_SELF_DELETE: &str = "Super users are not allowed to delete themselves";
+const INCORRECT_PASSWORD: &str = "Incorrect password";
+const INVALID_CODE: &str = "Invalid code";
+const TWO_FACTOR_ON: &str = "Two-factor authentication is already enabled";
+const TWO_FACTOR_OFF: &str = "Two-factor authentication is not enabled";
+const TWO_FACTOR_DISABLED: &str = "Two-factor authentication disabled";
 
 /// Wrong current passwords per account: the check is a password oracle for whoever holds a
 /// token, and counting it apart from logins keeps a thief from locking the owner out of login.
@@ -68,9 +80,24 @@ pub struct Users<S = Table, Q = SqsQueue, B = Bucket> {
     http: HttpConfig,
 }
 
-impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static>
-    Users<S, Q, B>
-{
+/// What the users routes need of a store.
+pub trait UsersStore: Accounts + RateLimiter + TwoFactorStore + Clone + 'static {}
+impl<S: Accounts + RateLimiter + TwoFactorStore + Clone + 'static> UsersStore for S {}
+
+/// The QR code of an `otpauth://` URI, as SVG, drawn here: the secret never leaves for a
+/// QR service.
+fn qr_svg(uri: &str) -> ApiResult<String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| ApiError::Internal(format!("QR code: {e}")))?;
+    Ok(code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build())
+}
+
+impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Users<S, Q, B> {
     pub fn new(ctx: Context<S, Q, B>, http: HttpConfig) -> Self {
         Self {
             http,
@@ -301,6 +328,150 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
         edge::message(StatusCode::OK, "Other sessions revoked")
     }
 
+    /// The caller's current password, checked against the same per-account limit as a password
+    /// change (a password oracle for whoever holds a token), counted first.
+    async fn check_password(&self, me: &User, password: &str) -> ApiResult<()> {
+        let key = me.id.to_string();
+        let attempt = self.store().hit(&CURRENT_PASSWORD, &key).await?;
+        if attempt.count > CURRENT_PASSWORD.max {
+            return Err(ApiError::TooManyRequests {
+                detail: "Too many wrong passwords, try again later".into(),
+                retry_after_secs: attempt.retry_after_secs,
+            });
+        }
+        if !passwords::verify(password, &me.password_hash) {
+            return Err(ApiError::BadRequest(INCORRECT_PASSWORD.into()));
+        }
+        self.store().refund(&CURRENT_PASSWORD, &key).await?;
+        Ok(())
+    }
+
+    /// Counts a code against the account's limit before it is checked (429 past it), so
+    /// parallel guesses cannot pass it; a right code gives it back.
+    async fn code_attempt(&self, user_id: uuid::Uuid) -> ApiResult<()> {
+        let attempt = self.store().hit(&CODES_PER_ACCOUNT, &user_id.to_string()).await?;
+        if attempt.count > CODES_PER_ACCOUNT.max {
+            return Err(ApiError::TooManyRequests {
+                detail: "Too many two-factor codes tried, try again later".into(),
+                retry_after_secs: attempt.retry_after_secs,
+            });
+        }
+        Ok(())
+    }
+
+    async fn code_accepted(&self, user_id: uuid::Uuid) -> ApiResult<()> {
+        Ok(self.store().refund(&CODES_PER_ACCOUNT, &user_id.to_string()).await?)
+    }
+
+    /// A new secret, pending until confirmed: shown with its URI and QR code, kept sealed.
+    async fn setup_totp(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.current_user(&request).await?;
+        let TotpSetupRequest { password } = request.body()?;
+        self.check_password(&me, &password.0 .0).await?;
+        if me.has_2fa {
+            return Err(ApiError::BadRequest(TWO_FACTOR_ON.into()));
+        }
+        let secret = TotpSecret::generate()?;
+        let sealed = self.ctx.totp_key.seal(&secret, me.id)?;
+        if !self.store().begin_totp(me.id, &sealed).await? {
+            return Err(ApiError::BadRequest(TWO_FACTOR_ON.into()));
+        }
+        let otpauth_uri = secret.otpauth_uri(&self.http.project_name, me.email.as_str());
+        let setup = TotpSetup {
+            secret: secret.base32(),
+            qr_svg: qr_svg(&otpauth_uri)?,
+            otpauth_uri,
+        };
+        edge::json(StatusCode::OK, &setup)
+    }
+
+    /// Turns two-factor on with a code of the pending secret; the recovery codes, shown once.
+    async fn confirm_totp(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.current_user(&request).await?;
+        let TotpConfirm {
+            code: OneTimeCode(code),
+        } = request.body()?;
+        if me.has_2fa {
+            return Err(ApiError::BadRequest(TWO_FACTOR_ON.into()));
+        }
+        let pending = self.store().two_factor(me.id).await?.and_then(|record| record.pending);
+        let Some(pending) = pending else {
+            return Err(ApiError::BadRequest("No two-factor setup to confirm".into()));
+        };
+        self.code_attempt(me.id).await?;
+        let secret = self
+            .ctx
+            .totp_key
+            .open(&pending, me.id)
+            .map_err(|e| ApiError::Internal(format!("{}: {e}", me.id)))?;
+        let now = domain::clock::now_secs();
+        let step = match SecondFactor::parse(&code) {
+            Some(SecondFactor::Totp(code)) => secret.matching_step(&code, now, None),
+            _ => None,
+        };
+        let Some(step) = step else {
+            return Err(ApiError::BadRequest(INVALID_CODE.into()));
+        };
+        self.code_accepted(me.id).await?;
+        let (shown, digests) = two_factor::recovery_codes(me.id)?;
+        // The step is the last accepted: the code that confirmed cannot log in too.
+        if !self.store().enable_totp(me.id, &pending, step, &digests).await? {
+            // Confirmed by a parallel request, or replaced by a newer setup meanwhile.
+            return Err(ApiError::BadRequest(INVALID_CODE.into()));
+        }
+        edge::json(StatusCode::OK, &RecoveryCodes { recovery_codes: shown })
+    }
+
+    /// Turns the caller's two-factor off (password and a code), ending their other sessions.
+    async fn disable_two_factor_me(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.caller(&request).await?;
+        let TwoFactorDisable {
+            password,
+            code: OneTimeCode(code),
+        } = request.body()?;
+        self.check_password(&me.user, &password.0 .0).await?;
+        if !me.user.has_2fa {
+            return Err(ApiError::BadRequest(TWO_FACTOR_OFF.into()));
+        }
+        self.code_attempt(me.user.id).await?;
+        let record = self.store().two_factor(me.user.id).await?.unwrap_or_default();
+        let now = domain::clock::now_secs();
+        let key = &self.ctx.totp_key;
+        if !two_factor::spend_code(self.store(), key, me.user.id, &record, &code, now).await? {
+            return Err(ApiError::BadRequest(INVALID_CODE.into()));
+        }
+        self.code_accepted(me.user.id).await?;
+        self.store().disable_two_factor(me.user.id).await?;
+        let audience = match me.session() {
+            Some(keep) => {
+                self.store().revoke_other_sessions(me.user.id, keep).await?;
+                Audience::OtherSessions(keep)
+            }
+            None => {
+                self.store().revoke_user_sessions(me.user.id).await?;
+                Audience::User
+            }
+        };
+        self.sessions_ended(me.user.id, audience, "two_factor_disabled").await;
+        edge::message(StatusCode::OK, TWO_FACTOR_DISABLED)
+    }
+
+    /// An administrator turns a locked-out user's two-factor off; that user's sessions end.
+    async fn reset_two_factor(&self, request: ApiRequest) -> ApiResult<Response> {
+        self.admin(&request).await?;
+        let id = request.path_id("user_id")?;
+        let not_found = || ApiError::NotFound("User not found".into());
+        self.store().get(id).await?.ok_or_else(not_found)?;
+        match self.store().disable_two_factor(id).await {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => return Err(not_found()),
+            Err(other) => return Err(other.into()),
+        }
+        self.store().revoke_user_sessions(id).await?;
+        self.sessions_ended(id, Audience::User, "two_factor_reset").await;
+        edge::message(StatusCode::OK, TWO_FACTOR_DISABLED)
+    }
+
     async fn delete(&self, request: ApiRequest) -> ApiResult<Response> {
         let caller = self.admin(&request).await?;
         let id = request.path_id("user_id")?;
@@ -324,9 +495,7 @@ fn account_error(err: AccountError) -> ApiError {
     }
 }
 
-impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Api
-    for Users<S, Q, B>
-{
+impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Api for Users<S, Q, B> {
     type Route = Route;
 
     fn routes() -> Vec<(Endpoint, Route)> {
@@ -347,6 +516,13 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
                 const { users::REVOKE_OTHER_SESSIONS.endpoint },
                 Route::RevokeOtherSessions,
             ),
+            (const { users::SETUP_TOTP.endpoint }, Route::SetupTotp),
+            (const { users::CONFIRM_TOTP.endpoint }, Route::ConfirmTotp),
+            (
+                const { users::DISABLE_TWO_FACTOR_ME.endpoint },
+                Route::DisableTwoFactorMe,
+            ),
+            (const { users::RESET_TWO_FACTOR.endpoint }, Route::ResetTwoFactor),
         ]
     }
 
@@ -365,6 +541,10 @@ impl<S: Accounts + RateLimiter + Clone + 'static, Q: JobQueue + Notifier + 'stat
             Route::Sessions => self.sessions(request).await,
             Route::RevokeSession => self.revoke_session(request).await,
             Route::RevokeOtherSessions => self.revoke_other_sessions(request).await,
+            Route::SetupTotp => self.setup_totp(request).await,
+            Route::ConfirmTotp => self.confirm_totp(request).await,
+            Route::DisableTwoFactorMe => self.disable_two_factor_me(request).await,
+            Route::ResetTwoFactor => self.reset_two_factor(request).await,
         }
     }
 }

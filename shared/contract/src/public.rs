@@ -27,6 +27,7 @@ response! {
         #[serde(with = "time::serde::rfc3339")]
         required created_at: OffsetDateTime,
         required role: Role,
+        required has_2fa: bool,
     }
 }
 
@@ -40,6 +41,7 @@ impl From<&User> for UserPublic {
             full_name: user.full_name.clone(),
             created_at: user.created_at,
             role: user.role,
+            has_2fa: user.has_2fa,
         }
     }
 }
