@@ -508,6 +508,7 @@ mod handler_tests {
 
     use super::*;
     use adapters::store::memory::Memory;
+    use domain::ports::{SessionStore, TwoFactorStore};
     use domain::Role;
     use edge::StatusCode;
     use serde_json::{json, Value};
@@ -790,4 +791,125 @@ mod handler_tests {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["detail"][0]["loc"], json!(["body", "password"]));
     }
+
+    /// Two-factor turned on for `user_id` as the users function does: the secret and the
+    /// recovery codes.
+    async fn two_factor_on(memory: &Memory, user_id: Uuid) -> (two_factor::TotpSecret, Vec<String>) {
+        let secret = two_factor::TotpSecret::generate().unwrap();
+        let sealed = context(memory).totp_key.seal(&secret, user_id).unwrap();
+        assert!(memory.begin_totp(user_id, &sealed).await.unwrap());
+        let (shown, digests) = two_factor::recovery_codes(user_id).unwrap();
+        // A step long past, so that every code of now is unused.
+        assert!(memory.enable_totp(user_id, &sealed, 0, &digests).await.unwrap());
+        (secret, shown)
+    }
+
+    fn code(secret: &two_factor::TotpSecret, steps: i64) -> String {
+        let step = two_factor::step_at(domain::clock::now_secs()) as i64 + steps;
+        format!("{:06}", secret.code(step as u64))
+    }
+
+    /// The password step of a login with two-factor on: its `mfa_token`.
+    async fn mfa_token(service: &edge::Service<Login<Memory, Memory, Memory>>) -> String {
+        let response = service.call(event("login/access-token.json", "", form(PASSWORD))).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["www-authenticate"], r#"Bearer error="mfa_required""#);
+        let lambda_http::Body::Text(body) = response.body() else {
+            panic!("a JSON body")
+        };
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["detail"], "Two-factor code required");
+        body["mfa_token"].as_str().unwrap().to_owned()
+    }
+
+    fn second_step(token: &str, code: &str) -> lambda_http::Request {
+        let body = json!({"mfa_token": token, "code": code});
+        event("login/mfa-invalid-token.json", "", move |e| set_body(e, body))
+    }
+
+    #[tokio::test]
+    async fn with_two_factor_on_a_password_gets_an_mfa_token_and_a_code_the_tokens() {
+        let memory = Memory::default();
+        let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (secret, recovery) = two_factor_on(&memory, admin.id).await;
+        let service = login(&memory);
+        let before = memory.sessions(admin.id).await.unwrap().len();
+        let token = mfa_token(&service).await;
+        assert_eq!(memory.sessions(admin.id).await.unwrap().len(), before, "no session yet");
+
+        let (status, body) = call(&service, second_step(&token, &code(&secret, 3))).await;
+        assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"detail": INVALID_CODE})));
+        let (status, tokens) = call(&service, second_step(&token, &code(&secret, 0))).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let access = tokens["access_token"].as_str().unwrap();
+        let (status, me) = call(&service, event("login/test-token.json", access, |_| {})).await;
+        assert_eq!((status, me["has_2fa"].clone()), (StatusCode::OK, json!(true)));
+        assert_eq!(
+            call(&service, second_step(&token, &code(&secret, 0))).await.0,
+            StatusCode::BAD_REQUEST,
+            "an mfa_token is single use"
+        );
+        // The same code with a new mfa_token: a replay.
+        let again = mfa_token(&service).await;
+        assert_eq!(call(&service, second_step(&again, &code(&secret, 0))).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(call(&service, second_step(&again, &code(&secret, -2))).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(call(&service, second_step(&again, &recovery[0])).await.0, StatusCode::OK);
+        let third = mfa_token(&service).await;
+        assert_eq!(
+            call(&service, second_step(&third, &recovery[0])).await.0,
+            StatusCode::BAD_REQUEST,
+            "a recovery code once ever"
+        );
+    }
+
+    #[tokio::test]
+    async fn five_wrong_codes_end_an_mfa_token_and_ten_an_accounts_attempts() {
+        let memory = Memory::default();
+        let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (secret, _) = two_factor_on(&memory, admin.id).await;
+        let service = login(&memory);
+        let token = mfa_token(&service).await;
+        for _ in 0..two_factor::CHALLENGE_ATTEMPTS {
+            assert_eq!(call(&service, second_step(&token, "not-a-code")).await.0, StatusCode::BAD_REQUEST);
+        }
+        assert_eq!(call(&service, second_step(&token, &code(&secret, 0))).await.0, StatusCode::BAD_REQUEST);
+        let token = mfa_token(&service).await;
+        for _ in 0..CODES_PER_ACCOUNT.max - two_factor::CHALLENGE_ATTEMPTS {
+            assert_eq!(call(&service, second_step(&token, "000000x")).await.0, StatusCode::BAD_REQUEST);
+        }
+        let token = mfa_token(&service).await;
+        let response = service.call(second_step(&token, &code(&secret, 0))).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key("retry-after"));
+    }
+
+    #[tokio::test]
+    async fn an_mfa_token_expires() {
+        let memory = Memory::default();
+        let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (secret, _) = two_factor_on(&memory, admin.id).await;
+        let service = service(Login::new(context(&memory), testkit::http_config()).mfa_token_ttl(Duration::ZERO));
+        let token = mfa_token(&service).await;
+        assert_eq!(call(&service, second_step(&token, &code(&secret, 0))).await.0, StatusCode::BAD_REQUEST);
+        // The code was not spent on the expired token: a fresh one takes it.
+        let fresh = mfa_token(&login(&memory)).await;
+        assert_eq!(call(&login(&memory), second_step(&fresh, &code(&secret, 0))).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_credential_change_after_the_password_step_voids_its_mfa_token() {
+        use domain::ports::UserStore;
+        let memory = Memory::default();
+        let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (secret, _) = two_factor_on(&memory, admin.id).await;
+        let token = mfa_token(&login(&memory)).await;
+        let mut changed = memory.get(admin.id).await.unwrap().unwrap();
+        changed.tokens_valid_after = domain::clock::now_secs() + 1;
+        memory.update(&changed, &changed.email).await.unwrap();
+        assert_eq!(
+            call(&login(&memory), second_step(&token, &code(&secret, 0))).await.0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+
 }

@@ -589,7 +589,7 @@ mod handler_tests {
 
     use super::*;
     use adapters::store::memory::Memory;
-    use domain::ports::UserStore;
+    use domain::ports::{TwoFactorStore, UserStore};
     use domain::Role;
     use edge::StatusCode;
     use serde_json::{json, Value};
@@ -838,4 +838,154 @@ mod handler_tests {
             (StatusCode::UNPROCESSABLE_ENTITY, json!(["path", "user_id"]))
         );
     }
+
+    /// The code of `secret` (base32, as the setup answers it) `steps` from now.
+    fn code_of(secret: &Value, steps: i64) -> String {
+        let secret = TotpSecret::from_base32(secret.as_str().unwrap()).unwrap();
+        let step = two_factor::step_at(domain::clock::now_secs()) as i64 + steps;
+        format!("{:06}", secret.code(step as u64))
+    }
+
+    fn with_body(body: Value) -> impl FnOnce(&mut Value) {
+        move |e| set_body(e, body)
+    }
+
+    /// Two-factor set up and confirmed for the caller of `token`: the secret and the recovery codes.
+    async fn two_factor_on(memory: &Memory, token: &str) -> (Value, Vec<String>) {
+        let setup = event("users/setup-totp-wrong-password.json", token, with_body(json!({"password": PASSWORD})));
+        let (status, setup) = call(&users(memory), setup).await;
+        assert_eq!(status, StatusCode::OK, "{setup}");
+        let confirm = event(
+            "users/confirm-totp-not-set-up.json",
+            token,
+            with_body(json!({"code": code_of(&setup["secret"], 0)})),
+        );
+        let (status, codes) = call(&users(memory), confirm).await;
+        assert_eq!(status, StatusCode::OK, "{codes}");
+        let codes = codes["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        (setup["secret"].clone(), codes)
+    }
+
+    #[tokio::test]
+    async fn totp_is_set_up_with_the_password_and_on_once_a_code_confirms_it() {
+        let memory = Memory::default();
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        let wrong = event("users/setup-totp-wrong-password.json", &token, |_| {});
+        assert_eq!(
+            call(&users(&memory), wrong).await,
+            (StatusCode::BAD_REQUEST, json!({"detail": "Incorrect password"}))
+        );
+        let unconfirmed = event("users/confirm-totp-not-set-up.json", &token, |_| {});
+        assert_eq!(call(&users(&memory), unconfirmed).await.0, StatusCode::BAD_REQUEST);
+
+        let setup = event("users/setup-totp-wrong-password.json", &token, with_body(json!({"password": PASSWORD})));
+        let (status, setup) = call(&users(&memory), setup).await;
+        assert_eq!(status, StatusCode::OK);
+        let secret = setup["secret"].as_str().unwrap();
+        assert_eq!(secret.len(), 32);
+        let uri = setup["otpauth_uri"].as_str().unwrap();
+        assert!(uri.starts_with("otpauth://totp/Test:me%40example.com?secret="), "{uri}");
+        assert!(uri.contains(secret));
+        assert!(setup["qr_svg"].as_str().unwrap().contains("<svg"));
+        let stored = memory.two_factor(me.id).await.unwrap().unwrap();
+        assert!(!stored.pending.unwrap().contains(secret), "sealed at rest");
+        let read_me = || event("users/read-me.json", &token, |_| {});
+        assert_eq!(call(&users(&memory), read_me()).await.1["has_2fa"], false, "not before it is confirmed");
+
+        let late = event(
+            "users/confirm-totp-not-set-up.json",
+            &token,
+            with_body(json!({"code": code_of(&setup["secret"], -2)})),
+        );
+        assert_eq!(
+            call(&users(&memory), late).await,
+            (StatusCode::BAD_REQUEST, json!({"detail": "Invalid code"}))
+        );
+        let right = event(
+            "users/confirm-totp-not-set-up.json",
+            &token,
+            with_body(json!({"code": code_of(&setup["secret"], 0)})),
+        );
+        let (status, codes) = call(&users(&memory), right).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(codes["recovery_codes"].as_array().unwrap().len(), 10);
+        assert_eq!(call(&users(&memory), read_me()).await.1["has_2fa"], true);
+        let stored = memory.two_factor(me.id).await.unwrap().unwrap();
+        assert_eq!((stored.pending, stored.recovery_left), (None, 10));
+        let again = event("users/setup-totp-wrong-password.json", &token, with_body(json!({"password": PASSWORD})));
+        assert_eq!(
+            call(&users(&memory), again).await,
+            (StatusCode::BAD_REQUEST, json!({"detail": TWO_FACTOR_ON}))
+        );
+    }
+
+    #[tokio::test]
+    async fn disabling_takes_the_password_and_an_unused_code_and_ends_the_other_sessions() {
+        let memory = Memory::default();
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        let (_, other) = testkit::session(&memory, me.id).await;
+        let (secret, recovery) = two_factor_on(&memory, &token).await;
+        let disable = |password: &str, code: &str| {
+            event(
+                "users/disable-two-factor-me-wrong-password.json",
+                &token,
+                with_body(json!({"password": password, "code": code})),
+            )
+        };
+        let wrong_password = disable("not-the-password", &recovery[0]);
+        assert_eq!(
+            call(&users(&memory), wrong_password).await.1["detail"],
+            "Incorrect password"
+        );
+        // The code that confirmed the setup was accepted already: a replay.
+        let replay = disable(PASSWORD, &code_of(&secret, 0));
+        assert_eq!(call(&users(&memory), replay).await.1["detail"], "Invalid code");
+        let (status, body) = call(&users(&memory), disable(PASSWORD, &recovery[0].to_uppercase())).await;
+        assert_eq!((status, body), (StatusCode::OK, json!({"message": TWO_FACTOR_DISABLED})));
+        assert_eq!(memory.two_factor(me.id).await.unwrap(), None);
+        let read_me = |token: &str| event("users/read-me.json", token, |_| {});
+        let (status, read) = call(&users(&memory), read_me(&token)).await;
+        assert_eq!((status, read["has_2fa"].clone()), (StatusCode::OK, json!(false)));
+        assert_eq!(call(&users(&memory), read_me(&other)).await.0, StatusCode::UNAUTHORIZED);
+        assert!(matches!(memory.notifications().as_slice(),
+            [n] if n.user_id == me.id && matches!(n.audience, Audience::OtherSessions(_))));
+        let (status, body) = call(&users(&memory), disable(PASSWORD, &recovery[1])).await;
+        assert_eq!((status, body["detail"].clone()), (StatusCode::BAD_REQUEST, json!(TWO_FACTOR_OFF)));
+    }
+
+    #[tokio::test]
+    async fn an_administrator_resets_a_locked_out_users_two_factor_and_ends_their_sessions() {
+        let memory = Memory::default();
+        let (_, admin) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (locked, token) = caller(&memory, "locked@example.com", Role::User).await;
+        two_factor_on(&memory, &token).await;
+        let path = format!("/api/v1/users/{}/2fa", locked.id);
+        let reset = |token: &str| event("users/reset-two-factor-unknown.json", token, |e| set_path(e, &path));
+        let (_, plain) = caller(&memory, "plain@example.com", Role::User).await;
+        assert_eq!(call(&users(&memory), reset(&plain)).await.0, StatusCode::FORBIDDEN);
+        let unknown = event("users/reset-two-factor-unknown.json", &admin, |_| {});
+        assert_eq!(
+            call(&users(&memory), unknown).await,
+            (StatusCode::NOT_FOUND, json!({"detail": "User not found"}))
+        );
+        assert_eq!(
+            call(&users(&memory), reset(&admin)).await,
+            (StatusCode::OK, json!({"message": TWO_FACTOR_DISABLED}))
+        );
+        let stored = memory.get(locked.id).await.unwrap().unwrap();
+        assert!(!stored.has_2fa);
+        assert_eq!(memory.two_factor(locked.id).await.unwrap(), None);
+        let ended = event("users/read-me.json", &token, |_| {});
+        assert_eq!(call(&users(&memory), ended).await.0, StatusCode::UNAUTHORIZED);
+        assert!(memory
+            .notifications()
+            .iter()
+            .any(|n| n.user_id == locked.id && n.audience == Audience::User && n.data["reason"] == "two_factor_reset"));
+    }
+
 }

@@ -88,6 +88,22 @@ impl TotpSecret {
         random().map(Self)
     }
 
+    /// The secret from its base32 form (as an authenticator app reads it); `None` unless it is
+    /// 32 characters of RFC 4648's alphabet.
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let (mut buffer, mut bits, mut out) = (0u64, 0u32, Vec::with_capacity(20));
+        for c in text.bytes() {
+            let value = BASE32.iter().position(|&b| b == c.to_ascii_uppercase())?;
+            buffer = (buffer << 5) | value as u64;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buffer >> bits) as u8);
+            }
+        }
+        out.try_into().ok().map(Self)
+    }
+
     /// The secret as an authenticator app is given it.
     pub fn base32(&self) -> String {
         base32(&self.0)
@@ -355,6 +371,9 @@ mod tests {
     fn base32_is_rfc_4648s() {
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
         assert_eq!(rfc_secret().base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        assert_eq!(TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), Some(rfc_secret()));
+        assert_eq!(TotpSecret::from_base32("MZXW6YTBOI"), None, "not 20 bytes");
+        assert_eq!(TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJ1"), None);
     }
 
     #[test]
