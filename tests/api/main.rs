@@ -15,4 +15,5 @@ mod recovery;
 mod sessions;
 mod test_email;
 mod tokens;
+mod two_factor;
 mod users;
