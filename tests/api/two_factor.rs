@@ -98,7 +98,11 @@ fn mfa_token(stack: &Stack, user: &TestUser) -> String {
 }
 
 fn second_step(stack: &Stack, token: &str, code: &str) -> Answer {
-    post_json(&stack.api("/login/mfa"), &json!({"mfa_token": token, "code": code}), None)
+    post_json(
+        &stack.api("/login/mfa"),
+        &json!({"mfa_token": token, "code": code}),
+        None,
+    )
 }
 
 fn invalid_code(answer: &Answer) -> bool {
@@ -116,7 +120,10 @@ fn totp_is_set_up_confirmed_and_then_asked_for_at_every_login() {
         &json!({"password": "not-the-password"}),
         Some(&user.token),
     );
-    assert_eq!((wrong.status, wrong.json()), (400, json!({"detail": "Incorrect password"})));
+    assert_eq!(
+        (wrong.status, wrong.json()),
+        (400, json!({"detail": "Incorrect password"}))
+    );
     let answer = setup(stack, &user);
     assert_eq!(answer.status, 200, "{}", answer.text);
     let body = answer.json();
@@ -126,10 +133,21 @@ fn totp_is_set_up_confirmed_and_then_asked_for_at_every_login() {
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
     assert!(uri.contains(&format!("secret={secret}")), "{uri}");
     assert!(body["qr_svg"].as_str().expect("svg").contains("<svg"));
-    assert_eq!(me(stack, &user.token).json()["has_2fa"], false, "inactive until confirmed");
-    assert_eq!(password_step(stack, &user).status, 200, "logins unchanged until confirmed");
+    assert_eq!(
+        me(stack, &user.token).json()["has_2fa"],
+        false,
+        "inactive until confirmed"
+    );
+    assert_eq!(
+        password_step(stack, &user).status,
+        200,
+        "logins unchanged until confirmed"
+    );
 
-    assert!(invalid_code(&confirm(stack, &user, &totp(&secret, -2))), "a code two steps old");
+    assert!(
+        invalid_code(&confirm(stack, &user, &totp(&secret, -2))),
+        "a code two steps old"
+    );
     let answer = confirm(stack, &user, &totp(&secret, 0));
     assert_eq!(answer.status, 200, "{}", answer.text);
     let recovery = answer.json()["recovery_codes"].as_array().expect("codes").clone();
@@ -138,7 +156,10 @@ fn totp_is_set_up_confirmed_and_then_asked_for_at_every_login() {
 
     let answer = password_step(stack, &user);
     assert_eq!(answer.status, 401, "{}", answer.text);
-    assert_eq!(answer.header("www-authenticate"), Some(r#"Bearer error="mfa_required""#));
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some(r#"Bearer error="mfa_required""#)
+    );
     let body = answer.json();
     assert_eq!(body["detail"], "Two-factor code required");
     let token = body["mfa_token"].as_str().expect("mfa_token").to_owned();
@@ -154,16 +175,36 @@ fn totp_is_set_up_confirmed_and_then_asked_for_at_every_login() {
     let access = tokens["access_token"].as_str().expect("access_token");
     assert_eq!(me(stack, access).json()["email"], user.email.as_str());
     let sessions = with_token("GET", &stack.api("/users/me/sessions"), access, None).json();
-    assert!(sessions["data"].as_array().expect("sessions").iter().any(|s| s["current"] == true));
+    assert!(sessions["data"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .any(|s| s["current"] == true));
 
     let first_recovery = recovery[0].as_str().expect("code");
-    assert!(invalid_code(&second_step(stack, &token, first_recovery)), "an mfa_token is single use");
+    assert!(
+        invalid_code(&second_step(stack, &token, first_recovery)),
+        "an mfa_token is single use"
+    );
     let token = mfa_token(stack, &user);
-    assert!(invalid_code(&second_step(stack, &token, &totp(&secret, 1))), "the same code again");
-    assert!(invalid_code(&second_step(stack, &token, &totp(&secret, -2))), "a code two steps old");
-    assert_eq!(second_step(stack, &token, first_recovery).status, 200, "a recovery code");
+    assert!(
+        invalid_code(&second_step(stack, &token, &totp(&secret, 1))),
+        "the same code again"
+    );
+    assert!(
+        invalid_code(&second_step(stack, &token, &totp(&secret, -2))),
+        "a code two steps old"
+    );
+    assert_eq!(
+        second_step(stack, &token, first_recovery).status,
+        200,
+        "a recovery code"
+    );
     let token = mfa_token(stack, &user);
-    assert!(invalid_code(&second_step(stack, &token, first_recovery)), "a recovery code once ever");
+    assert!(
+        invalid_code(&second_step(stack, &token, first_recovery)),
+        "a recovery code once ever"
+    );
 }
 
 #[test]
@@ -250,8 +291,14 @@ fn disabling_takes_the_password_and_a_code_and_ends_the_other_sessions() {
         )
     };
     let wrong = disable("not-the-password", &totp(&secret, 1));
-    assert_eq!((wrong.status, wrong.json()), (400, json!({"detail": "Incorrect password"})));
-    assert!(invalid_code(&disable(&user.password, &recovery[0])), "a used recovery code");
+    assert_eq!(
+        (wrong.status, wrong.json()),
+        (400, json!({"detail": "Incorrect password"}))
+    );
+    assert!(
+        invalid_code(&disable(&user.password, &recovery[0])),
+        "a used recovery code"
+    );
     let answer = disable(&user.password, &totp(&secret, 1));
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.json(), json!({"message": "Two-factor authentication disabled"}));
@@ -279,7 +326,10 @@ fn an_administrator_resets_a_locked_out_users_two_factor() {
         &admin,
         None,
     );
-    assert_eq!((unknown.status, unknown.json()), (404, json!({"detail": "User not found"})));
+    assert_eq!(
+        (unknown.status, unknown.json()),
+        (404, json!({"detail": "User not found"}))
+    );
     let answer = with_token("DELETE", &path, &admin, None);
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(me(stack, &user.token).status, 401, "the user's sessions ended");

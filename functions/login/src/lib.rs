@@ -838,7 +838,10 @@ mod handler_tests {
         assert_eq!(memory.sessions(admin.id).await.unwrap().len(), before, "no session yet");
 
         let (status, body) = call(&service, second_step(&token, &code(&secret, 3))).await;
-        assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"detail": INVALID_CODE})));
+        assert_eq!(
+            (status, body),
+            (StatusCode::BAD_REQUEST, json!({"detail": INVALID_CODE}))
+        );
         let (status, tokens) = call(&service, second_step(&token, &code(&secret, 0))).await;
         assert_eq!(status, StatusCode::OK, "{tokens}");
         let access = tokens["access_token"].as_str().unwrap();
@@ -851,9 +854,18 @@ mod handler_tests {
         );
         // The same code with a new mfa_token: a replay.
         let again = mfa_token(&service).await;
-        assert_eq!(call(&service, second_step(&again, &code(&secret, 0))).await.0, StatusCode::BAD_REQUEST);
-        assert_eq!(call(&service, second_step(&again, &code(&secret, -2))).await.0, StatusCode::BAD_REQUEST);
-        assert_eq!(call(&service, second_step(&again, &recovery[0])).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&service, second_step(&again, &code(&secret, 0))).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            call(&service, second_step(&again, &code(&secret, -2))).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            call(&service, second_step(&again, &recovery[0])).await.0,
+            StatusCode::OK
+        );
         let third = mfa_token(&service).await;
         assert_eq!(
             call(&service, second_step(&third, &recovery[0])).await.0,
@@ -870,12 +882,21 @@ mod handler_tests {
         let service = login(&memory);
         let token = mfa_token(&service).await;
         for _ in 0..two_factor::CHALLENGE_ATTEMPTS {
-            assert_eq!(call(&service, second_step(&token, "not-a-code")).await.0, StatusCode::BAD_REQUEST);
+            assert_eq!(
+                call(&service, second_step(&token, "not-a-code")).await.0,
+                StatusCode::BAD_REQUEST
+            );
         }
-        assert_eq!(call(&service, second_step(&token, &code(&secret, 0))).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            call(&service, second_step(&token, &code(&secret, 0))).await.0,
+            StatusCode::BAD_REQUEST
+        );
         let token = mfa_token(&service).await;
         for _ in 0..CODES_PER_ACCOUNT.max - two_factor::CHALLENGE_ATTEMPTS {
-            assert_eq!(call(&service, second_step(&token, "000000x")).await.0, StatusCode::BAD_REQUEST);
+            assert_eq!(
+                call(&service, second_step(&token, "000000x")).await.0,
+                StatusCode::BAD_REQUEST
+            );
         }
         let token = mfa_token(&service).await;
         let response = service.call(second_step(&token, &code(&secret, 0))).await;
@@ -890,10 +911,16 @@ mod handler_tests {
         let (secret, _) = two_factor_on(&memory, admin.id).await;
         let service = service(Login::new(context(&memory), testkit::http_config()).mfa_token_ttl(Duration::ZERO));
         let token = mfa_token(&service).await;
-        assert_eq!(call(&service, second_step(&token, &code(&secret, 0))).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            call(&service, second_step(&token, &code(&secret, 0))).await.0,
+            StatusCode::BAD_REQUEST
+        );
         // The code was not spent on the expired token: a fresh one takes it.
         let fresh = mfa_token(&login(&memory)).await;
-        assert_eq!(call(&login(&memory), second_step(&fresh, &code(&secret, 0))).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&login(&memory), second_step(&fresh, &code(&secret, 0))).await.0,
+            StatusCode::OK
+        );
     }
 
     #[tokio::test]
@@ -911,5 +938,4 @@ mod handler_tests {
             StatusCode::BAD_REQUEST
         );
     }
-
 }

@@ -852,7 +852,11 @@ mod handler_tests {
 
     /// Two-factor set up and confirmed for the caller of `token`: the secret and the recovery codes.
     async fn two_factor_on(memory: &Memory, token: &str) -> (Value, Vec<String>) {
-        let setup = event("users/setup-totp-wrong-password.json", token, with_body(json!({"password": PASSWORD})));
+        let setup = event(
+            "users/setup-totp-wrong-password.json",
+            token,
+            with_body(json!({"password": PASSWORD})),
+        );
         let (status, setup) = call(&users(memory), setup).await;
         assert_eq!(status, StatusCode::OK, "{setup}");
         let confirm = event(
@@ -883,7 +887,11 @@ mod handler_tests {
         let unconfirmed = event("users/confirm-totp-not-set-up.json", &token, |_| {});
         assert_eq!(call(&users(&memory), unconfirmed).await.0, StatusCode::BAD_REQUEST);
 
-        let setup = event("users/setup-totp-wrong-password.json", &token, with_body(json!({"password": PASSWORD})));
+        let setup = event(
+            "users/setup-totp-wrong-password.json",
+            &token,
+            with_body(json!({"password": PASSWORD})),
+        );
         let (status, setup) = call(&users(&memory), setup).await;
         assert_eq!(status, StatusCode::OK);
         let secret = setup["secret"].as_str().unwrap();
@@ -895,7 +903,11 @@ mod handler_tests {
         let stored = memory.two_factor(me.id).await.unwrap().unwrap();
         assert!(!stored.pending.unwrap().contains(secret), "sealed at rest");
         let read_me = || event("users/read-me.json", &token, |_| {});
-        assert_eq!(call(&users(&memory), read_me()).await.1["has_2fa"], false, "not before it is confirmed");
+        assert_eq!(
+            call(&users(&memory), read_me()).await.1["has_2fa"],
+            false,
+            "not before it is confirmed"
+        );
 
         let late = event(
             "users/confirm-totp-not-set-up.json",
@@ -917,7 +929,11 @@ mod handler_tests {
         assert_eq!(call(&users(&memory), read_me()).await.1["has_2fa"], true);
         let stored = memory.two_factor(me.id).await.unwrap().unwrap();
         assert_eq!((stored.pending, stored.recovery_left), (None, 10));
-        let again = event("users/setup-totp-wrong-password.json", &token, with_body(json!({"password": PASSWORD})));
+        let again = event(
+            "users/setup-totp-wrong-password.json",
+            &token,
+            with_body(json!({"password": PASSWORD})),
+        );
         assert_eq!(
             call(&users(&memory), again).await,
             (StatusCode::BAD_REQUEST, json!({"detail": TWO_FACTOR_ON}))
@@ -946,7 +962,10 @@ mod handler_tests {
         let replay = disable(PASSWORD, &code_of(&secret, 0));
         assert_eq!(call(&users(&memory), replay).await.1["detail"], "Invalid code");
         let (status, body) = call(&users(&memory), disable(PASSWORD, &recovery[0].to_uppercase())).await;
-        assert_eq!((status, body), (StatusCode::OK, json!({"message": TWO_FACTOR_DISABLED})));
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!({"message": TWO_FACTOR_DISABLED}))
+        );
         assert_eq!(memory.two_factor(me.id).await.unwrap(), None);
         let read_me = |token: &str| event("users/read-me.json", token, |_| {});
         let (status, read) = call(&users(&memory), read_me(&token)).await;
@@ -955,7 +974,10 @@ mod handler_tests {
         assert!(matches!(memory.notifications().as_slice(),
             [n] if n.user_id == me.id && matches!(n.audience, Audience::OtherSessions(_))));
         let (status, body) = call(&users(&memory), disable(PASSWORD, &recovery[1])).await;
-        assert_eq!((status, body["detail"].clone()), (StatusCode::BAD_REQUEST, json!(TWO_FACTOR_OFF)));
+        assert_eq!(
+            (status, body["detail"].clone()),
+            (StatusCode::BAD_REQUEST, json!(TWO_FACTOR_OFF))
+        );
     }
 
     #[tokio::test]
@@ -987,5 +1009,4 @@ mod handler_tests {
             .iter()
             .any(|n| n.user_id == locked.id && n.audience == Audience::User && n.data["reason"] == "two_factor_reset"));
     }
-
 }

@@ -173,7 +173,8 @@ pub trait TwoFactorStore: Send + Sync {
     /// when the user is gone.
     fn disable_two_factor(&self, user_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// A new `mfa_token` for a login of `user_id` whose password was right, valid for `ttl`.
-    fn create_challenge(&self, user_id: Uuid, ttl: Duration) -> impl Future<Output = Result<String, StoreError>> + Send;
+    fn create_challenge(&self, user_id: Uuid, ttl: Duration)
+        -> impl Future<Output = Result<String, StoreError>> + Send;
     /// Counts one attempt at the token before its code is checked: the challenge, or `None`
     /// when the token is unknown, expired, spent or has had `max_attempts` already.
     fn challenge_attempt(

@@ -126,7 +126,12 @@ impl TotpSecret {
         let wanted = code.0.as_bytes();
         (current.saturating_sub(SKEW)..=current + SKEW)
             .filter(|step| after.is_none_or(|last| *step > last))
-            .find(|step| same(format!("{:0width$}", self.code(*step), width = DIGITS).as_bytes(), wanted))
+            .find(|step| {
+                same(
+                    format!("{:0width$}", self.code(*step), width = DIGITS).as_bytes(),
+                    wanted,
+                )
+            })
     }
 
     /// `otpauth://totp/…`: what the QR code holds for an authenticator app.
@@ -203,7 +208,7 @@ impl SecondFactor {
         }
         let lower = kept.to_ascii_lowercase();
         let base32 = |b: u8| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b);
-        (lower.len() == RECOVERY_LEN && lower.bytes().all(base32)).then(|| Self::Recovery(RecoveryCode(lower)))
+        (lower.len() == RECOVERY_LEN && lower.bytes().all(base32)).then_some(Self::Recovery(RecoveryCode(lower)))
     }
 }
 
@@ -371,7 +376,10 @@ mod tests {
     fn base32_is_rfc_4648s() {
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
         assert_eq!(rfc_secret().base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
-        assert_eq!(TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), Some(rfc_secret()));
+        assert_eq!(
+            TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"),
+            Some(rfc_secret())
+        );
         assert_eq!(TotpSecret::from_base32("MZXW6YTBOI"), None, "not 20 bytes");
         assert_eq!(TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJ1"), None);
     }
@@ -385,16 +393,27 @@ mod tests {
         assert_eq!(secret.matching_step(&at(current), now, None), Some(current));
         assert_eq!(secret.matching_step(&at(current - 1), now, None), Some(current - 1));
         assert_eq!(secret.matching_step(&at(current + 1), now, None), Some(current + 1));
-        assert_eq!(secret.matching_step(&at(current - 2), now, None), None, "two steps late");
+        assert_eq!(
+            secret.matching_step(&at(current - 2), now, None),
+            None,
+            "two steps late"
+        );
         assert_eq!(secret.matching_step(&at(current), now, Some(current)), None, "a replay");
-        assert_eq!(secret.matching_step(&at(current - 1), now, Some(current)), None, "older than the last");
+        assert_eq!(
+            secret.matching_step(&at(current - 1), now, Some(current)),
+            None,
+            "older than the last"
+        );
     }
 
     #[test]
     fn second_factors_parse_by_their_shape() {
         assert!(matches!(SecondFactor::parse(" 123 456 "), Some(SecondFactor::Totp(_))));
         let recovery = SecondFactor::parse("ABCDE-23456");
-        assert_eq!(recovery, Some(SecondFactor::Recovery(RecoveryCode("abcde23456".into()))));
+        assert_eq!(
+            recovery,
+            Some(SecondFactor::Recovery(RecoveryCode("abcde23456".into())))
+        );
         for wrong in ["", "12345", "1234567", "abcde-2345", "abcde-23451", "abcdefghijk"] {
             assert_eq!(SecondFactor::parse(wrong), None, "{wrong}");
         }

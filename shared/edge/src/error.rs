@@ -229,7 +229,10 @@ mod tests {
         .to_parts();
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(headers.contains(&("www-authenticate", r#"Bearer error="mfa_required""#.to_owned())));
-        assert_eq!(body, json!({"detail": "Two-factor code required", "mfa_token": "t0k3n"}));
+        assert_eq!(
+            body,
+            json!({"detail": "Two-factor code required", "mfa_token": "t0k3n"})
+        );
     }
 
     #[test]
