@@ -148,7 +148,9 @@ fn totp_is_set_up_confirmed_and_then_asked_for_at_every_login() {
         invalid_code(&confirm(stack, &user, &totp(&secret, -2))),
         "a code two steps old"
     );
-    let answer = confirm(stack, &user, &totp(&secret, 0));
+    // Each code is computed once: a step may turn between two requests.
+    let confirming = totp(&secret, 0);
+    let answer = confirm(stack, &user, &confirming);
     assert_eq!(answer.status, 200, "{}", answer.text);
     let recovery = answer.json()["recovery_codes"].as_array().expect("codes").clone();
     assert_eq!(recovery.len(), 10);
@@ -166,8 +168,9 @@ fn totp_is_set_up_confirmed_and_then_asked_for_at_every_login() {
     assert!(body.get("access_token").is_none());
 
     // The confirming code was accepted once already.
-    assert!(invalid_code(&second_step(stack, &token, &totp(&secret, 0))), "a replay");
-    let answer = second_step(stack, &token, &totp(&secret, 1));
+    assert!(invalid_code(&second_step(stack, &token, &confirming)), "a replay");
+    let next = totp(&secret, 1);
+    let answer = second_step(stack, &token, &next);
     assert_eq!(answer.status, 200, "{}", answer.text);
     let tokens = answer.json();
     assert_eq!(tokens["token_type"], "bearer");
@@ -187,10 +190,7 @@ fn totp_is_set_up_confirmed_and_then_asked_for_at_every_login() {
         "an mfa_token is single use"
     );
     let token = mfa_token(stack, &user);
-    assert!(
-        invalid_code(&second_step(stack, &token, &totp(&secret, 1))),
-        "the same code again"
-    );
+    assert!(invalid_code(&second_step(stack, &token, &next)), "the same code again");
     assert!(
         invalid_code(&second_step(stack, &token, &totp(&secret, -2))),
         "a code two steps old"

@@ -850,8 +850,9 @@ mod handler_tests {
         move |e| set_body(e, body)
     }
 
-    /// Two-factor set up and confirmed for the caller of `token`: the secret and the recovery codes.
-    async fn two_factor_on(memory: &Memory, token: &str) -> (Value, Vec<String>) {
+    /// Two-factor set up and confirmed for the caller of `token`: the secret, the code that
+    /// confirmed it and the recovery codes.
+    async fn two_factor_on(memory: &Memory, token: &str) -> (Value, String, Vec<String>) {
         let setup = event(
             "users/setup-totp-wrong-password.json",
             token,
@@ -859,10 +860,11 @@ mod handler_tests {
         );
         let (status, setup) = call(&users(memory), setup).await;
         assert_eq!(status, StatusCode::OK, "{setup}");
+        let confirming = code_of(&setup["secret"], 0);
         let confirm = event(
             "users/confirm-totp-not-set-up.json",
             token,
-            with_body(json!({"code": code_of(&setup["secret"], 0)})),
+            with_body(json!({"code": confirming.clone()})),
         );
         let (status, codes) = call(&users(memory), confirm).await;
         assert_eq!(status, StatusCode::OK, "{codes}");
@@ -872,7 +874,7 @@ mod handler_tests {
             .iter()
             .map(|c| c.as_str().unwrap().to_owned())
             .collect();
-        (setup["secret"].clone(), codes)
+        (setup["secret"].clone(), confirming, codes)
     }
 
     #[tokio::test]
@@ -945,7 +947,7 @@ mod handler_tests {
         let memory = Memory::default();
         let (me, token) = caller(&memory, "me@example.com", Role::User).await;
         let (_, other) = testkit::session(&memory, me.id).await;
-        let (secret, recovery) = two_factor_on(&memory, &token).await;
+        let (_, confirming, recovery) = two_factor_on(&memory, &token).await;
         let disable = |password: &str, code: &str| {
             event(
                 "users/disable-two-factor-me-wrong-password.json",
@@ -959,7 +961,7 @@ mod handler_tests {
             "Incorrect password"
         );
         // The code that confirmed the setup was accepted already: a replay.
-        let replay = disable(PASSWORD, &code_of(&secret, 0));
+        let replay = disable(PASSWORD, &confirming);
         assert_eq!(call(&users(&memory), replay).await.1["detail"], "Invalid code");
         let (status, body) = call(&users(&memory), disable(PASSWORD, &recovery[0].to_uppercase())).await;
         assert_eq!(

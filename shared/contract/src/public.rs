@@ -27,7 +27,9 @@ response! {
         #[serde(with = "time::serde::rfc3339")]
         required created_at: OffsetDateTime,
         required role: Role,
-        required has_2fa: bool,
+        // Always sent; not `required` in the schema, so that clients generated from the
+        // document before it stay valid (additions only).
+        optional has_2fa: bool,
     }
 }
 
