@@ -73,6 +73,7 @@ fn parse() -> Result<Options, String> {
                 options.only_realtime = value == "realtime";
             }
             "--stack-log" => options.stack_log = Some(value.into()),
+            "--fan-out" if value == "none" => options.fan_out = Vec::new(),
             "--fan-out" => {
                 options.fan_out = value
                     .split(',')

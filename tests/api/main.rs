@@ -15,5 +15,6 @@ mod recovery;
 mod sessions;
 mod test_email;
 mod tokens;
+mod two_factor;
 mod users;
 mod verification;

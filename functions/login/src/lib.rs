@@ -1,4 +1,5 @@
-//! `login`: password login, refresh-token rotation, logout, and password recovery.
+//! `login`: password login (and its second factor), refresh-token rotation, logout, and password
+//! recovery.
 
 use adapters::aws::{Bucket, SqsQueue};
 use adapters::store::Table;
@@ -7,13 +8,15 @@ use contract::login::{LoginForm, NewPassword, RefreshTokenRequest, TypedPassword
 use contract::operation::Endpoint;
 use contract::public::{Token, UserPublic};
 use contract::schema::Secret;
+use contract::two_factor::{MfaLogin, OneTimeCode};
 use domain::auth::Authenticator;
 use domain::email;
 use domain::job::Job;
 use domain::passwords;
-use domain::ports::{Accounts, EmailVerifications, JobQueue, Notifier, RateLimiter};
+use domain::ports::{Accounts, EmailVerifications, JobQueue, Notifier, RateLimiter, TwoFactorStore};
 use domain::realtime::{Audience, Event};
 use domain::session::{Count, Limit, LoginOrigin, Refresh};
+use domain::two_factor::{self, CODES_PER_ACCOUNT};
 use domain::verification;
 use domain::{Email, User};
 use edge::error::AuthFailure;
@@ -34,6 +37,7 @@ pub enum Route {
     AccessToken,
     TestToken,
     RefreshToken,
+    Mfa,
     Logout,
     PasswordRecovery,
     ResetPassword,
@@ -79,11 +83,14 @@ const RECOVERY_PER_IP: Limit = Limit {
     window: Duration::from_secs(3600),
 };
 
+const INVALID_CODE: &str = "Invalid code";
+const TOO_MANY_CODES: &str = "Too many two-factor codes tried, try again later";
+
 const RECOVERY_SENT: &str = "If that email is registered, we sent a password recovery link";
 
 /// What the login routes need of a store.
-pub trait LoginStore: Accounts + RateLimiter + EmailVerifications + Clone + 'static {}
-impl<S: Accounts + RateLimiter + EmailVerifications + Clone + 'static> LoginStore for S {}
+pub trait LoginStore: Accounts + RateLimiter + EmailVerifications + TwoFactorStore + Clone + 'static {}
+impl<S: Accounts + RateLimiter + EmailVerifications + TwoFactorStore + Clone + 'static> LoginStore for S {}
 
 pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,
@@ -92,6 +99,8 @@ pub struct Login<S = Table, Q = SqsQueue, B = Bucket> {
     per_address: Limit,
     /// `RequireVerifiedEmail`: an unverified user's right password is answered 403.
     require_verified: bool,
+    /// How long an `mfa_token` lasts.
+    mfa_ttl: Duration,
 }
 
 /// The address-wide limit's `max` from `LOGIN_FAILURES_PER_ADDRESS` (the default without it).
@@ -112,6 +121,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             ctx,
             per_address: LOGIN_PER_IP,
             require_verified: false,
+            mfa_ttl: two_factor::CHALLENGE_TTL,
         }
     }
 
@@ -150,6 +160,11 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         if let Err(err) = sent {
             tracing::warn!(user_id = %user.id, error = %err, "verification link not sent");
         }
+    }
+
+    /// How long the `mfa_token` of a password step lasts (5 minutes but in tests).
+    pub fn mfa_token_ttl(self, mfa_ttl: Duration) -> Self {
+        Self { mfa_ttl, ..self }
     }
 
     /// Failed logins one address may make in a window, over every account.
@@ -269,6 +284,49 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             self.resend_on_refusal(&user).await;
             return Err(ApiError::Forbidden("Email not verified".into()));
         }
+        if user.has_2fa {
+            // No session yet: the login goes on at `/login/mfa` with this token and a code.
+            let mfa_token = self.store().create_challenge(user.id, self.mfa_ttl).await?;
+            return Err(ApiError::MfaRequired { mfa_token });
+        }
+        self.start_session(&request, &user).await
+    }
+
+    /// The second step of a login with two-factor on. Every attempt is counted before its code
+    /// is checked — against its `mfa_token` (5) and then its account (10 per 15 minutes) — so
+    /// parallel guesses cannot pass either limit; a right code gives the account's back.
+    async fn login_mfa(&self, request: ApiRequest) -> ApiResult<Response> {
+        let MfaLogin {
+            mfa_token: Secret(token),
+            code: OneTimeCode(code),
+        } = request.body()?;
+        let invalid = || ApiError::BadRequest(INVALID_CODE.into());
+        let challenge = self
+            .store()
+            .challenge_attempt(&token, two_factor::CHALLENGE_ATTEMPTS)
+            .await?
+            .ok_or_else(invalid)?;
+        let account = challenge.user_id.to_string();
+        self.attempt(&[(&CODES_PER_ACCOUNT, &account)], TOO_MANY_CODES).await?;
+        // The password step still stands: the user active, with two-factor, no credential
+        // change since.
+        let user = self
+            .store()
+            .get(challenge.user_id)
+            .await?
+            .filter(|u| u.has_2fa && u.accepts_token_issued_at(challenge.issued_at))
+            .ok_or_else(invalid)?;
+        let record = self.store().two_factor(user.id).await?.unwrap_or_default();
+        let now = domain::clock::now_secs();
+        if !two_factor::spend_code(self.store(), &self.ctx.totp_key, user.id, &record, &code, now).await? {
+            return Err(invalid());
+        }
+        self.store().refund(&CODES_PER_ACCOUNT, &account).await?;
+        // Once: of two right codes racing on one token, one login.
+        if !self.store().spend_challenge(&token).await? {
+            return Err(invalid());
+        }
+        request.set_user(user.id);
         self.start_session(&request, &user).await
     }
 
@@ -435,6 +493,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
     fn routes() -> Vec<(Endpoint, Route)> {
         vec![
             (const { login::LOGIN_ACCESS_TOKEN.endpoint }, Route::AccessToken),
+            (const { login::LOGIN_MFA.endpoint }, Route::Mfa),
             (const { login::TEST_TOKEN.endpoint }, Route::TestToken),
             (const { login::REFRESH_TOKEN.endpoint }, Route::RefreshToken),
             (const { login::LOGOUT.endpoint }, Route::Logout),
@@ -450,6 +509,7 @@ impl<S: LoginStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
     async fn handle(&self, route: Route, request: ApiRequest) -> ApiResult<Response> {
         match route {
             Route::AccessToken => self.access_token(request).await,
+            Route::Mfa => self.login_mfa(request).await,
             Route::TestToken => self.test_token(request).await,
             Route::RefreshToken => self.refresh_token(request).await,
             Route::Logout => self.logout(request).await,
@@ -499,6 +559,7 @@ mod handler_tests {
 
     use super::*;
     use adapters::store::memory::Memory;
+    use domain::ports::{SessionStore, TwoFactorStore};
     use domain::Role;
     use edge::StatusCode;
     use serde_json::{json, Value};
@@ -821,5 +882,154 @@ mod handler_tests {
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["detail"][0]["loc"], json!(["body", "password"]));
+    }
+
+    /// Two-factor turned on for `user_id` as the users function does: the secret and the
+    /// recovery codes.
+    async fn two_factor_on(memory: &Memory, user_id: Uuid) -> (two_factor::TotpSecret, Vec<String>) {
+        let secret = two_factor::TotpSecret::generate().unwrap();
+        let sealed = context(memory).totp_key.seal(&secret, user_id).unwrap();
+        assert!(memory.begin_totp(user_id, &sealed).await.unwrap());
+        let (shown, digests) = two_factor::recovery_codes(user_id).unwrap();
+        // A step long past, so that every code of now is unused.
+        assert!(memory.enable_totp(user_id, &sealed, 0, &digests).await.unwrap());
+        (secret, shown)
+    }
+
+    fn code(secret: &two_factor::TotpSecret, steps: i64) -> String {
+        let step = two_factor::step_at(domain::clock::now_secs()) as i64 + steps;
+        format!("{:06}", secret.code(step as u64))
+    }
+
+    /// The password step of a login with two-factor on: its `mfa_token`.
+    async fn mfa_token(service: &edge::Service<Login<Memory, Memory, Memory>>) -> String {
+        let response = service.call(event("login/access-token.json", "", form(PASSWORD))).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["www-authenticate"], r#"Bearer error="mfa_required""#);
+        let lambda_http::Body::Text(body) = response.body() else {
+            panic!("a JSON body")
+        };
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["detail"], "Two-factor code required");
+        body["mfa_token"].as_str().unwrap().to_owned()
+    }
+
+    fn second_step(token: &str, code: &str) -> lambda_http::Request {
+        let body = json!({"mfa_token": token, "code": code});
+        event("login/mfa-invalid-token.json", "", move |e| set_body(e, body))
+    }
+
+    #[tokio::test]
+    async fn with_two_factor_on_a_password_gets_an_mfa_token_and_a_code_the_tokens() {
+        let memory = Memory::default();
+        let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (secret, recovery) = two_factor_on(&memory, admin.id).await;
+        let service = login(&memory);
+        let before = memory.sessions(admin.id).await.unwrap().len();
+        let token = mfa_token(&service).await;
+        assert_eq!(memory.sessions(admin.id).await.unwrap().len(), before, "no session yet");
+
+        let (status, body) = call(&service, second_step(&token, &code(&secret, 3))).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::BAD_REQUEST, json!({"detail": INVALID_CODE}))
+        );
+        // Computed once: a step may turn between two requests.
+        let now = code(&secret, 0);
+        let (status, tokens) = call(&service, second_step(&token, &now)).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let access = tokens["access_token"].as_str().unwrap();
+        let (status, me) = call(&service, event("login/test-token.json", access, |_| {})).await;
+        assert_eq!((status, me["has_2fa"].clone()), (StatusCode::OK, json!(true)));
+        assert_eq!(
+            call(&service, second_step(&token, &recovery[1])).await.0,
+            StatusCode::BAD_REQUEST,
+            "an mfa_token is single use"
+        );
+        // The same code with a new mfa_token: a replay.
+        let again = mfa_token(&service).await;
+        assert_eq!(
+            call(&service, second_step(&again, &now)).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            call(&service, second_step(&again, &code(&secret, -2))).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            call(&service, second_step(&again, &recovery[0])).await.0,
+            StatusCode::OK
+        );
+        let third = mfa_token(&service).await;
+        assert_eq!(
+            call(&service, second_step(&third, &recovery[0])).await.0,
+            StatusCode::BAD_REQUEST,
+            "a recovery code once ever"
+        );
+    }
+
+    #[tokio::test]
+    async fn five_wrong_codes_end_an_mfa_token_and_ten_an_accounts_attempts() {
+        let memory = Memory::default();
+        let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (secret, _) = two_factor_on(&memory, admin.id).await;
+        let service = login(&memory);
+        let token = mfa_token(&service).await;
+        for _ in 0..two_factor::CHALLENGE_ATTEMPTS {
+            assert_eq!(
+                call(&service, second_step(&token, "not-a-code")).await.0,
+                StatusCode::BAD_REQUEST
+            );
+        }
+        assert_eq!(
+            call(&service, second_step(&token, &code(&secret, 0))).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        let token = mfa_token(&service).await;
+        for _ in 0..CODES_PER_ACCOUNT.max - two_factor::CHALLENGE_ATTEMPTS {
+            assert_eq!(
+                call(&service, second_step(&token, "000000x")).await.0,
+                StatusCode::BAD_REQUEST
+            );
+        }
+        let token = mfa_token(&service).await;
+        let response = service.call(second_step(&token, &code(&secret, 0))).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key("retry-after"));
+    }
+
+    #[tokio::test]
+    async fn an_mfa_token_expires() {
+        let memory = Memory::default();
+        let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (secret, _) = two_factor_on(&memory, admin.id).await;
+        let service = service(Login::new(context(&memory), testkit::http_config()).mfa_token_ttl(Duration::ZERO));
+        let token = mfa_token(&service).await;
+        assert_eq!(
+            call(&service, second_step(&token, &code(&secret, 0))).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        // The code was not spent on the expired token: a fresh one takes it.
+        let fresh = mfa_token(&login(&memory)).await;
+        assert_eq!(
+            call(&login(&memory), second_step(&fresh, &code(&secret, 0))).await.0,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn a_credential_change_after_the_password_step_voids_its_mfa_token() {
+        use domain::ports::UserStore;
+        let memory = Memory::default();
+        let (admin, _) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (secret, _) = two_factor_on(&memory, admin.id).await;
+        let token = mfa_token(&login(&memory)).await;
+        let mut changed = memory.get(admin.id).await.unwrap().unwrap();
+        changed.tokens_valid_after = domain::clock::now_secs() + 1;
+        memory.update(&changed, &changed.email).await.unwrap();
+        assert_eq!(
+            call(&login(&memory), second_step(&token, &code(&secret, 0))).await.0,
+            StatusCode::BAD_REQUEST
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! `users`: accounts — signup, the caller's own account, and user management by superusers.
+//! `users`: accounts — signup, the caller's own account (its sessions and two-factor), and user
+//! management by superusers.
 
 use adapters::aws::{Bucket, SqsQueue};
 use adapters::store::Table;
@@ -9,13 +10,15 @@ use contract::paging::Paging;
 use contract::public::{Page, Skip, UserPublic};
 use contract::schema::Secret;
 use contract::sessions::sessions_page;
+use contract::two_factor::{OneTimeCode, RecoveryCodes, TotpConfirm, TotpSetup, TotpSetupRequest, TwoFactorDisable};
 use domain::accounts::AccountError;
 use domain::email;
 use domain::job::Job;
 use domain::passwords;
-use domain::ports::{Accounts, EmailVerifications, JobQueue, Notifier, RateLimiter};
+use domain::ports::{Accounts, EmailVerifications, JobQueue, Notifier, RateLimiter, TwoFactorStore};
 use domain::realtime::{Audience, Event};
 use domain::session::Limit;
+use domain::two_factor::{self, SecondFactor, TotpSecret, CODES_PER_ACCOUNT};
 use domain::user::AccountChanges;
 use domain::verification;
 use domain::{Email, Permission, StoreError, User};
@@ -50,6 +53,10 @@ pub enum Route {
     RevokeOtherSessions,
     VerifyEmail,
     SendVerificationEmail,
+    SetupTotp,
+    ConfirmTotp,
+    DisableTwoFactorMe,
+    ResetTwoFactor,
 }
 
 const EMAIL_TAKEN_BY_ADMIN: &str = "The user with this email already exists in the system.";
@@ -57,6 +64,11 @@ const EMAIL_TAKEN_AT_SIGNUP: &str = "The user with this email already exists in 
 const EMAIL_CONFLICT: &str = "User with this email already exists";
 const NO_SUCH_USER: &str = "The user with this id does not exist in the system";
 const SUPERUSER_SELF_DELETE: &str = "Super users are not allowed to delete themselves";
+const INCORRECT_PASSWORD: &str = "Incorrect password";
+const INVALID_CODE: &str = "Invalid code";
+const TWO_FACTOR_ON: &str = "Two-factor authentication is already enabled";
+const TWO_FACTOR_OFF: &str = "Two-factor authentication is not enabled";
+const TWO_FACTOR_DISABLED: &str = "Two-factor authentication disabled";
 
 /// Wrong current passwords per account: the check is a password oracle for whoever holds a
 /// token, and counting it apart from logins keeps a thief from locking the owner out of login.
@@ -67,13 +79,26 @@ const CURRENT_PASSWORD: Limit = Limit {
 };
 
 /// What the users routes need of a store.
-pub trait UsersStore: Accounts + RateLimiter + EmailVerifications + Clone + 'static {}
-impl<S: Accounts + RateLimiter + EmailVerifications + Clone + 'static> UsersStore for S {}
+pub trait UsersStore: Accounts + RateLimiter + EmailVerifications + TwoFactorStore + Clone + 'static {}
+impl<S: Accounts + RateLimiter + EmailVerifications + TwoFactorStore + Clone + 'static> UsersStore for S {}
 
 pub struct Users<S = Table, Q = SqsQueue, B = Bucket> {
     auth: Authenticator<S>,
     ctx: Context<S, Q, B>,
     http: HttpConfig,
+}
+
+/// The QR code of an `otpauth://` URI, as SVG, drawn here: the secret never leaves for a
+/// QR service.
+fn qr_svg(uri: &str) -> ApiResult<String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| ApiError::Internal(format!("QR code: {e}")))?;
+    Ok(code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build())
 }
 
 impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> Users<S, Q, B> {
@@ -375,6 +400,150 @@ impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         edge::message(StatusCode::OK, "Other sessions revoked")
     }
 
+    /// The caller's current password, checked against the same per-account limit as a password
+    /// change (a password oracle for whoever holds a token), counted first.
+    async fn check_password(&self, me: &User, password: &str) -> ApiResult<()> {
+        let key = me.id.to_string();
+        let attempt = self.store().hit(&CURRENT_PASSWORD, &key).await?;
+        if attempt.count > CURRENT_PASSWORD.max {
+            return Err(ApiError::TooManyRequests {
+                detail: "Too many wrong passwords, try again later".into(),
+                retry_after_secs: attempt.retry_after_secs,
+            });
+        }
+        if !passwords::verify(password, &me.password_hash) {
+            return Err(ApiError::BadRequest(INCORRECT_PASSWORD.into()));
+        }
+        self.store().refund(&CURRENT_PASSWORD, &key).await?;
+        Ok(())
+    }
+
+    /// Counts a code against the account's limit before it is checked (429 past it), so
+    /// parallel guesses cannot pass it; a right code gives it back.
+    async fn code_attempt(&self, user_id: uuid::Uuid) -> ApiResult<()> {
+        let attempt = self.store().hit(&CODES_PER_ACCOUNT, &user_id.to_string()).await?;
+        if attempt.count > CODES_PER_ACCOUNT.max {
+            return Err(ApiError::TooManyRequests {
+                detail: "Too many two-factor codes tried, try again later".into(),
+                retry_after_secs: attempt.retry_after_secs,
+            });
+        }
+        Ok(())
+    }
+
+    async fn code_accepted(&self, user_id: uuid::Uuid) -> ApiResult<()> {
+        Ok(self.store().refund(&CODES_PER_ACCOUNT, &user_id.to_string()).await?)
+    }
+
+    /// A new secret, pending until confirmed: shown with its URI and QR code, kept sealed.
+    async fn setup_totp(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.current_user(&request).await?;
+        let TotpSetupRequest { password } = request.body()?;
+        self.check_password(&me, &password.0 .0).await?;
+        if me.has_2fa {
+            return Err(ApiError::BadRequest(TWO_FACTOR_ON.into()));
+        }
+        let secret = TotpSecret::generate()?;
+        let sealed = self.ctx.totp_key.seal(&secret, me.id)?;
+        if !self.store().begin_totp(me.id, &sealed).await? {
+            return Err(ApiError::BadRequest(TWO_FACTOR_ON.into()));
+        }
+        let otpauth_uri = secret.otpauth_uri(&self.http.project_name, me.email.as_str());
+        let setup = TotpSetup {
+            secret: secret.base32(),
+            qr_svg: qr_svg(&otpauth_uri)?,
+            otpauth_uri,
+        };
+        edge::json(StatusCode::OK, &setup)
+    }
+
+    /// Turns two-factor on with a code of the pending secret; the recovery codes, shown once.
+    async fn confirm_totp(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.current_user(&request).await?;
+        let TotpConfirm {
+            code: OneTimeCode(code),
+        } = request.body()?;
+        if me.has_2fa {
+            return Err(ApiError::BadRequest(TWO_FACTOR_ON.into()));
+        }
+        let pending = self.store().two_factor(me.id).await?.and_then(|record| record.pending);
+        let Some(pending) = pending else {
+            return Err(ApiError::BadRequest("No two-factor setup to confirm".into()));
+        };
+        self.code_attempt(me.id).await?;
+        let secret = self
+            .ctx
+            .totp_key
+            .open(&pending, me.id)
+            .map_err(|e| ApiError::Internal(format!("{}: {e}", me.id)))?;
+        let now = domain::clock::now_secs();
+        let step = match SecondFactor::parse(&code) {
+            Some(SecondFactor::Totp(code)) => secret.matching_step(&code, now, None),
+            _ => None,
+        };
+        let Some(step) = step else {
+            return Err(ApiError::BadRequest(INVALID_CODE.into()));
+        };
+        self.code_accepted(me.id).await?;
+        let (shown, digests) = two_factor::recovery_codes(me.id)?;
+        // The step is the last accepted: the code that confirmed cannot log in too.
+        if !self.store().enable_totp(me.id, &pending, step, &digests).await? {
+            // Confirmed by a parallel request, or replaced by a newer setup meanwhile.
+            return Err(ApiError::BadRequest(INVALID_CODE.into()));
+        }
+        edge::json(StatusCode::OK, &RecoveryCodes { recovery_codes: shown })
+    }
+
+    /// Turns the caller's two-factor off (password and a code), ending their other sessions.
+    async fn disable_two_factor_me(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.caller(&request).await?;
+        let TwoFactorDisable {
+            password,
+            code: OneTimeCode(code),
+        } = request.body()?;
+        self.check_password(&me.user, &password.0 .0).await?;
+        if !me.user.has_2fa {
+            return Err(ApiError::BadRequest(TWO_FACTOR_OFF.into()));
+        }
+        self.code_attempt(me.user.id).await?;
+        let record = self.store().two_factor(me.user.id).await?.unwrap_or_default();
+        let now = domain::clock::now_secs();
+        let key = &self.ctx.totp_key;
+        if !two_factor::spend_code(self.store(), key, me.user.id, &record, &code, now).await? {
+            return Err(ApiError::BadRequest(INVALID_CODE.into()));
+        }
+        self.code_accepted(me.user.id).await?;
+        self.store().disable_two_factor(me.user.id).await?;
+        let audience = match me.session() {
+            Some(keep) => {
+                self.store().revoke_other_sessions(me.user.id, keep).await?;
+                Audience::OtherSessions(keep)
+            }
+            None => {
+                self.store().revoke_user_sessions(me.user.id).await?;
+                Audience::User
+            }
+        };
+        self.sessions_ended(me.user.id, audience, "two_factor_disabled").await;
+        edge::message(StatusCode::OK, TWO_FACTOR_DISABLED)
+    }
+
+    /// An administrator turns a locked-out user's two-factor off; that user's sessions end.
+    async fn reset_two_factor(&self, request: ApiRequest) -> ApiResult<Response> {
+        self.admin(&request).await?;
+        let id = request.path_id("user_id")?;
+        let not_found = || ApiError::NotFound("User not found".into());
+        self.store().get(id).await?.ok_or_else(not_found)?;
+        match self.store().disable_two_factor(id).await {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => return Err(not_found()),
+            Err(other) => return Err(other.into()),
+        }
+        self.store().revoke_user_sessions(id).await?;
+        self.sessions_ended(id, Audience::User, "two_factor_reset").await;
+        edge::message(StatusCode::OK, TWO_FACTOR_DISABLED)
+    }
+
     async fn delete(&self, request: ApiRequest) -> ApiResult<Response> {
         let caller = self.admin(&request).await?;
         let id = request.path_id("user_id")?;
@@ -424,6 +593,13 @@ impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
                 const { users::SEND_VERIFICATION_EMAIL.endpoint },
                 Route::SendVerificationEmail,
             ),
+            (const { users::SETUP_TOTP.endpoint }, Route::SetupTotp),
+            (const { users::CONFIRM_TOTP.endpoint }, Route::ConfirmTotp),
+            (
+                const { users::DISABLE_TWO_FACTOR_ME.endpoint },
+                Route::DisableTwoFactorMe,
+            ),
+            (const { users::RESET_TWO_FACTOR.endpoint }, Route::ResetTwoFactor),
         ]
     }
 
@@ -444,6 +620,10 @@ impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             Route::RevokeOtherSessions => self.revoke_other_sessions(request).await,
             Route::VerifyEmail => self.verify_email(request).await,
             Route::SendVerificationEmail => self.send_verification_email(request).await,
+            Route::SetupTotp => self.setup_totp(request).await,
+            Route::ConfirmTotp => self.confirm_totp(request).await,
+            Route::DisableTwoFactorMe => self.disable_two_factor_me(request).await,
+            Route::ResetTwoFactor => self.reset_two_factor(request).await,
         }
     }
 }
@@ -488,7 +668,7 @@ mod handler_tests {
 
     use super::*;
     use adapters::store::memory::Memory;
-    use domain::ports::UserStore;
+    use domain::ports::{TwoFactorStore, UserStore};
     use domain::Role;
     use edge::StatusCode;
     use serde_json::{json, Value};
@@ -843,5 +1023,178 @@ mod handler_tests {
             (status, body["detail"][0]["loc"].clone()),
             (StatusCode::UNPROCESSABLE_ENTITY, json!(["path", "user_id"]))
         );
+    }
+
+    /// The code of `secret` (base32, as the setup answers it) `steps` from now.
+    fn code_of(secret: &Value, steps: i64) -> String {
+        let secret = TotpSecret::from_base32(secret.as_str().unwrap()).unwrap();
+        let step = two_factor::step_at(domain::clock::now_secs()) as i64 + steps;
+        format!("{:06}", secret.code(step as u64))
+    }
+
+    fn with_body(body: Value) -> impl FnOnce(&mut Value) {
+        move |e| set_body(e, body)
+    }
+
+    /// Two-factor set up and confirmed for the caller of `token`: the secret, the code that
+    /// confirmed it and the recovery codes.
+    async fn two_factor_on(memory: &Memory, token: &str) -> (Value, String, Vec<String>) {
+        let setup = event(
+            "users/setup-totp-wrong-password.json",
+            token,
+            with_body(json!({"password": PASSWORD})),
+        );
+        let (status, setup) = call(&users(memory), setup).await;
+        assert_eq!(status, StatusCode::OK, "{setup}");
+        let confirming = code_of(&setup["secret"], 0);
+        let confirm = event(
+            "users/confirm-totp-not-set-up.json",
+            token,
+            with_body(json!({"code": confirming.clone()})),
+        );
+        let (status, codes) = call(&users(memory), confirm).await;
+        assert_eq!(status, StatusCode::OK, "{codes}");
+        let codes = codes["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        (setup["secret"].clone(), confirming, codes)
+    }
+
+    #[tokio::test]
+    async fn totp_is_set_up_with_the_password_and_on_once_a_code_confirms_it() {
+        let memory = Memory::default();
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        let wrong = event("users/setup-totp-wrong-password.json", &token, |_| {});
+        assert_eq!(
+            call(&users(&memory), wrong).await,
+            (StatusCode::BAD_REQUEST, json!({"detail": "Incorrect password"}))
+        );
+        let unconfirmed = event("users/confirm-totp-not-set-up.json", &token, |_| {});
+        assert_eq!(call(&users(&memory), unconfirmed).await.0, StatusCode::BAD_REQUEST);
+
+        let setup = event(
+            "users/setup-totp-wrong-password.json",
+            &token,
+            with_body(json!({"password": PASSWORD})),
+        );
+        let (status, setup) = call(&users(&memory), setup).await;
+        assert_eq!(status, StatusCode::OK);
+        let secret = setup["secret"].as_str().unwrap();
+        assert_eq!(secret.len(), 32);
+        let uri = setup["otpauth_uri"].as_str().unwrap();
+        assert!(uri.starts_with("otpauth://totp/Test:me%40example.com?secret="), "{uri}");
+        assert!(uri.contains(secret));
+        assert!(setup["qr_svg"].as_str().unwrap().contains("<svg"));
+        let stored = memory.two_factor(me.id).await.unwrap().unwrap();
+        assert!(!stored.pending.unwrap().contains(secret), "sealed at rest");
+        let read_me = || event("users/read-me.json", &token, |_| {});
+        assert_eq!(
+            call(&users(&memory), read_me()).await.1["has_2fa"],
+            false,
+            "not before it is confirmed"
+        );
+
+        let late = event(
+            "users/confirm-totp-not-set-up.json",
+            &token,
+            with_body(json!({"code": code_of(&setup["secret"], -2)})),
+        );
+        assert_eq!(
+            call(&users(&memory), late).await,
+            (StatusCode::BAD_REQUEST, json!({"detail": "Invalid code"}))
+        );
+        let right = event(
+            "users/confirm-totp-not-set-up.json",
+            &token,
+            with_body(json!({"code": code_of(&setup["secret"], 0)})),
+        );
+        let (status, codes) = call(&users(&memory), right).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(codes["recovery_codes"].as_array().unwrap().len(), 10);
+        assert_eq!(call(&users(&memory), read_me()).await.1["has_2fa"], true);
+        let stored = memory.two_factor(me.id).await.unwrap().unwrap();
+        assert_eq!((stored.pending, stored.recovery_left), (None, 10));
+        let again = event(
+            "users/setup-totp-wrong-password.json",
+            &token,
+            with_body(json!({"password": PASSWORD})),
+        );
+        assert_eq!(
+            call(&users(&memory), again).await,
+            (StatusCode::BAD_REQUEST, json!({"detail": TWO_FACTOR_ON}))
+        );
+    }
+
+    #[tokio::test]
+    async fn disabling_takes_the_password_and_an_unused_code_and_ends_the_other_sessions() {
+        let memory = Memory::default();
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        let (_, other) = testkit::session(&memory, me.id).await;
+        let (_, confirming, recovery) = two_factor_on(&memory, &token).await;
+        let disable = |password: &str, code: &str| {
+            event(
+                "users/disable-two-factor-me-wrong-password.json",
+                &token,
+                with_body(json!({"password": password, "code": code})),
+            )
+        };
+        let wrong_password = disable("not-the-password", &recovery[0]);
+        assert_eq!(
+            call(&users(&memory), wrong_password).await.1["detail"],
+            "Incorrect password"
+        );
+        // The code that confirmed the setup was accepted already: a replay.
+        let replay = disable(PASSWORD, &confirming);
+        assert_eq!(call(&users(&memory), replay).await.1["detail"], "Invalid code");
+        let (status, body) = call(&users(&memory), disable(PASSWORD, &recovery[0].to_uppercase())).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!({"message": TWO_FACTOR_DISABLED}))
+        );
+        assert_eq!(memory.two_factor(me.id).await.unwrap(), None);
+        let read_me = |token: &str| event("users/read-me.json", token, |_| {});
+        let (status, read) = call(&users(&memory), read_me(&token)).await;
+        assert_eq!((status, read["has_2fa"].clone()), (StatusCode::OK, json!(false)));
+        assert_eq!(call(&users(&memory), read_me(&other)).await.0, StatusCode::UNAUTHORIZED);
+        assert!(matches!(memory.notifications().as_slice(),
+            [n] if n.user_id == me.id && matches!(n.audience, Audience::OtherSessions(_))));
+        let (status, body) = call(&users(&memory), disable(PASSWORD, &recovery[1])).await;
+        assert_eq!(
+            (status, body["detail"].clone()),
+            (StatusCode::BAD_REQUEST, json!(TWO_FACTOR_OFF))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_administrator_resets_a_locked_out_users_two_factor_and_ends_their_sessions() {
+        let memory = Memory::default();
+        let (_, admin) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (locked, token) = caller(&memory, "locked@example.com", Role::User).await;
+        two_factor_on(&memory, &token).await;
+        let path = format!("/api/v1/users/{}/2fa", locked.id);
+        let reset = |token: &str| event("users/reset-two-factor-unknown.json", token, |e| set_path(e, &path));
+        let (_, plain) = caller(&memory, "plain@example.com", Role::User).await;
+        assert_eq!(call(&users(&memory), reset(&plain)).await.0, StatusCode::FORBIDDEN);
+        let unknown = event("users/reset-two-factor-unknown.json", &admin, |_| {});
+        assert_eq!(
+            call(&users(&memory), unknown).await,
+            (StatusCode::NOT_FOUND, json!({"detail": "User not found"}))
+        );
+        assert_eq!(
+            call(&users(&memory), reset(&admin)).await,
+            (StatusCode::OK, json!({"message": TWO_FACTOR_DISABLED}))
+        );
+        let stored = memory.get(locked.id).await.unwrap().unwrap();
+        assert!(!stored.has_2fa);
+        assert_eq!(memory.two_factor(locked.id).await.unwrap(), None);
+        let ended = event("users/read-me.json", &token, |_| {});
+        assert_eq!(call(&users(&memory), ended).await.0, StatusCode::UNAUTHORIZED);
+        assert!(memory
+            .notifications()
+            .iter()
+            .any(|n| n.user_id == locked.id && n.audience == Audience::User && n.data["reason"] == "two_factor_reset"));
     }
 }

@@ -8,6 +8,7 @@ use domain::config::{AuthConfig, ConfigError, Env};
 use domain::cursor::CursorKey;
 use domain::ports::Accounts;
 use domain::tokens::TokenKeys;
+use domain::two_factor::TotpKey;
 use std::time::Duration;
 
 /// One function's keys and adapters: `S` the store (the table, or memory in tests), `Q` the job
@@ -16,6 +17,8 @@ use std::time::Duration;
 pub struct Context<S = Table, Q = SqsQueue, B = Bucket> {
     pub keys: TokenKeys,
     pub cursors: CursorKey,
+    /// Seals TOTP secrets at rest; derived from the JWT secret under a label of its own.
+    pub totp_key: TotpKey,
     pub refresh_ttl: Duration,
     pub store: S,
     pub queue: Q,
@@ -45,6 +48,7 @@ impl<S, Q, B> Context<S, Q, B> {
         Self {
             keys: TokenKeys::new(auth),
             cursors: CursorKey::derive(&auth.secret),
+            totp_key: TotpKey::derive(&auth.secret),
             refresh_ttl: auth.refresh_token_ttl,
             store,
             queue,

@@ -16,4 +16,5 @@ pub mod posts;
 pub mod public;
 pub mod schema;
 pub mod sessions;
+pub mod two_factor;
 pub mod validation;

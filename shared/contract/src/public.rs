@@ -30,6 +30,9 @@ response! {
         // Always sent; left out of the schema's `required` so the document only adds to the
         // one the reference clients were generated from (`functions/docs` checks it).
         optional is_verified: bool,
+        // Always sent; not `required` in the schema, so that clients generated from the
+        // document before it stay valid (additions only).
+        optional has_2fa: bool,
     }
 }
 
@@ -44,6 +47,7 @@ impl From<&User> for UserPublic {
             created_at: user.created_at,
             role: user.role,
             is_verified: user.is_verified,
+            has_2fa: user.has_2fa,
         }
     }
 }

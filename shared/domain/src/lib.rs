@@ -22,6 +22,7 @@ pub mod realtime;
 pub mod secrets;
 pub mod session;
 pub mod tokens;
+pub mod two_factor;
 pub mod user;
 pub mod values;
 pub mod verification;

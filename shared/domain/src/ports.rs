@@ -13,6 +13,7 @@ use super::realtime::{
     RoomName,
 };
 use super::session::{Count, Limit, LoginOrigin, Refresh, Session};
+use super::two_factor::{Challenge, TwoFactor};
 use super::user::User;
 use super::values::Email;
 use super::{StoreError, WriteError};
@@ -158,6 +159,47 @@ pub trait Accounts: UserStore + SessionStore {
         user_id: Uuid,
         login: Uuid,
     ) -> impl Future<Output = Result<(Option<User>, bool), StoreError>> + Send;
+}
+
+/// Two-factor records (TOTP secrets, sealed, and recovery-code digests) and the logins waiting
+/// for their second factor (`mfa_token`s, kept as digests). Turning two-factor on or off writes
+/// the profile's `has_2fa` in the same transaction, as the next version of the profile.
+pub trait TwoFactorStore: Send + Sync {
+    /// The user's record; `None` when they never set one up (or turned it off).
+    fn two_factor(&self, user_id: Uuid) -> impl Future<Output = Result<Option<TwoFactor>, StoreError>> + Send;
+    /// Keeps `sealed` as the secret waiting for confirmation, replacing any earlier one; `false`
+    /// when two-factor is on already.
+    fn begin_totp(&self, user_id: Uuid, sealed: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Turns two-factor on with the pending secret `pending` (if it is still the pending one and
+    /// two-factor is off), `step` as the last step accepted and the recovery codes' digests;
+    /// `false` when the condition failed (a newer setup, or confirmed meanwhile).
+    fn enable_totp(
+        &self,
+        user_id: Uuid,
+        pending: &str,
+        step: u64,
+        recovery_digests: &[String],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records `step` as the last accepted if it is later than the one recorded: `false` when it
+    /// is not (the code was used), however many requests race with it.
+    fn accept_step(&self, user_id: Uuid, step: u64) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Removes the recovery code's digest if it is there: `true` once ever per code.
+    fn use_recovery_code(&self, user_id: Uuid, digest: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Turns two-factor off: the record goes, the profile's `has_2fa` is cleared. `NotFound`
+    /// when the user is gone.
+    fn disable_two_factor(&self, user_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A new `mfa_token` for a login of `user_id` whose password was right, valid for `ttl`.
+    fn create_challenge(&self, user_id: Uuid, ttl: Duration)
+        -> impl Future<Output = Result<String, StoreError>> + Send;
+    /// Counts one attempt at the token before its code is checked: the challenge, or `None`
+    /// when the token is unknown, expired, spent or has had `max_attempts` already.
+    fn challenge_attempt(
+        &self,
+        token: &str,
+        max_attempts: u64,
+    ) -> impl Future<Output = Result<Option<Challenge>, StoreError>> + Send;
+    /// Ends the token, once: `false` when it was spent or expired meanwhile.
+    fn spend_challenge(&self, token: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Fixed-window counters for rate limits.

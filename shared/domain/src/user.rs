@@ -22,6 +22,9 @@ pub struct User {
     /// Access tokens issued before this time (seconds since the epoch) are void: set when the
     /// password, the role or the active flag changes.
     pub tokens_valid_after: u64,
+    /// Whether a login needs a second factor (TOTP or a recovery code) after the password. Only
+    /// the two-factor store turns it on or off, with the record it stands for.
+    pub has_2fa: bool,
     /// Bumped by every write, so concurrent writers cannot undo each other's changes.
     pub version: u64,
 }
@@ -38,6 +41,7 @@ impl User {
             created_at: now_micros(),
             password_hash,
             tokens_valid_after: 0,
+            has_2fa: false,
             version: 1,
         }
     }

@@ -25,6 +25,10 @@ pub enum ApiError {
     BadRequest(String),
     #[error("authentication failed: {0:?}")]
     Unauthorized(AuthFailure),
+    /// 401 to a right password on an account with two-factor on: the login goes on at
+    /// `POST /login/mfa` with this token.
+    #[error("two-factor code required")]
+    MfaRequired { mfa_token: String },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -71,7 +75,7 @@ impl ApiError {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::MfaRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -99,6 +103,17 @@ impl ApiError {
                     AuthFailure::Missing => "Not authenticated",
                     AuthFailure::Invalid => "Could not validate credentials",
                 })
+            }
+            Self::MfaRequired { mfa_token } => {
+                headers.push(("www-authenticate", r#"Bearer error="mfa_required""#.to_owned()));
+                // The token is a credential: no cache may keep the answer.
+                headers.push(("cache-control", "no-store".to_owned()));
+                let detail = "Two-factor code required";
+                return (
+                    self.status(),
+                    headers,
+                    json!({ "detail": detail, "mfa_token": mfa_token }),
+                );
             }
             Self::MethodNotAllowed => json!("Method Not Allowed"),
             Self::PayloadTooLarge { limit } => {
@@ -204,6 +219,20 @@ mod tests {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(headers, vec![("www-authenticate", "Bearer".to_owned())]);
         assert_eq!(body, json!({"detail": "Not authenticated"}));
+    }
+
+    #[test]
+    fn a_required_second_factor_is_a_401_with_its_token_and_challenge() {
+        let (status, headers, body) = ApiError::MfaRequired {
+            mfa_token: "t0k3n".into(),
+        }
+        .to_parts();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers.contains(&("www-authenticate", r#"Bearer error="mfa_required""#.to_owned())));
+        assert_eq!(
+            body,
+            json!({"detail": "Two-factor code required", "mfa_token": "t0k3n"})
+        );
     }
 
     #[test]

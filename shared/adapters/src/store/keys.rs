@@ -45,6 +45,13 @@ pub fn email(email: &str) -> String {
     format!("EMAIL#{email}")
 }
 pub const EMAIL_SK: &str = "EMAIL";
+/// A user's two-factor record, beside the profile in the user's partition.
+pub const TWO_FACTOR_SK: &str = "TOTP";
+/// A login waiting for its second factor: the digest of its `mfa_token`.
+pub fn mfa_challenge(digest: &str) -> String {
+    format!("MFA#{digest}")
+}
+pub const MFA_CHALLENGE_SK: &str = "MFA";
 pub const USERS_INDEX: &str = "USERS";
 pub const USERS_COUNTER: &str = "COUNTER#USERS";
 /// The partition of deleted users whose cascade has not finished (sort key: the user's id).

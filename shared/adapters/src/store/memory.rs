@@ -10,7 +10,7 @@ use domain::passwords::PasswordHash;
 use domain::ports::{
     Connections, EmailSender, EmailVerifications, FanOutQueue, FeedStore, FileCreateError, FileStore, Invitations,
     JobQueue, Notifier, ObjectError, ObjectStore, Probe, Push, PushError, QueueError, RateLimiter, Records, SendError,
-    SentEmails, SessionStore, UploadForm, UploadTicket, UserStore,
+    SentEmails, SessionStore, TwoFactorStore, UploadForm, UploadTicket, UserStore,
 };
 use domain::realtime::{
     past_handshake, Audience, ChatMessage, Connection, ConnectionId, Event, FanOut, Invitation, Joined, Member,
@@ -18,6 +18,7 @@ use domain::realtime::{
 };
 use domain::secrets;
 use domain::session::{Count, Limit, LoginOrigin, Refresh, Session};
+use domain::two_factor::{Challenge, TwoFactor};
 use domain::{Email, Listing, Owned, Remembered, StoreError, User, WriteError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,6 +47,21 @@ struct RefreshToken {
     used: bool,
     expires: u64,
     login_at: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TwoFactorRecord {
+    pending: Option<String>,
+    secret: Option<String>,
+    last_step: Option<u64>,
+    recovery: HashSet<String>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingLogin {
+    challenge: Challenge,
+    attempts: u64,
+    expires: u64,
 }
 
 /// What [`Memory`] holds.
@@ -93,6 +109,9 @@ pub struct State {
     /// When set, every call fails as an unreachable service would.
     down: bool,
     feed: Option<FeedSnapshot>,
+    two_factor: HashMap<Uuid, TwoFactorRecord>,
+    /// `mfa_token` digest → the login waiting for its second factor
+    challenges: HashMap<String, PendingLogin>,
 }
 
 /// Every store port, the job queue and the email sender, in memory. Clones share one state, so
@@ -255,6 +274,7 @@ impl UserStore for Memory {
     async fn delete(&self, user: &User) -> Result<(), StoreError> {
         let mut state = self.state()?;
         state.users.remove(&user.id).ok_or(StoreError::NotFound)?;
+        state.two_factor.remove(&user.id);
         state.unfinished_deletions.insert(user.id, domain::clock::now_secs());
         Ok(())
     }
@@ -585,6 +605,127 @@ impl Memory {
             }
         }
         Ok(revoked)
+    }
+}
+
+impl Memory {
+    /// Sets the profile's flag as the next version, as the table does with the record's write.
+    fn set_has_2fa(state: &mut State, user_id: Uuid, on: bool) -> Result<(), StoreError> {
+        let user = state.users.get_mut(&user_id).ok_or(StoreError::NotFound)?;
+        user.has_2fa = on;
+        user.version += 1;
+        Ok(())
+    }
+}
+
+impl TwoFactorStore for Memory {
+    async fn two_factor(&self, user_id: Uuid) -> Result<Option<TwoFactor>, StoreError> {
+        Ok(self.state()?.two_factor.get(&user_id).map(|r| TwoFactor {
+            pending: r.pending.clone(),
+            secret: r.secret.clone(),
+            last_step: r.last_step,
+            recovery_left: r.recovery.len(),
+        }))
+    }
+
+    async fn begin_totp(&self, user_id: Uuid, sealed: &str) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let record = state.two_factor.entry(user_id).or_default();
+        if record.secret.is_some() {
+            return Ok(false);
+        }
+        record.pending = Some(sealed.to_owned());
+        Ok(true)
+    }
+
+    async fn enable_totp(
+        &self,
+        user_id: Uuid,
+        pending: &str,
+        step: u64,
+        recovery_digests: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let ready = state
+            .two_factor
+            .get(&user_id)
+            .is_some_and(|r| r.secret.is_none() && r.pending.as_deref() == Some(pending));
+        if !ready || !state.users.contains_key(&user_id) {
+            return Ok(false);
+        }
+        Self::set_has_2fa(&mut state, user_id, true)?;
+        state.two_factor.insert(
+            user_id,
+            TwoFactorRecord {
+                pending: None,
+                secret: Some(pending.to_owned()),
+                last_step: Some(step),
+                recovery: recovery_digests.iter().cloned().collect(),
+            },
+        );
+        Ok(true)
+    }
+
+    async fn accept_step(&self, user_id: Uuid, step: u64) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        match state.two_factor.get_mut(&user_id) {
+            Some(record) if record.secret.is_some() && record.last_step.is_none_or(|last| last < step) => {
+                record.last_step = Some(step);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn use_recovery_code(&self, user_id: Uuid, digest: &str) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        Ok(state
+            .two_factor
+            .get_mut(&user_id)
+            .is_some_and(|r| r.secret.is_some() && r.recovery.remove(digest)))
+    }
+
+    async fn disable_two_factor(&self, user_id: Uuid) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        Self::set_has_2fa(&mut state, user_id, false)?;
+        state.two_factor.remove(&user_id);
+        Ok(())
+    }
+
+    async fn create_challenge(&self, user_id: Uuid, ttl: Duration) -> Result<String, StoreError> {
+        let token = secret()?;
+        let now = now_secs();
+        let pending = PendingLogin {
+            challenge: Challenge {
+                user_id,
+                issued_at: now,
+            },
+            attempts: 0,
+            expires: now + ttl.as_secs(),
+        };
+        self.state()?.challenges.insert(secrets::digest(&token), pending);
+        Ok(token)
+    }
+
+    async fn challenge_attempt(&self, token: &str, max_attempts: u64) -> Result<Option<Challenge>, StoreError> {
+        let mut state = self.state()?;
+        let now = now_secs();
+        match state.challenges.get_mut(&secrets::digest(token)) {
+            Some(pending) if pending.expires > now && pending.attempts < max_attempts => {
+                pending.attempts += 1;
+                Ok(Some(pending.challenge))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn spend_challenge(&self, token: &str) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let now = now_secs();
+        Ok(state
+            .challenges
+            .remove(&secrets::digest(token))
+            .is_some_and(|pending| pending.expires > now))
     }
 }
 

@@ -13,6 +13,7 @@ mod merge;
 mod posts;
 mod records;
 mod sessions;
+mod two_factor;
 mod users;
 mod verifications;
 

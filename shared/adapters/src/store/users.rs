@@ -17,6 +17,8 @@ pub(crate) const TOKENS_VALID_AFTER: &str = "tokens_valid_after";
 pub(crate) const VERSION: &str = "version";
 /// Whether a verification link for the current email was followed.
 pub(crate) const IS_VERIFIED: &str = "is_verified";
+/// Whether logins need a second factor: set and cleared with the two-factor record.
+pub(crate) const HAS_2FA: &str = "has_2fa";
 
 /// The shard of the user count that counts this user.
 fn users_counter(user: Uuid) -> String {
@@ -41,6 +43,7 @@ fn user_to_item(user: &User) -> Row {
         ("created_at".to_owned(), text(created)),
         ("hashed_password".to_owned(), text(user.password_hash.as_str())),
         (TOKENS_VALID_AFTER.to_owned(), number(user.tokens_valid_after)),
+        (HAS_2FA.to_owned(), AttributeValue::Bool(user.has_2fa)),
         (VERSION.to_owned(), number(user.version)),
     ]);
     if let Some(name) = &user.full_name {
@@ -61,6 +64,7 @@ pub(crate) fn user_from_item(item: &Row) -> Result<User, StoreError> {
         created_at: get_time(item, "created_at")?,
         password_hash: PasswordHash::from_stored(get_text(item, "hashed_password")?.to_owned()),
         tokens_valid_after: get_number(item, TOKENS_VALID_AFTER),
+        has_2fa: get_bool(item, HAS_2FA, false),
         version: get_number(item, VERSION),
     })
 }
@@ -242,7 +246,13 @@ impl UserStore for Table {
                         .update(self.counter_update(&users_counter(user.id), -1)?)
                         .build(),
                 )
-                .transact_items(TransactWriteItem::builder().put(self.deletion_marker(user.id)?).build()),
+                .transact_items(TransactWriteItem::builder().put(self.deletion_marker(user.id)?).build())
+                // Unconditional: most users have no two-factor record.
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .delete(self.delete_two_factor(user.id)?)
+                        .build(),
+                ),
         )
         .await;
         match result {

@@ -11,7 +11,8 @@ pub const LOGIN_ACCESS_TOKEN: Operation = Operation {
     },
     tag: "login",
     summary: "Login Access Token",
-    description: "OAuth2 compatible token login, get an access token for future requests.",
+    description: "OAuth2 compatible token login, get an access token for future requests. An account with \
+                  two-factor on answers the right password with 401 and an `mfa_token` for `POST /login/mfa`.",
     bearer: Bearer::No,
     params: &[],
     body: Some(Content::form::<LoginForm>()),
@@ -22,6 +23,7 @@ pub const LOGIN_ACCESS_TOKEN: Operation = Operation {
             403,
             "Email not verified (only when the stack requires verified emails): a new link is sent",
         ),
+        Reply::json::<MfaRequired>(401, "Two-factor code required").with_headers(MFA_CHALLENGE),
         INVALID,
         Reply::error(429, "Too many failed logins").with_headers(RETRY_AFTER),
         UNAVAILABLE,
@@ -141,9 +143,41 @@ pub const RESET_PASSWORD: Operation = Operation {
     ],
 };
 
+/// The 401 of a right password on an account with two-factor on.
+const MFA_CHALLENGE: &[Header] = &[Header {
+    name: "WWW-Authenticate",
+    description: "`Bearer error=\"mfa_required\"`",
+    schema: || json!({ "type": "string" }),
+}];
+
+/// Login Mfa
+pub const LOGIN_MFA: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::POST,
+        path: "/api/v1/login/mfa",
+        id: "login-login_mfa",
+    },
+    tag: "login",
+    summary: "Login Mfa",
+    description: "The second step of a login with two-factor on: the `mfa_token` of the password step and a code \
+                  (TOTP or recovery) for the tokens of a new session. A code is good once; 5 wrong codes end \
+                  the `mfa_token`, and an account takes 10 codes per 15 minutes.",
+    bearer: Bearer::No,
+    params: &[],
+    body: Some(Content::json::<MfaLogin>()),
+    replies: &[
+        Reply::ok::<Token>(),
+        Reply::error(400, "Invalid code, or an unknown, spent or expired mfa_token"),
+        INVALID,
+        Reply::error(429, "Too many codes tried for the account").with_headers(RETRY_AFTER),
+        UNAVAILABLE,
+    ],
+};
+
 /// Every route of the function, in the order the document lists them.
 pub const OPERATIONS: &[Operation] = &[
     LOGIN_ACCESS_TOKEN,
+    LOGIN_MFA,
     REFRESH_TOKEN,
     TEST_TOKEN,
     LOGOUT,

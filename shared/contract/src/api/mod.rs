@@ -27,6 +27,9 @@ use crate::public::{
     Token, UserPublic, UsersPublic,
 };
 use crate::sessions::SessionsPublic;
+use crate::two_factor::{
+    MfaLogin, MfaRequired, RecoveryCodes, TotpConfirm, TotpSetup, TotpSetupRequest, TwoFactorDisable,
+};
 use http::Method;
 use serde_json::json;
 

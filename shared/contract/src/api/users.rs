@@ -327,6 +327,103 @@ pub const SEND_VERIFICATION_EMAIL: Operation = Operation {
     ],
 };
 
+/// Set Up Totp
+pub const SETUP_TOTP: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::POST,
+        path: "/api/v1/users/me/2fa/totp",
+        id: "users-setup_totp",
+    },
+    tag: "users",
+    summary: "Set Up Totp",
+    description: "A new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 s) for the caller, with its `otpauth://` URI \
+                  and a QR code of it (SVG). It is inactive until a code of it is confirmed; a new setup \
+                  replaces one not confirmed yet.",
+    bearer: Bearer::Required,
+    params: &[],
+    body: Some(Content::json::<TotpSetupRequest>()),
+    replies: &[
+        Reply::ok::<TotpSetup>(),
+        Reply::error(400, "Incorrect password, or two-factor is on already"),
+        UNAUTHENTICATED,
+        INVALID,
+        Reply::error(429, "Too many wrong passwords").with_headers(RETRY_AFTER),
+        UNAVAILABLE,
+    ],
+};
+
+/// Confirm Totp
+pub const CONFIRM_TOTP: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::POST,
+        path: "/api/v1/users/me/2fa/totp/confirm",
+        id: "users-confirm_totp",
+    },
+    tag: "users",
+    summary: "Confirm Totp",
+    description: "Turns two-factor on with a code of the secret set up last, and answers the 10 recovery codes: \
+                  shown this once, stored only as hashes.",
+    bearer: Bearer::Required,
+    params: &[],
+    body: Some(Content::json::<TotpConfirm>()),
+    replies: &[
+        Reply::ok::<RecoveryCodes>(),
+        Reply::error(400, "Invalid code, no setup to confirm, or two-factor is on already"),
+        UNAUTHENTICATED,
+        INVALID,
+        Reply::error(429, "Too many codes tried").with_headers(RETRY_AFTER),
+        UNAVAILABLE,
+    ],
+};
+
+/// Disable Two Factor Me
+pub const DISABLE_TWO_FACTOR_ME: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::DELETE,
+        path: "/api/v1/users/me/2fa",
+        id: "users-disable_two_factor_me",
+    },
+    tag: "users",
+    summary: "Disable Two Factor Me",
+    description: "Turns the caller's two-factor off with their password and a code (TOTP or recovery), and ends \
+                  their other sessions.",
+    bearer: Bearer::Required,
+    params: &[],
+    body: Some(Content::json::<TwoFactorDisable>()),
+    replies: &[
+        Reply::ok::<Message>(),
+        Reply::error(400, "Incorrect password, invalid code, or two-factor is off"),
+        UNAUTHENTICATED,
+        INVALID,
+        Reply::error(429, "Too many wrong passwords or codes").with_headers(RETRY_AFTER),
+        UNAVAILABLE,
+    ],
+};
+
+/// Reset Two Factor
+pub const RESET_TWO_FACTOR: Operation = Operation {
+    endpoint: Endpoint {
+        method: Method::DELETE,
+        path: "/api/v1/users/{user_id}/2fa",
+        id: "users-reset_two_factor",
+    },
+    tag: "users",
+    summary: "Reset Two Factor",
+    description: "Turns two-factor off for a user locked out of it, and ends that user's sessions.",
+    bearer: Bearer::Required,
+    params: &[Param::path_id("user_id", "User Id")],
+    body: None,
+    replies: &[
+        Reply::ok::<Message>(),
+        UNAUTHENTICATED,
+        Reply::error(403, "The user doesn't have enough privileges"),
+        Reply::error(404, "User not found"),
+        INVALID,
+        UNAVAILABLE,
+    ],
+};
+
+/// Every route of the function, in the order the document lists them.
 /// Every route of the function, in the order the document lists them.
 pub const OPERATIONS: &[Operation] = &[
     READ_USERS,
@@ -343,5 +440,9 @@ pub const OPERATIONS: &[Operation] = &[
     REVOKE_OTHER_SESSIONS,
     REVOKE_SESSION,
     VERIFY_EMAIL,
+    SETUP_TOTP,
+    CONFIRM_TOTP,
+    DISABLE_TWO_FACTOR_ME,
+    RESET_TWO_FACTOR,
     SEND_VERIFICATION_EMAIL,
 ];
