@@ -1774,8 +1774,12 @@ mod tests {
             Some(default("NotificationsMaxConcurrency"))
         );
         assert_eq!(
+            consumer("RealtimeFunction", "FanOutQueue"),
+            Some(default("FanOutMaxConcurrency"))
+        );
+        assert_eq!(
             limits.consumers.len(),
-            4,
+            5,
             "every queue consumer has a maximum concurrency"
         );
         assert_eq!(limits.emails_per_second, Some(default("EmailsPerSecond")));
