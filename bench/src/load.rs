@@ -261,14 +261,14 @@ pub async fn run(stack: &str, ws_url: &str, admin_token: &str, load: Load) -> Re
             report.sends += 1;
         }
     }
-    // Everything sent is delivered within moments on an idle stack; wait until nothing more
-    // arrives for 3 s (a minute at most).
+    // Wait until the fan-out queue is empty (joins' presence and the sends queue up behind one
+    // local consumer) and nothing more arrived for 2 s; 5 minutes at most.
     let mut last_count = usize::MAX;
     let waited = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+    while waited.elapsed() < Duration::from_secs(300) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let count: usize = seen(&seen_all).received.values().sum();
-        if count == last_count || waited.elapsed() > Duration::from_secs(60) {
+        if count == last_count && fan_out_drained(stack)? {
             break;
         }
         last_count = count;
@@ -313,14 +313,14 @@ pub async fn run(stack: &str, ws_url: &str, admin_token: &str, load: Load) -> Re
             let _ = sink.close().await;
         }
     }
-    // $disconnect runs after the close: wait until the table holds none of the run's rows (or 30 s).
+    // $disconnect runs after the close: wait until the table holds none of the run's rows (or 2 minutes).
     let table = table(stack)?;
     let waited = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let stale = stale_rows(&table, &user_ids, &rooms).await?;
         report.stale_records = stale.len();
-        if stale.is_empty() || waited.elapsed() > Duration::from_secs(30) {
+        if stale.is_empty() || waited.elapsed() > Duration::from_secs(120) {
             if !stale.is_empty() {
                 report.failures.push(format!(
                     "{} stale records left: {}",
@@ -351,6 +351,23 @@ pub async fn users(stack: &str, admin_token: &str, n: usize) -> Result<Vec<(uuid
         .await
         .into_iter()
         .collect()
+}
+
+/// Whether the stack's fan-out queue holds no message, visible or in flight.
+fn fan_out_drained(stack: &str) -> Result<bool, String> {
+    let queues: Value = ureq::get(&format!("{stack}/_devstack/queues"))
+        .call()
+        .map_err(|e| e.to_string())?
+        .body_mut()
+        .read_json()
+        .map_err(|e| e.to_string())?;
+    let listed = queues.get("queues").unwrap_or(&queues);
+    Ok(listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|q| q["id"] == "FanOutQueue")
+        .all(|q| q["visible"] == 0 && q["in_flight"] == 0))
 }
 
 /// A user of the run's own, made by the admin, so that its rows are the run's alone.
