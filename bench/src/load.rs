@@ -238,8 +238,7 @@ pub async fn run(stack: &str, ws_url: &str, admin_token: &str, load: Load) -> Re
             }
         }
     }
-    // A join's history may still be on its way: give it a moment.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Joins whose history has not come yet count as not made (the check reads `Seen::joined`).
     // One more message to each room, from a member, so that every vanished member is pushed to
     // (and found gone) after the activity.
     for room in &rooms {

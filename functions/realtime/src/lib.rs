@@ -125,6 +125,12 @@ impl From<StoreError> for Refused {
     }
 }
 
+impl From<QueueError> for Refused {
+    fn from(err: QueueError) -> Self {
+        Failed::from(err).into()
+    }
+}
+
 fn refused(detail: impl Into<String>) -> Refused {
     Refused {
         status: 200,
@@ -361,10 +367,7 @@ impl<S: Store, P: Push, Q: FanOutQueue> Realtime<S, P, Q> {
                 // Nothing goes back to the sender either way: whether `to` is online, or exists,
                 // is not theirs to learn.
                 let frame = ServerFrame::private(connection.user_id, message);
-                self.queue
-                    .fan_out(&[FanOut::user(to, &frame)], 0)
-                    .await
-                    .map_err(Failed::from)?;
+                self.queue.fan_out(&[FanOut::user(to, &frame)], 0).await?;
             }
             Action::Invite(room, user_id) => self.invite(&connection, room, user_id).await?,
             Action::Who(room) => self.who(&connection, room).await?,
@@ -401,8 +404,7 @@ impl<S: Store, P: Push, Q: FanOutQueue> Realtime<S, P, Q> {
             let joined = ServerFrame::user_join(&room, connection.user_id);
             self.queue
                 .fan_out(&[FanOut::room_except(&room, &joined, &connection.id)], 0)
-                .await
-                .map_err(Failed::from)?;
+                .await?;
         }
         Ok(())
     }
@@ -422,7 +424,7 @@ impl<S: Store, P: Push, Q: FanOutQueue> Realtime<S, P, Q> {
         self.store.invite(&invitation).await?;
         self.reply(&connection.id, &ServerFrame::invited(&invitation)).await;
         let told = FanOut::user(user_id, &ServerFrame::invitation(&invitation));
-        self.queue.fan_out(&[told], 0).await.map_err(Failed::from)?;
+        self.queue.fan_out(&[told], 0).await?;
         Ok(())
     }
 
@@ -433,10 +435,7 @@ impl<S: Store, P: Push, Q: FanOutQueue> Realtime<S, P, Q> {
         let left = ServerFrame::user_leave(&room, connection.user_id);
         self.reply(&connection.id, &left).await;
         if self.shows_presence(&room).await? {
-            self.queue
-                .fan_out(&[FanOut::room(&room, &left)], 0)
-                .await
-                .map_err(Failed::from)?;
+            self.queue.fan_out(&[FanOut::room(&room, &left)], 0).await?;
         }
         Ok(())
     }
@@ -451,8 +450,7 @@ impl<S: Store, P: Push, Q: FanOutQueue> Realtime<S, P, Q> {
         self.store.remember(&message).await?;
         self.queue
             .fan_out(&[FanOut::room(&room, &ServerFrame::Message(message))], 0)
-            .await
-            .map_err(Failed::from)?;
+            .await?;
         Ok(())
     }
 

@@ -141,20 +141,42 @@ impl Table {
         if old.is_none_or(|row| row.is_empty()) {
             return Ok(false);
         }
+        self.uncount(room, 1).await?;
+        Ok(true)
+    }
+
+    /// Takes `gone` members off the room's count. A count already below it is stale anyway
+    /// (the next refused join recounts), and is left as it is.
+    async fn uncount(&self, room: &RoomName, gone: u64) -> Result<(), StoreError> {
         let uncounted = self
             .client()
             .update_item()
             .table_name(self.name())
             .set_key(Some(primary_key(keys::room(room.as_str()), keys::ROOM_COUNT_SK)))
-            .update_expression("ADD #members :minus_one")
-            .condition_expression("#members > :zero")
+            .update_expression("ADD #members :minus")
+            .condition_expression("#members >= :gone")
             .expression_attribute_names("#members", MEMBERS)
-            .expression_attribute_values(":minus_one", number(-1))
-            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":minus", number(-(gone as i64)))
+            .expression_attribute_values(":gone", number(gone))
             .send()
             .await;
-        condition_held(uncounted)?;
-        Ok(true)
+        condition_held(uncounted).map(|_| ())
+    }
+
+    /// Frees the user's connection slot, only while `connection` holds it: a handshake may have
+    /// taken it over after the connection expired.
+    async fn free_slot(&self, user_id: Uuid, slot: u64, connection: &ConnectionId) -> Result<(), StoreError> {
+        let freed = self
+            .client()
+            .delete_item()
+            .table_name(self.name())
+            .set_key(Some(primary_key(keys::connection_slots(user_id), &keys::slot(slot))))
+            .condition_expression("#connection = :id")
+            .expression_attribute_names("#connection", "connection")
+            .expression_attribute_values(":id", text(connection.as_str()))
+            .send()
+            .await;
+        condition_held(freed).map(|_| ())
     }
 
     /// A full count may be stale — members whose connections expired or vanished without a
@@ -322,21 +344,7 @@ impl Connections for Table {
             self.forget_member(room, id).await?;
         }
         if row.contains_key(SLOT) {
-            // Only while this connection holds it: a handshake may have taken it over after expiry.
-            let freed = self
-                .client()
-                .delete_item()
-                .table_name(self.name())
-                .set_key(Some(primary_key(
-                    keys::connection_slots(connection.user_id),
-                    &keys::slot(get_number(&row, SLOT)),
-                )))
-                .condition_expression("#connection = :id")
-                .expression_attribute_names("#connection", "connection")
-                .expression_attribute_values(":id", text(id.as_str()))
-                .send()
-                .await;
-            condition_held(freed)?;
+            self.free_slot(connection.user_id, get_number(&row, SLOT), id).await?;
         }
         Ok(Some((connection, rooms)))
     }
@@ -540,13 +548,13 @@ impl Connections for Table {
 
     /// One `BatchGetItem` per 100 connections for their rooms, one `BatchWriteItem` per 25 rows
     /// (records and memberships), one count update per room (less the members it lost) and a
-    /// conditional delete per slot (only while the gone connection holds it).
+    /// conditional delete per slot.
     async fn forget_gone(&self, ids: &[ConnectionId]) -> Result<Vec<(RoomName, Uuid)>, StoreError> {
         let wanted = ids
             .iter()
             .map(|id| primary_key(keys::connection(id.as_str()), keys::CONNECTION_SK))
             .collect();
-        let rows = self.batch_get(wanted).await?;
+        let rows = self.batch_get(wanted, true).await?;
         let mut doomed = Vec::new();
         let mut lost: HashMap<RoomName, u64> = HashMap::new();
         let mut memberships = Vec::new();
@@ -571,33 +579,10 @@ impl Connections for Table {
         }
         self.batch_delete(doomed).await?;
         for (room, count) in lost {
-            let uncounted = self
-                .client()
-                .update_item()
-                .table_name(self.name())
-                .set_key(Some(primary_key(keys::room(room.as_str()), keys::ROOM_COUNT_SK)))
-                .update_expression("ADD #members :minus")
-                .condition_expression("#members >= :count")
-                .expression_attribute_names("#members", MEMBERS)
-                .expression_attribute_values(":minus", number(-(count as i64)))
-                .expression_attribute_values(":count", number(count))
-                .send()
-                .await;
-            // A count already below it is stale anyway: the next refused join recounts.
-            condition_held(uncounted)?;
+            self.uncount(&room, count).await?;
         }
         for (user_id, slot, id) in slots {
-            let freed = self
-                .client()
-                .delete_item()
-                .table_name(self.name())
-                .set_key(Some(primary_key(keys::connection_slots(user_id), &keys::slot(slot))))
-                .condition_expression("#connection = :id")
-                .expression_attribute_names("#connection", "connection")
-                .expression_attribute_values(":id", text(id.as_str()))
-                .send()
-                .await;
-            condition_held(freed)?;
+            self.free_slot(user_id, slot, &id).await?;
         }
         Ok(memberships)
     }

@@ -239,55 +239,23 @@ impl Table {
             let wanted = keys
                 .iter()
                 .map(|key| primary_key(key.clone(), keys::COUNTER_SK))
-                .collect::<Vec<_>>();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(wanted))
-                    .consistent_read(false)
-                    .build()
-                    .map_err(corrupt)?,
-            );
-            // BatchGetItem may answer part (throttled) and hand the rest back: ask again, a few times.
-            let mut attempts = 0;
-            while let Some(asked) = request.take() {
-                attempts += 1;
-                if attempts > 4 {
-                    return Err(StoreError::Unavailable("counters throttled".into()));
-                }
-                if attempts > 1 {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
-                }
-                let out = self
-                    .client()
-                    .batch_get_item()
-                    .request_items(&self.name, asked)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for row in out.responses.unwrap_or_default().remove(&self.name).unwrap_or_default() {
-                    sum += value(&row);
-                }
-                request = out
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.name)
-                    .filter(|rest| !rest.keys().is_empty());
-            }
+                .collect();
+            sum = self.batch_get(wanted, false).await?.iter().map(value).sum();
         }
         Ok(sum.max(0) as u64)
     }
 }
 
 impl Table {
-    /// Rows by primary key, 100 to a `BatchGetItem` (strongly consistent); absent rows are left
-    /// out. Keys the table hands back unprocessed (throttled) are asked again, a few times.
-    pub(crate) async fn batch_get(&self, wanted: Vec<Row>) -> Result<Vec<Row>, StoreError> {
+    /// Rows by primary key, 100 to a `BatchGetItem`; absent rows are left out. Keys the table
+    /// hands back unprocessed (throttled) are asked again, a few times.
+    pub(crate) async fn batch_get(&self, wanted: Vec<Row>, consistent: bool) -> Result<Vec<Row>, StoreError> {
         let mut rows = Vec::new();
         for chunk in wanted.chunks(100) {
             let mut request = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .build()
                     .map_err(corrupt)?,
             );
