@@ -117,6 +117,23 @@ impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
     /// Tells the WebSocket connections of the sessions that ended (`audience`) so, and they are
     /// then closed. The sessions are over whatever happens here, so a queue failure is logged,
     /// not answered.
+    /// Ends every session of the caller's but the one it calls with (all of them for a caller
+    /// without one), and tells their WebSockets why.
+    async fn end_other_sessions(&self, me: &domain::auth::Principal, reason: &str) -> ApiResult<()> {
+        let audience = match me.session() {
+            Some(keep) => {
+                self.store().revoke_other_sessions(me.user.id, keep).await?;
+                Audience::OtherSessions(keep)
+            }
+            None => {
+                self.store().revoke_user_sessions(me.user.id).await?;
+                Audience::User
+            }
+        };
+        self.sessions_ended(me.user.id, audience, reason).await;
+        Ok(())
+    }
+
     async fn sessions_ended(&self, user_id: uuid::Uuid, audience: Audience, reason: &str) {
         let data = serde_json::json!({ "reason": reason });
         if let Err(err) = self
@@ -386,17 +403,7 @@ impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
 
     async fn revoke_other_sessions(&self, request: ApiRequest) -> ApiResult<Response> {
         let me = self.auth.caller(&request).await?;
-        let audience = match me.session() {
-            Some(keep) => {
-                self.store().revoke_other_sessions(me.user.id, keep).await?;
-                Audience::OtherSessions(keep)
-            }
-            None => {
-                self.store().revoke_user_sessions(me.user.id).await?;
-                Audience::User
-            }
-        };
-        self.sessions_ended(me.user.id, audience, "session_revoked").await;
+        self.end_other_sessions(&me, "session_revoked").await?;
         edge::message(StatusCode::OK, "Other sessions revoked")
     }
 
@@ -514,17 +521,7 @@ impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         }
         self.code_accepted(me.user.id).await?;
         self.store().disable_two_factor(me.user.id).await?;
-        let audience = match me.session() {
-            Some(keep) => {
-                self.store().revoke_other_sessions(me.user.id, keep).await?;
-                Audience::OtherSessions(keep)
-            }
-            None => {
-                self.store().revoke_user_sessions(me.user.id).await?;
-                Audience::User
-            }
-        };
-        self.sessions_ended(me.user.id, audience, "two_factor_disabled").await;
+        self.end_other_sessions(&me, "two_factor_disabled").await?;
         edge::message(StatusCode::OK, TWO_FACTOR_DISABLED)
     }
 
