@@ -1,5 +1,6 @@
 //! Black-box tests: HTTP against a local stack, the way a client talks to the API.
 
+mod api_keys;
 mod docs;
 mod edge;
 mod faults;

@@ -58,6 +58,13 @@ pub fn document(stage: Stage, project_name: &str) -> Value {
                 "OAuth2PasswordBearer": {
                     "type": "oauth2",
                     "flows": { "password": { "tokenUrl": TOKEN_URL, "scopes": {} } }
+                },
+                contract::operation::API_KEY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "sbk_...",
+                    "description": "An API key (`POST /api/v1/users/me/api-keys`), sent as `Authorization: Bearer sbk_...`. \
+                                    It acts as its owner within its scopes: an operation lists the scope it needs."
                 }
             }
         },
@@ -97,6 +104,7 @@ impl Api for Docs {
             method: Method::GET,
             path,
             id,
+            key_scope: None,
         };
         vec![
             (get(OPENAPI_PATH, "docs-openapi"), Route::OpenApi),

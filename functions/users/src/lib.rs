@@ -5,6 +5,7 @@ use adapters::aws::{Bucket, SqsQueue};
 use adapters::store::Table;
 use contract::accounts::{UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe, VerifyEmail};
 use contract::api::users;
+use contract::api_keys::{keys_page, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic};
 use contract::operation::Endpoint;
 use contract::paging::Paging;
 use contract::public::{Page, Skip, UserPublic};
@@ -12,6 +13,7 @@ use contract::schema::Secret;
 use contract::sessions::sessions_page;
 use contract::two_factor::{OneTimeCode, RecoveryCodes, TotpConfirm, TotpSetup, TotpSetupRequest, TwoFactorDisable};
 use domain::accounts::AccountError;
+use domain::api_key::{self, KeyRequest};
 use domain::email;
 use domain::job::Job;
 use domain::passwords;
@@ -57,6 +59,9 @@ pub enum Route {
     ConfirmTotp,
     DisableTwoFactorMe,
     ResetTwoFactor,
+    CreateApiKey,
+    ApiKeys,
+    DeleteApiKey,
 }
 
 const EMAIL_TAKEN_BY_ADMIN: &str = "The user with this email already exists in the system.";
@@ -69,6 +74,7 @@ const INVALID_CODE: &str = "Invalid code";
 const TWO_FACTOR_ON: &str = "Two-factor authentication is already enabled";
 const TWO_FACTOR_OFF: &str = "Two-factor authentication is not enabled";
 const TWO_FACTOR_DISABLED: &str = "Two-factor authentication disabled";
+const TOO_MANY_KEYS: &str = "Too many API keys";
 
 /// Wrong current passwords per account: the check is a password oracle for whoever holds a
 /// token, and counting it apart from logins keeps a thief from locking the owner out of login.
@@ -407,6 +413,48 @@ impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
         edge::message(StatusCode::OK, "Other sessions revoked")
     }
 
+    /// A new API key of the caller, shown this once.
+    async fn create_api_key(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.caller(&request).await?;
+        let asked: ApiKeyCreate = request.body()?;
+        let now = domain::clock::now_micros();
+        let wanted = KeyRequest {
+            name: asked.name,
+            scopes: asked.scopes,
+            days: asked.expires_in_days.map_or(api_key::DEFAULT_DAYS, |days| days.0),
+        };
+        let issued = api_key::issue(me.user.id, wanted, now)
+            .map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))?;
+        if !api_key::keep(self.store(), &issued.api_key, now).await? {
+            return Err(ApiError::BadRequest(TOO_MANY_KEYS.into()));
+        }
+        tracing::info!(user_id = %me.user.id, key_id = %issued.api_key.id, "api key created");
+        edge::json(
+            StatusCode::CREATED,
+            &ApiKeyCreated {
+                key: issued.key,
+                api_key: ApiKeyPublic::from(&issued.api_key),
+            },
+        )
+    }
+
+    async fn api_keys(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.caller(&request).await?;
+        edge::json(StatusCode::OK, &keys_page(&self.store().keys(me.user.id).await?))
+    }
+
+    /// Deletes one of the caller's keys; another user's is as unknown as a made-up id (the key
+    /// row lives in its owner's partition, so another's id is simply not found there).
+    async fn delete_api_key(&self, request: ApiRequest) -> ApiResult<Response> {
+        let me = self.auth.caller(&request).await?;
+        let id = request.path_id("key_id")?;
+        if !self.store().delete_key(me.user.id, id).await? {
+            return Err(ApiError::NotFound("API key not found".into()));
+        }
+        tracing::info!(user_id = %me.user.id, key_id = %id, "api key deleted");
+        edge::message(StatusCode::OK, "API key deleted")
+    }
+
     /// The caller's current password, checked against the same per-account limit as a password
     /// change (a password oracle for whoever holds a token), counted first.
     async fn check_password(&self, me: &User, password: &str) -> ApiResult<()> {
@@ -597,6 +645,9 @@ impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
                 Route::DisableTwoFactorMe,
             ),
             (const { users::RESET_TWO_FACTOR.endpoint }, Route::ResetTwoFactor),
+            (const { users::CREATE_API_KEY.endpoint }, Route::CreateApiKey),
+            (const { users::READ_API_KEYS.endpoint }, Route::ApiKeys),
+            (const { users::DELETE_API_KEY.endpoint }, Route::DeleteApiKey),
         ]
     }
 
@@ -621,6 +672,9 @@ impl<S: UsersStore, Q: JobQueue + Notifier + 'static, B: Send + Sync + 'static> 
             Route::ConfirmTotp => self.confirm_totp(request).await,
             Route::DisableTwoFactorMe => self.disable_two_factor_me(request).await,
             Route::ResetTwoFactor => self.reset_two_factor(request).await,
+            Route::CreateApiKey => self.create_api_key(request).await,
+            Route::ApiKeys => self.api_keys(request).await,
+            Route::DeleteApiKey => self.delete_api_key(request).await,
         }
     }
 }
@@ -665,11 +719,12 @@ mod handler_tests {
 
     use super::*;
     use adapters::store::memory::Memory;
-    use domain::ports::{TwoFactorStore, UserStore};
+    use domain::ports::{ApiKeyStore, TwoFactorStore, UserStore};
     use domain::Role;
     use edge::StatusCode;
     use serde_json::{json, Value};
     use testkit::{call, caller, context, event, service, set_body, set_path, PASSWORD};
+    use time::format_description::well_known::Rfc3339;
 
     fn users(memory: &Memory) -> edge::Service<Users<Memory, Memory, Memory>> {
         service(Users::new(context(memory), testkit::http_config()))
@@ -1019,6 +1074,166 @@ mod handler_tests {
         assert_eq!(
             (status, body["detail"][0]["loc"].clone()),
             (StatusCode::UNPROCESSABLE_ENTITY, json!(["path", "user_id"]))
+        );
+    }
+
+    #[tokio::test]
+    async fn api_keys_are_shown_once_listed_kept_to_their_scopes_capped_and_deleted() {
+        let memory = Memory::default();
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        let (status, created) = call(&users(&memory), event("users/create-api-key.json", &token, |_| {})).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let key = created["key"].as_str().unwrap().to_owned();
+        assert!(key.starts_with("sbk_") && key.len() >= 4 + 43, "{key}");
+        let shown = &created["api_key"];
+        assert_eq!(shown["prefix"], json!(&key[..12]));
+        assert_eq!(shown["scopes"], json!(["items:read", "posts:read"]));
+        assert_eq!(shown["last_used_at"], Value::Null);
+        let made = time::OffsetDateTime::parse(shown["created_at"].as_str().unwrap(), &Rfc3339).unwrap();
+        let ends = time::OffsetDateTime::parse(shown["expires_at"].as_str().unwrap(), &Rfc3339).unwrap();
+        assert_eq!(ends - made, time::Duration::days(30));
+
+        // Listed without the key; the key itself reaches no account route.
+        let (status, page) = call(&users(&memory), event("users/api-keys.json", &token, |_| {})).await;
+        assert_eq!((status, page["count"].clone()), (StatusCode::OK, json!(1)));
+        assert_eq!(page["data"][0]["id"], shown["id"]);
+        assert!(!page.to_string().contains(&key));
+        for name in [
+            "users/read-me.json",
+            "users/api-keys.json",
+            "users/create-api-key.json",
+            "users/sessions.json",
+        ] {
+            let (status, body) = call(&users(&memory), event(name, &key, |_| {})).await;
+            assert_eq!(
+                (status, body["detail"].clone()),
+                (StatusCode::FORBIDDEN, json!("Insufficient scope")),
+                "{name}"
+            );
+        }
+
+        // With `profile:read`, `GET /users/me` answers, and the use is written down.
+        let profile = event(
+            "users/create-api-key.json",
+            &token,
+            with_body(json!({"name": "me", "scopes": ["profile:read"]})),
+        );
+        let (_, profile) = call(&users(&memory), profile).await;
+        let profile_key = profile["key"].as_str().unwrap().to_owned();
+        let (status, body) = call(&users(&memory), event("users/read-me.json", &profile_key, |_| {})).await;
+        assert_eq!((status, body["id"].clone()), (StatusCode::OK, json!(me.id)));
+        let listed = memory.keys(me.id).await.unwrap();
+        let used = listed
+            .iter()
+            .find(|k| k.id.to_string() == profile["api_key"]["id"])
+            .unwrap();
+        assert!(used.last_used_at.is_some());
+
+        // At most 20: the 21st is refused, unless an expired one can make room.
+        for n in 2..20 {
+            let more = event(
+                "users/create-api-key.json",
+                &token,
+                with_body(json!({"name": format!("k{n}"), "scopes": ["items:read"]})),
+            );
+            assert_eq!(call(&users(&memory), more).await.0, StatusCode::CREATED, "key {n}");
+        }
+        let over = || {
+            event(
+                "users/create-api-key.json",
+                &token,
+                with_body(json!({"name": "one more", "scopes": ["items:read"]})),
+            )
+        };
+        let (status, body) = call(&users(&memory), over()).await;
+        assert_eq!(
+            (status, body["detail"].clone()),
+            (StatusCode::BAD_REQUEST, json!("Too many API keys"))
+        );
+        let mut expired = memory.keys(me.id).await.unwrap().pop().unwrap();
+        memory.delete_key(me.id, expired.id).await.unwrap();
+        expired.expires_at = domain::clock::now_micros() - time::Duration::seconds(1);
+        assert!(memory.create_key(&expired).await.unwrap());
+        assert_eq!(call(&users(&memory), over()).await.0, StatusCode::CREATED);
+        assert!(memory.keys(me.id).await.unwrap().iter().all(|k| k.id != expired.id));
+
+        // Deleting: another's key or a made-up id is not found; one's own stops working.
+        let (_, theirs) = caller(&memory, "them@example.com", Role::User).await;
+        let key_path = format!(
+            "/api/v1/users/me/api-keys/{}",
+            profile["api_key"]["id"].as_str().unwrap()
+        );
+        let (status, body) = call(
+            &users(&memory),
+            event("users/delete-api-key-unknown.json", &token, |_| {}),
+        )
+        .await;
+        assert_eq!(
+            (status, body["detail"].clone()),
+            (StatusCode::NOT_FOUND, json!("API key not found"))
+        );
+        let by_them = event("users/delete-api-key-unknown.json", &theirs, |e| set_path(e, &key_path));
+        assert_eq!(call(&users(&memory), by_them).await.0, StatusCode::NOT_FOUND);
+        let by_key = event("users/delete-api-key-unknown.json", &profile_key, |e| {
+            set_path(e, &key_path)
+        });
+        assert_eq!(call(&users(&memory), by_key).await.0, StatusCode::FORBIDDEN);
+        let mine = event("users/delete-api-key-unknown.json", &token, |e| set_path(e, &key_path));
+        let (status, body) = call(&users(&memory), mine).await;
+        assert_eq!(
+            (status, body["message"].clone()),
+            (StatusCode::OK, json!("API key deleted"))
+        );
+        let (status, body) = call(&users(&memory), event("users/read-me.json", &profile_key, |_| {})).await;
+        assert_eq!(
+            (status, body["detail"].clone()),
+            (StatusCode::UNAUTHORIZED, json!("Could not validate credentials"))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_key_is_refused() {
+        let memory = Memory::default();
+        let (me, _) = caller(&memory, "me@example.com", Role::User).await;
+        let asked = KeyRequest {
+            name: api_key::KeyName::parse("old").unwrap(),
+            scopes: [api_key::Scope::ProfileRead].into_iter().collect(),
+            days: 1,
+        };
+        let issued = api_key::issue(me.id, asked, domain::clock::now_micros() - time::Duration::days(2)).unwrap();
+        assert!(memory.create_key(&issued.api_key).await.unwrap());
+        let (status, body) = call(&users(&memory), event("users/read-me.json", &issued.key, |_| {})).await;
+        assert_eq!(
+            (status, body["detail"].clone()),
+            (StatusCode::UNAUTHORIZED, json!("Could not validate credentials"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_dies_with_its_owners_deactivation() {
+        let memory = Memory::default();
+        let (_, admin) = caller(&memory, "admin@example.com", Role::Superuser).await;
+        let (me, token) = caller(&memory, "me@example.com", Role::User).await;
+        let asked = event(
+            "users/create-api-key.json",
+            &token,
+            with_body(json!({"name": "me", "scopes": ["profile:read"]})),
+        );
+        let (_, created) = call(&users(&memory), asked).await;
+        let key = created["key"].as_str().unwrap().to_owned();
+        assert_eq!(
+            call(&users(&memory), event("users/read-me.json", &key, |_| {})).await.0,
+            StatusCode::OK
+        );
+        let path = format!("/api/v1/users/{}", me.id);
+        let deactivate = event("users/update-user-unknown.json", &admin, |e| {
+            set_path(e, &path);
+            set_body(e, json!({"is_active": false}));
+        });
+        assert_eq!(call(&users(&memory), deactivate).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&users(&memory), event("users/read-me.json", &key, |_| {})).await.0,
+            StatusCode::UNAUTHORIZED
         );
     }
 

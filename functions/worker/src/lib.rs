@@ -15,18 +15,22 @@ use domain::clock::now_secs;
 use domain::config::{ConfigError, Env};
 use domain::job::{Envelope, EnvelopeError, Job};
 use domain::ports::{
-    EmailSender, FeedStore, FileStore, ObjectStore, Records, SendError, SentEmails, SessionStore, UserStore,
+    ApiKeyStore, EmailSender, FeedStore, FileStore, ObjectStore, Records, SendError, SentEmails, SessionStore,
+    UserStore,
 };
 use domain::StoreError;
 use domain::{Item, Post};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// What the worker needs of a store: the delete-user cascade's sessions, items, posts and files,
+/// What the worker needs of a store: the delete-user cascade's sessions, keys, items, posts and files,
 /// and the record of deletions whose cascade is unfinished.
 /// The feed's snapshot is refreshed here too (its job, and after a cascade removed posts).
-pub trait UserData: UserStore + SessionStore + Records<Item> + Records<Post> + FileStore + FeedStore {}
-impl<S: UserStore + SessionStore + Records<Item> + Records<Post> + FileStore + FeedStore> UserData for S {}
+pub trait UserData:
+    UserStore + SessionStore + ApiKeyStore + Records<Item> + Records<Post> + FileStore + FeedStore
+{
+}
+impl<S: UserStore + SessionStore + ApiKeyStore + Records<Item> + Records<Post> + FileStore + FeedStore> UserData for S {}
 
 /// How long a deletion's job has to run before the sweep runs the cascade itself (the job is
 /// then presumed lost: never enqueued, or dead-lettered).
@@ -556,6 +560,19 @@ mod tests {
                 .await
                 .unwrap();
         }
+        let key = |owner| {
+            let asked = domain::api_key::KeyRequest {
+                name: domain::api_key::KeyName::parse("k").unwrap(),
+                scopes: [domain::api_key::Scope::ItemsRead].into_iter().collect(),
+                days: 1,
+            };
+            domain::api_key::issue(owner, asked, domain::clock::now_micros())
+                .unwrap()
+                .api_key
+        };
+        for owner in [user_id, other] {
+            assert!(store.create_key(&key(owner)).await.unwrap());
+        }
         let worker = Worker::new(Outbox::default(), store.clone(), store.clone());
         let body = Envelope::new(Job::DeleteUserData { user_id }).to_body();
         let mut event = SqsEvent::default();
@@ -567,6 +584,8 @@ mod tests {
         assert!(store.object(&my_file.stored_key()).is_none());
         assert!(store.get_file(their_file.id).await.unwrap().is_some());
         assert!(store.object(&their_file.stored_key()).is_some());
+        assert!(store.keys(user_id).await.unwrap().is_empty());
+        assert_eq!(store.keys(other).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod api_keys;
 pub mod errors;
 pub mod fields;
 pub mod files;

@@ -5,6 +5,7 @@
 
 use crate::errors::{HttpError, HttpValidationError};
 use crate::schema::{Components, Schema};
+use domain::api_key::Scope;
 use http::Method;
 use serde_json::{json, Value};
 
@@ -15,6 +16,9 @@ pub struct Endpoint {
     pub path: &'static str,
     /// FastAPI's `operationId`: `<tag>-<handler>`.
     pub id: &'static str,
+    /// The scope an API key needs to use the route; `None`: no key may (accounts, sessions, keys,
+    /// two-factor, passwords, other users). An access token is not limited by it.
+    pub key_scope: Option<Scope>,
 }
 
 /// One route of the contract.
@@ -216,6 +220,9 @@ impl Reply {
     }
 }
 
+/// The OpenAPI security scheme of API keys (`Authorization: Bearer sbk_...`).
+pub const API_KEY_SCHEME: &str = "APIKey";
+
 /// 401 without a valid bearer token.
 pub const UNAUTHENTICATED: Reply = Reply::error(401, "Not authenticated");
 /// 422 with one entry per failing field.
@@ -251,6 +258,16 @@ impl Operation {
             operation["requestBody"] = json!({ "content": content(body, components), "required": true });
         }
         let mut replies = serde_json::Map::new();
+        // Any route that takes a bearer credential answers an API key outside its scopes so.
+        if self.bearer != Bearer::No && !self.replies.iter().any(|r| r.status == 403) {
+            let description = match self.endpoint.key_scope {
+                Some(_) => "Insufficient scope: an API key without the scope this route needs",
+                None => "Insufficient scope: no API key may use this route",
+            };
+            let mut answer = json!({ "description": description });
+            answer["content"] = content(&Reply::error(403, description).content.expect("a body"), components);
+            replies.insert("403".into(), answer);
+        }
         for reply in self.replies {
             let mut answer = json!({ "description": reply.description });
             if let Some(body) = &reply.content {
@@ -272,10 +289,19 @@ impl Operation {
             replies.insert(reply.status.to_string(), answer);
         }
         operation["responses"] = replies.into();
-        match self.bearer {
-            Bearer::No => {}
-            Bearer::Required => operation["security"] = json!([{ "OAuth2PasswordBearer": [] }]),
-            Bearer::Optional => operation["security"] = json!([{ "OAuth2PasswordBearer": [] }, {}]),
+        // A route a key may use takes either credential: the API key scheme with the scope it needs.
+        let mut security = match self.bearer {
+            Bearer::No => vec![],
+            Bearer::Required | Bearer::Optional => vec![json!({ "OAuth2PasswordBearer": [] })],
+        };
+        if let (false, Some(scope)) = (security.is_empty(), self.endpoint.key_scope) {
+            security.push(json!({ API_KEY_SCHEME: [scope.as_str()] }));
+        }
+        if self.bearer == Bearer::Optional {
+            security.push(json!({}));
+        }
+        if !security.is_empty() {
+            operation["security"] = security.into();
         }
         operation
     }

@@ -4,7 +4,7 @@
 use super::file::{objects, FileScope};
 use super::owned::Owned;
 use super::passwords;
-use super::ports::{FileStore, ObjectError, ObjectStore, Records, SessionStore, UserStore};
+use super::ports::{ApiKeyStore, FileStore, ObjectError, ObjectStore, Records, SessionStore, UserStore};
 use super::user::{NewAccount, User};
 use super::values::{Email, Password, Role};
 use super::{Item, Listing, Post, StoreError, WriteError};
@@ -98,14 +98,15 @@ pub struct Removed {
     pub files: usize,
 }
 
-/// Removes what a deleted user left behind: their logins, items, posts, and files with their
-/// objects. Idempotent: the job may run more than once, or after a partial run.
+/// Removes what a deleted user left behind: their logins, API keys, items, posts, and files with
+/// their objects. Idempotent: the job may run more than once, or after a partial run.
 pub async fn delete_user_data(
-    store: &(impl SessionStore + Records<Item> + Records<Post> + FileStore),
+    store: &(impl SessionStore + ApiKeyStore + Records<Item> + Records<Post> + FileStore),
     bucket: &impl ObjectStore,
     user_id: Uuid,
 ) -> Result<Removed, CascadeError> {
     store.revoke_user_sessions(user_id).await?;
+    store.delete_user_keys(user_id).await?;
     let items = delete_all_owned::<Item>(store, user_id).await?;
     let posts = delete_all_owned::<Post>(store, user_id).await?;
     let files = delete_all_files(store, bucket, user_id).await?;

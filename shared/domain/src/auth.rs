@@ -1,10 +1,13 @@
 //! Who is calling: a bearer credential → the active user it acts for and how (`Principal`), by
 //! one set of rules for every door (the HTTP API's bearer token, the WebSocket API's `token`
-//! parameter).
+//! parameter). A credential is an access token of a login, or an API key (`sbk_…`) with its
+//! scopes; both become the same `Principal`.
 
+use crate::api_key::{self, Scope, Scopes};
 use crate::ports::Accounts;
 use crate::tokens::TokenKeys;
 use crate::{StoreError, User};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// What a caller presented.
@@ -12,6 +15,8 @@ use uuid::Uuid;
 pub enum Credential {
     /// An access token of a login (a session): the user themselves.
     Session(Uuid),
+    /// An API key: its owner, within the key's scopes.
+    ApiKey { id: Uuid, scopes: Scopes },
 }
 
 /// Who a request acts for, and through which credential.
@@ -26,6 +31,16 @@ impl Principal {
     pub fn session(&self) -> Option<Uuid> {
         match self.credential {
             Credential::Session(id) => Some(id),
+            Credential::ApiKey { .. } => None,
+        }
+    }
+
+    /// Whether the caller may use a route that a key reaches with `needed` (`None`: a route no
+    /// key reaches). The user themselves may use every route; a key, the routes of its scopes.
+    pub fn may_use(&self, needed: Option<Scope>) -> bool {
+        match self.credential {
+            Credential::Session(_) => true,
+            Credential::ApiKey { scopes, .. } => needed.is_some_and(|scope| scopes.contains(scope)),
         }
     }
 }
@@ -60,9 +75,38 @@ impl<S: Accounts> Authenticator<S> {
         &self.users
     }
 
-    /// Who a bearer credential acts for.
+    /// Who a bearer credential acts for: an API key's owner, or an access token's user.
     pub async fn caller_of(&self, token: &str) -> Result<Principal, AuthError> {
-        self.session_of(token).await
+        if api_key::is_key(token) {
+            self.key_of(token).await
+        } else {
+            self.session_of(token).await
+        }
+    }
+
+    /// Who an API key acts for: its owner, existing and active, the key neither deleted nor
+    /// expired. A use is written down at most once a minute ([`api_key::TOUCH_EVERY`]).
+    pub async fn key_of(&self, token: &str) -> Result<Principal, AuthError> {
+        let presented = api_key::presented(token).ok_or(AuthError::Invalid)?;
+        let (user, key) = self.users.key_caller(presented.user_id, presented.key_id).await?;
+        let (Some(user), Some(key)) = (user, key) else {
+            return Err(AuthError::Invalid);
+        };
+        let now = OffsetDateTime::now_utc();
+        if !user.is_active || !key.matches(&presented) || key.is_expired(now) {
+            return Err(AuthError::Invalid);
+        }
+        if key.needs_touch(now) {
+            // A lost write costs only that minute's `last_used_at`; the request is served.
+            let _ = self.users.touch_key(&key, now).await;
+        }
+        Ok(Principal {
+            user,
+            credential: Credential::ApiKey {
+                id: key.id,
+                scopes: key.scopes,
+            },
+        })
     }
 
     /// Who an access token acts for: an existing, active user, the token issued for a login that

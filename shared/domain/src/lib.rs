@@ -3,6 +3,7 @@
 //! this one, never the other way round.
 
 pub mod accounts;
+pub mod api_key;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -2,6 +2,7 @@
 //! the storage ports on DynamoDB (and in memory, for tests); `aws` implements the queue and the
 //! email sender.
 
+use super::api_key::ApiKey;
 use super::email::EmailMessage;
 use super::feed::FeedSnapshot;
 use super::file::{File, FileScope, FileStatus, UploadLimits};
@@ -150,8 +151,31 @@ pub trait EmailVerifications: Send + Sync {
     fn verify_email(&self, presented: &str) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
 }
 
-/// What authenticating a caller needs: their user, and whether their login still stands.
-pub trait Accounts: UserStore + SessionStore {
+/// A user's API keys, kept as digests beside the profile, at most
+/// [`crate::api_key::MAX_KEYS_PER_USER`] at once however many creates race.
+pub trait ApiKeyStore: Send + Sync {
+    /// The owner's profile and the key — in one round trip where the store can, as every keyed
+    /// request asks it.
+    fn key_caller(
+        &self,
+        user_id: Uuid,
+        key_id: Uuid,
+    ) -> impl Future<Output = Result<(Option<User>, Option<ApiKey>), StoreError>> + Send;
+    /// Writes `at` as the key's last use, unless a use within [`crate::api_key::TOUCH_EVERY`]
+    /// was written already (by this request's peers).
+    fn touch_key(&self, key: &ApiKey, at: time::OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Keeps a new key; `false` when its owner holds the most keys already.
+    fn create_key(&self, key: &ApiKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The user's keys, newest first.
+    fn keys(&self, user_id: Uuid) -> impl Future<Output = Result<Vec<ApiKey>, StoreError>> + Send;
+    /// Deletes one of the user's keys; `false` when they have no such key.
+    fn delete_key(&self, user_id: Uuid, key_id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Deletes every key of a user (the delete-user cascade). Returns how many.
+    fn delete_user_keys(&self, user_id: Uuid) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// What authenticating a caller needs: their user, and whether their login (or key) still stands.
+pub trait Accounts: UserStore + SessionStore + ApiKeyStore {
     /// The user and whether `login` still stands — in one round trip where the store can, as
     /// every authenticated request asks it.
     fn caller(

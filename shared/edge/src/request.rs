@@ -5,6 +5,7 @@
 
 use crate::error::{ApiError, ApiResult, AuthFailure};
 use contract::validation::{self, scalar, FieldError, FromFields, Invalid, Loc, Source};
+use domain::api_key::Scope;
 use domain::auth::{AuthError, Authenticator, Principal};
 use domain::ports::Accounts;
 use domain::{Permission, User};
@@ -25,6 +26,8 @@ pub struct ApiRequest {
     params: Vec<(String, String)>,
     query: Map<String, Value>,
     user: Arc<OnceLock<String>>,
+    /// What an API key needs to use the route (`None`: no key may).
+    key_scope: Option<Scope>,
 }
 
 impl ApiRequest {
@@ -50,7 +53,13 @@ impl ApiRequest {
             params,
             query,
             user,
+            key_scope: None,
         }
+    }
+
+    /// The route's `Endpoint::key_scope`, which `Caller::caller` holds an API key to.
+    pub fn with_key_scope(self, key_scope: Option<Scope>) -> Self {
+        Self { key_scope, ..self }
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
@@ -176,9 +185,13 @@ impl ApiRequest {
     }
 }
 
+/// The 403 of an API key on a route outside its scopes (or one no key may use).
+pub const INSUFFICIENT_SCOPE: &str = "Insufficient scope";
+
 /// Who is calling, for the handlers of an API function.
 pub trait Caller: Send + Sync {
-    /// Who is calling and through which credential: a valid bearer credential (401 otherwise);
+    /// Who is calling and through which credential: a valid bearer credential (401 otherwise),
+    /// which an API key is only within the route's scope (403 `Insufficient scope` otherwise);
     /// recorded for the log line.
     fn caller(&self, request: &ApiRequest) -> impl Future<Output = ApiResult<Principal>> + Send;
 
@@ -204,6 +217,9 @@ impl<S: Accounts> Caller for Authenticator<S> {
             .ok_or(ApiError::Unauthorized(AuthFailure::Missing))?;
         let principal = self.caller_of(token).await?;
         request.set_user(principal.user.id);
+        if !principal.may_use(request.key_scope) {
+            return Err(ApiError::Forbidden(INSUFFICIENT_SCOPE.into()));
+        }
         Ok(principal)
     }
 }

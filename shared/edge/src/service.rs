@@ -7,6 +7,7 @@ use crate::config::HttpConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::request::ApiRequest;
 use contract::operation::Endpoint;
+use domain::api_key::Scope;
 use domain::config::{ConfigError, ProcessEnv};
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, StatusCode};
@@ -25,8 +26,8 @@ pub type Response = http::Response<Body>;
 /// Largest JSON body accepted; larger ones get 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The routes that share one path: `(method, route, pattern as written)`.
-type Endpoints<R> = Vec<(Method, R, &'static str)>;
+/// The routes that share one path: `(method, route, pattern as written, the scope a key needs)`.
+type Endpoints<R> = Vec<(Method, R, &'static str, Option<Scope>)>;
 
 /// Routes of one function, matched once per request.
 pub struct Router<R> {
@@ -38,6 +39,8 @@ pub enum Matched<R> {
         route: R,
         pattern: &'static str,
         params: Vec<(String, String)>,
+        /// What an API key needs to use the route (`Endpoint::key_scope`).
+        key_scope: Option<Scope>,
     },
     MethodNotAllowed {
         allowed: Vec<Method>,
@@ -60,15 +63,19 @@ impl<R: Copy> Router<R> {
         let mut grouped: Vec<(&'static str, Endpoints<R>)> = Vec::new();
         for (
             Endpoint {
-                method, path: pattern, ..
+                method,
+                path: pattern,
+                key_scope,
+                ..
             },
             route,
         ) in routes
         {
             let key = normalise(pattern);
+            let endpoint = (method, route, pattern, key_scope);
             match grouped.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, list)) => list.push((method, route, pattern)),
-                None => grouped.push((key, vec![(method, route, pattern)])),
+                Some((_, list)) => list.push(endpoint),
+                None => grouped.push((key, vec![endpoint])),
             }
         }
         let mut inner = matchit::Router::new();
@@ -90,14 +97,15 @@ impl<R: Copy> Router<R> {
             .map(|(k, v)| (k.to_owned(), percent_decode_str(v).decode_utf8_lossy().into_owned()))
             .collect();
         let lookup = if method == Method::HEAD { &Method::GET } else { method };
-        match found.value.iter().find(|(m, _, _)| m == lookup) {
-            Some((_, route, pattern)) => Matched::Route {
+        match found.value.iter().find(|(m, ..)| m == lookup) {
+            Some((_, route, pattern, key_scope)) => Matched::Route {
                 route: *route,
                 pattern,
                 params,
+                key_scope: *key_scope,
             },
             None => Matched::MethodNotAllowed {
-                allowed: found.value.iter().map(|(m, _, _)| m.clone()).collect(),
+                allowed: found.value.iter().map(|(m, ..)| m.clone()).collect(),
                 pattern: found.value[0].2,
             },
         }
@@ -229,8 +237,13 @@ impl<A: Api> Service<A> {
         if method == Method::OPTIONS && request.headers().contains_key("access-control-request-method") {
             return ("preflight", self.preflight(&request));
         }
-        let (route, pattern, params) = match self.router.at(&method, &path) {
-            Matched::Route { route, pattern, params } => (route, pattern, params),
+        let (route, pattern, params, key_scope) = match self.router.at(&method, &path) {
+            Matched::Route {
+                route,
+                pattern,
+                params,
+                key_scope,
+            } => (route, pattern, params, key_scope),
             Matched::MethodNotAllowed { allowed, pattern } => {
                 let mut response = error_response(&ApiError::MethodNotAllowed);
                 let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
@@ -268,7 +281,8 @@ impl<A: Api> Service<A> {
             params,
             query,
             user,
-        );
+        )
+        .with_key_scope(key_scope);
         let mut result = self.api.handle(route, request).await;
         if method == Method::HEAD {
             if let Ok(response) = &mut result {
@@ -422,7 +436,12 @@ mod tests {
     impl Api for Echo {
         type Route = R;
         fn routes() -> Vec<(Endpoint, R)> {
-            let endpoint = |method, path, id| Endpoint { method, path, id };
+            let endpoint = |method, path, id| Endpoint {
+                method,
+                path,
+                id,
+                key_scope: None,
+            };
             vec![
                 (endpoint(Method::GET, "/api/v1/health/", "t-health"), R::Health),
                 (endpoint(Method::GET, "/api/v1/items/{id}", "t-item"), R::Item),
@@ -577,6 +596,7 @@ mod tests {
             method: Method::POST,
             path: "/r/{email}",
             id: "t-recover",
+            key_scope: None,
         };
         let router = Router::new(vec![(endpoint, ())]);
         let Matched::Route { params, .. } = router.at(&Method::POST, "/r/x%40example.com") else {

@@ -47,6 +47,13 @@ pub fn email(email: &str) -> String {
 pub const EMAIL_SK: &str = "EMAIL";
 /// A user's two-factor record, beside the profile in the user's partition.
 pub const TWO_FACTOR_SK: &str = "TOTP";
+/// One of a user's API keys, beside the profile in the user's partition.
+pub const API_KEY_PREFIX: &str = "APIKEY#";
+pub fn api_key(id: Uuid) -> String {
+    format!("{API_KEY_PREFIX}{id}")
+}
+/// A user's count of API keys, which the cap is checked against.
+pub const API_KEYS_SK: &str = "APIKEYS";
 /// A login waiting for its second factor: the digest of its `mfa_token`.
 pub fn mfa_challenge(digest: &str) -> String {
     format!("MFA#{digest}")

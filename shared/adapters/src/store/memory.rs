@@ -1,6 +1,7 @@
 //! In-memory implementations of every port, for unit tests of the domain and of the handlers:
 //! the same rules as the table (unique emails, versions, counters, single-use tokens), no I/O.
 
+use domain::api_key::{ApiKey, MAX_KEYS_PER_USER, TOUCH_EVERY};
 use domain::clock::now_secs;
 use domain::email::EmailMessage;
 use domain::feed::FeedSnapshot;
@@ -8,9 +9,9 @@ use domain::file::{File, FileScope, FileStatus, UploadLimits, Usage};
 use domain::job::Job;
 use domain::passwords::PasswordHash;
 use domain::ports::{
-    Connections, EmailSender, EmailVerifications, FanOutQueue, FeedStore, FileCreateError, FileStore, Invitations,
-    JobQueue, Notifier, ObjectError, ObjectStore, Probe, Push, PushError, QueueError, RateLimiter, Records, SendError,
-    SentEmails, SessionStore, TwoFactorStore, UploadForm, UploadTicket, UserStore,
+    ApiKeyStore, Connections, EmailSender, EmailVerifications, FanOutQueue, FeedStore, FileCreateError, FileStore,
+    Invitations, JobQueue, Notifier, ObjectError, ObjectStore, Probe, Push, PushError, QueueError, RateLimiter,
+    Records, SendError, SentEmails, SessionStore, TwoFactorStore, UploadForm, UploadTicket, UserStore,
 };
 use domain::realtime::{
     past_handshake, Audience, ChatMessage, Connection, ConnectionId, Event, FanOut, Invitation, Joined, Member,
@@ -112,6 +113,8 @@ pub struct State {
     two_factor: HashMap<Uuid, TwoFactorRecord>,
     /// `mfa_token` digest → the login waiting for its second factor
     challenges: HashMap<String, PendingLogin>,
+    /// (owner, key id) → key
+    api_keys: BTreeMap<(Uuid, Uuid), ApiKey>,
 }
 
 /// Every store port, the job queue and the email sender, in memory. Clones share one state, so
@@ -936,6 +939,59 @@ impl ObjectStore for Memory {
             state.objects.remove(key);
         }
         Ok(())
+    }
+}
+
+impl ApiKeyStore for Memory {
+    async fn key_caller(&self, user_id: Uuid, key_id: Uuid) -> Result<(Option<User>, Option<ApiKey>), StoreError> {
+        let state = self.state()?;
+        Ok((
+            state.users.get(&user_id).cloned(),
+            state.api_keys.get(&(user_id, key_id)).cloned(),
+        ))
+    }
+
+    async fn touch_key(&self, key: &ApiKey, at: time::OffsetDateTime) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if let Some(stored) = state.api_keys.get_mut(&(key.user_id, key.id)) {
+            if stored.last_used_at.is_none_or(|last| at - last >= TOUCH_EVERY) {
+                stored.last_used_at = Some(at);
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_key(&self, key: &ApiKey) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let held = state.api_keys.keys().filter(|(owner, _)| *owner == key.user_id).count() as u64;
+        if held >= MAX_KEYS_PER_USER {
+            return Ok(false);
+        }
+        state.api_keys.insert((key.user_id, key.id), key.clone());
+        Ok(true)
+    }
+
+    async fn keys(&self, user_id: Uuid) -> Result<Vec<ApiKey>, StoreError> {
+        let state = self.state()?;
+        let mut found: Vec<ApiKey> = state
+            .api_keys
+            .values()
+            .filter(|key| key.user_id == user_id)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(found)
+    }
+
+    async fn delete_key(&self, user_id: Uuid, key_id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.state()?.api_keys.remove(&(user_id, key_id)).is_some())
+    }
+
+    async fn delete_user_keys(&self, user_id: Uuid) -> Result<usize, StoreError> {
+        let mut state = self.state()?;
+        let before = state.api_keys.len();
+        state.api_keys.retain(|(owner, _), _| *owner != user_id);
+        Ok(before - state.api_keys.len())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The DynamoDB single table (see docs/data-model.md) and one implementation of each storage
 //! port on it; `memory` holds the in-memory ones for unit tests.
 
+mod api_keys;
 pub mod attrs;
 mod connections;
 mod emails;

@@ -8,6 +8,7 @@ pub const READ_FILES: Operation = Operation {
         method: Method::GET,
         path: "/api/v1/files/",
         id: "files-read_files",
+        key_scope: Some(Scope::FilesRead),
     },
     tag: "files",
     summary: "Read Files",
@@ -20,7 +21,7 @@ pub const READ_FILES: Operation = Operation {
 
 /// Create File
 pub const CREATE_FILE: Operation = Operation {
-    endpoint: Endpoint { method: Method::POST, path: "/api/v1/files/", id: "files-create_file" },
+    endpoint: Endpoint { method: Method::POST, path: "/api/v1/files/", id: "files-create_file", key_scope: Some(Scope::FilesWrite) },
     tag: "files",
     summary: "Create File",
     description: "Announce an upload: the file's record (`pending`) and a presigned S3 POST form that accepts\nexactly this size and type for 15 minutes. POST the form's `fields`, then the file, to `url`.",
@@ -36,6 +37,7 @@ pub const UPLOAD_FILE: Operation = Operation {
         method: Method::POST,
         path: "/api/v1/files/upload",
         id: "files-upload_file",
+        key_scope: Some(Scope::FilesWrite),
     },
     tag: "files",
     summary: "Upload File",
@@ -60,6 +62,7 @@ pub const READ_FILE: Operation = Operation {
         method: Method::GET,
         path: "/api/v1/files/{id}",
         id: "files-read_file",
+        key_scope: Some(Scope::FilesRead),
     },
     tag: "files",
     summary: "Read File",
@@ -84,6 +87,7 @@ pub const DELETE_FILE: Operation = Operation {
         method: Method::DELETE,
         path: "/api/v1/files/{id}",
         id: "files-delete_file",
+        key_scope: Some(Scope::FilesWrite),
     },
     tag: "files",
     summary: "Delete File",
@@ -103,7 +107,7 @@ pub const DELETE_FILE: Operation = Operation {
 
 /// Download File
 pub const DOWNLOAD_FILE: Operation = Operation {
-    endpoint: Endpoint { method: Method::GET, path: "/api/v1/files/{id}/download", id: "files-download_file" },
+    endpoint: Endpoint { method: Method::GET, path: "/api/v1/files/{id}/download", id: "files-download_file", key_scope: Some(Scope::FilesRead) },
     tag: "files",
     summary: "Download File",
     description: "Redirect to a presigned GET of the file's bytes (valid 5 minutes), answered as an attachment\nwith the original filename.",
@@ -119,6 +123,7 @@ pub const READ_THUMBNAIL: Operation = Operation {
         method: Method::GET,
         path: "/api/v1/files/{id}/thumbnail",
         id: "files-read_thumbnail",
+        key_scope: Some(Scope::FilesRead),
     },
     tag: "files",
     summary: "Read Thumbnail",

@@ -14,6 +14,7 @@ pub mod utils;
 use crate::accounts::{
     PrivateUserCreate, UpdatePassword, UserCreate, UserRegister, UserUpdate, UserUpdateMe, VerifyEmail,
 };
+use crate::api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeysPublic};
 use crate::files::{FileCreate, FileCreated, FilePublic, UploadFileForm};
 use crate::items::{ItemCreate, ItemUpdate};
 use crate::login::{LoginForm, NewPassword, RefreshTokenRequest};
@@ -30,6 +31,7 @@ use crate::sessions::SessionsPublic;
 use crate::two_factor::{
     MfaLogin, MfaRequired, RecoveryCodes, TotpConfirm, TotpSetup, TotpSetupRequest, TwoFactorDisable,
 };
+use domain::api_key::Scope;
 use http::Method;
 use serde_json::json;
 
@@ -121,3 +123,32 @@ const LOCATION: &[Header] = &[Header {
     description: "A presigned GET, valid 5 minutes",
     schema: || json!({ "type": "string" }),
 }];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key policy in one table: a key reaches items, posts and files by their read and
+    /// write scopes, the owner's profile by `profile:read`, and no other route.
+    #[test]
+    fn keys_reach_resources_by_their_scopes_and_no_account_route() {
+        for (_, operations) in FUNCTIONS {
+            for Operation { endpoint, .. } in *operations {
+                let read = endpoint.method == Method::GET;
+                let by_resource = [
+                    ("/api/v1/items/", Scope::ItemsRead, Scope::ItemsWrite),
+                    ("/api/v1/posts/", Scope::PostsRead, Scope::PostsWrite),
+                    ("/api/v1/files/", Scope::FilesRead, Scope::FilesWrite),
+                ]
+                .into_iter()
+                .find(|(prefix, ..)| endpoint.path.starts_with(prefix))
+                .map(|(_, r, w)| if read { r } else { w });
+                let expected = match (endpoint.method.as_str(), endpoint.path) {
+                    ("GET", "/api/v1/users/me") | ("POST", "/api/v1/login/test-token") => Some(Scope::ProfileRead),
+                    _ => by_resource,
+                };
+                assert_eq!(endpoint.key_scope, expected, "{}", endpoint.id);
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub const CREATE_USER: Operation = Operation {
         method: Method::POST,
         path: "/api/v1/private/users/",
         id: "private-create_user",
+        key_scope: None,
     },
     tag: "private",
     summary: "Create User",
