@@ -93,8 +93,10 @@ try {
     const modal = page.locator(".modal-ux");
     await modal.locator("input#oauth_username").fill(email);
     await modal.locator("input#oauth_password").fill(password);
+    // The API key scheme is offered beside OAuth2's password flow.
+    await modal.getByText("APIKey").first().waitFor({ timeout: 10_000 });
     const token = page.waitForResponse((r) => r.url().endsWith("/api/v1/login/access-token"));
-    await modal.locator("button.authorize").click();
+    await modal.getByRole("button", { name: "Apply given OAuth2 credentials" }).click();
     assert.equal((await token).status(), 200);
     await modal.locator("button", { hasText: "Logout" }).waitFor({ timeout: 10_000 });
     await modal.locator("button.close-modal").click();

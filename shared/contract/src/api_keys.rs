@@ -45,7 +45,7 @@ impl Field for Scopes {
             .collect()
     }
     fn schema() -> Value {
-        json!({ "type": "array", "items": scope_schema(), "minItems": 1, "uniqueItems": true })
+        json!({ "type": "array", "items": scope_schema(), "minItems": 1 })
     }
 }
 
