@@ -466,6 +466,52 @@ fn the_same_s3_event_delivered_twice_makes_one_thumbnail_and_one_state_change() 
     );
 }
 
+/// The versions S3 keeps under `prefix`, listed without credentials as the emulator allows.
+fn versions_under(created: &Value, prefix: &str) -> usize {
+    let url = format!(
+        "{}?versions&prefix={prefix}",
+        created["upload"]["url"].as_str().unwrap_or_default()
+    );
+    let listing = get_raw(&url, None);
+    let text = String::from_utf8_lossy(&listing.body);
+    text.matches("<Version>").count() + text.matches("<DeleteMarker>").count()
+}
+
+#[test]
+fn a_form_posted_again_changes_nothing_and_leaves_no_version_behind() {
+    let stack = Stack::shared();
+    let user = stack.signup();
+    let first = encoded(image::ImageFormat::Png, 300, 200);
+    let created = upload(stack, &user, "once.png", "image/png", &first);
+    let id = created["file"]["id"].as_str().expect("id").to_owned();
+    let ready = settled(stack, &user.token, &id);
+    assert_eq!(ready["status"], "ready");
+    let key = created["upload"]["fields"]["key"].as_str().expect("key").to_owned();
+    let thumbnail_key = format!("thumbnails/{}/{id}.png", user.id);
+    let no_versions_left = || {
+        eventually(Duration::from_secs(30), || {
+            (stack.queue_depth("FilesQueue") == (0, 0) && versions_under(&created, &key) == 0).then_some(())
+        })
+        .is_some()
+    };
+    assert!(no_versions_left(), "the checked upload is deleted by version");
+
+    // The same form again, with other bytes of the same size (an executable, say): S3 takes it
+    // (a presigned POST cannot be made single-use), and the thumbnails function deletes that
+    // version unread.
+    let mut other = b"MZ".to_vec();
+    other.resize(first.len(), 0x90);
+    let posted = post_form(&created, "once.png", "image/png", &other);
+    assert_eq!(posted.status, 204, "{}", String::from_utf8_lossy(&posted.body));
+    assert!(no_versions_left(), "the re-upload is deleted, with no noncurrent version or marker");
+    let after = get_auth(&stack.api(&format!("/files/{id}")), &user.token).json();
+    assert_eq!(after, ready, "the file is as its first upload made it");
+    let (_, download) = follow(stack, &user.token, &format!("/files/{id}/download"));
+    assert_eq!(download.status, 200);
+    assert_eq!(download.body, first, "the kept bytes are the first upload's");
+    assert_eq!(versions_under(&created, &thumbnail_key), 1, "never processed twice");
+}
+
 #[test]
 fn deleting_a_user_removes_their_files_and_objects() {
     let stack = Stack::shared();

@@ -10,6 +10,10 @@ it touches to roll back on failure, so each one costs time in proportion to the 
 of 10,000 WebSocket connections made its joins O(N²) and the bench's handshakes time out). Here
 the items the transaction names are saved instead, and put back when it fails.
 
+S3 event notifications carry the object's `versionId` when the bucket keeps versions, as S3's
+do (moto leaves it out): the thumbnails function checks and keeps exactly the version the event
+names, and deletes any other version of a single-use upload form's key.
+
 It also answers `GET /_local/ses/messages`: the emails SES accepted, read from moto's own
 record of them. moto's `/moto-api/data.json` has them too, but it serialises every model of
 every service (every S3 object, every table row) on each call, which grows with the stack's data.
@@ -73,8 +77,26 @@ def cheap_transactions() -> None:
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def versioned_s3_events() -> None:
+    """S3 event records with `versionId` for objects of a versioned bucket."""
+    import moto.s3.notifications as notifications
+
+    original = notifications._get_s3_event
+
+    def _get_s3_event(event_name, bucket, key, notification_id):
+        event = original(event_name, bucket, key, notification_id)
+        version = getattr(key, "version_id", None)
+        if getattr(bucket, "is_versioned", False) and version and version != "null":
+            for record in event["Records"]:
+                record["s3"]["object"]["versionId"] = version
+        return event
+
+    notifications._get_s3_event = _get_s3_event
+
+
 def main() -> None:
     cheap_transactions()
+    versioned_s3_events()
     host, port = sys.argv[1], int(sys.argv[2])
     app = DomainDispatcherApplication(create_backend_app)
 

@@ -524,10 +524,10 @@ mod tests {
         let id: Uuid = body["file"]["id"].as_str().unwrap().parse().unwrap();
         let file = memory.get_file(id).await.unwrap().unwrap();
         assert!(memory
-            .transition_file(&file.processing(), FileStatus::Pending)
+            .transition_file(&file.processing(None), FileStatus::Pending)
             .await
             .unwrap());
-        let ready = file.processing().settled(&Outcome::Ready { thumbnail: true });
+        let ready = file.processing(None).settled(&Outcome::Ready { thumbnail: true });
         assert!(memory.transition_file(&ready, FileStatus::Processing).await.unwrap());
         for (route, key) in [("download", file.stored_key()), ("thumbnail", file.thumbnail_key())] {
             let request = event(

@@ -4,6 +4,11 @@
 //! makes a thumbnail of images, keeps the accepted bytes under `files/` and marks the file
 //! `ready`. Each SQS record succeeds or fails on its own (partial batch failures).
 //!
+//! An upload form is good for one object. Each event names the object's version; the first
+//! delivery to move the file to `processing` claims its version, which is the one read, checked,
+//! copied (by version: bytes POSTed to the key since are never kept) and then deleted by version.
+//! Any other version of the key — the form POSTed again — is deleted unread.
+//!
 //! Retries are safe: a file already final is left alone, the thumbnail and the kept copy are
 //! written at fixed keys (a second run overwrites the same object), and the state changes only
 //! if it is still the one this run started from — one state change, however many deliveries.
@@ -44,6 +49,9 @@ pub enum Done {
     Settled(Outcome),
     /// Another delivery of the same upload settled it first, or had already.
     AlreadySettled,
+    /// The upload form was POSTed again: that version is deleted unread (a form is good for one
+    /// object), and the file stays as its first upload makes it.
+    Reupload,
     /// No file waits for these bytes (deleted, expired, or never announced): they were removed.
     Stray,
 }
@@ -70,7 +78,7 @@ impl Processor<Table, Bucket, SqsQueue> {
 }
 
 /// The parts of an S3 event notification this function reads: the event's name and the object's
-/// key. Not `aws_lambda_events`' `S3Event`: its records require `userIdentity` and
+/// key and version. Not `aws_lambda_events`' `S3Event`: its records require `userIdentity` and
 /// `requestParameters`, which the local emulator's notifications leave out (moto 5.2), and it
 /// links chrono and the http crates into a function that uses neither.
 #[derive(Debug, Deserialize)]
@@ -97,6 +105,9 @@ struct S3Entity {
 #[derive(Debug, Deserialize)]
 struct S3Object {
     key: String,
+    /// Present when the bucket keeps versions (the template's does).
+    #[serde(rename = "versionId", default)]
+    version_id: Option<String>,
 }
 
 /// Keys arrive URL-encoded, spaces as `+`.
@@ -147,38 +158,50 @@ impl<S: FileStore, B: ObjectStore, N: Notifier> Processor<S, B, N> {
         let mut done = Vec::new();
         for s3 in &notification.records {
             if s3.event_name.starts_with("ObjectCreated:") {
-                done.push(self.process(&decode_key(&s3.s3.object.key)).await?);
+                let object = &s3.s3.object;
+                done.push(self.process(&decode_key(&object.key), object.version_id.as_deref()).await?);
             }
         }
         Ok(done)
     }
 
-    /// Checks one upload and settles its file.
-    pub async fn process(&self, key: &str) -> Result<Done, ProcessError> {
+    /// Checks one upload (`version` of `key`, as the event names it) and settles its file.
+    pub async fn process(&self, key: &str, version: Option<&str>) -> Result<Done, ProcessError> {
         let Some((owner, id)) = objects::parse_upload(key) else {
-            self.bucket.delete_objects(&[key.to_owned()]).await?;
+            self.discard(key, version).await?;
             return Ok(Done::Stray);
         };
-        let file = match self.store.get_file(id).await? {
-            Some(file) if file.owner_id == owner => file,
-            _ => {
-                self.bucket.delete_objects(&[key.to_owned()]).await?;
-                return Ok(Done::Stray);
-            }
+        let Some(mut file) = self.store.get_file(id).await?.filter(|file| file.owner_id == owner) else {
+            self.discard(key, version).await?;
+            return Ok(Done::Stray);
         };
+        if file.status == FileStatus::Pending {
+            // The first delivery to move the file claims its version; one that loses the race
+            // reads which version won.
+            let claimed = file.processing(version);
+            if self.store.transition_file(&claimed, FileStatus::Pending).await? {
+                file = claimed;
+            } else {
+                match self.store.get_file(id).await? {
+                    Some(now) => file = now,
+                    None => return Ok(Done::Stray),
+                }
+            }
+        }
+        if file.is_reupload(version) {
+            self.discard(key, version).await?;
+            tracing::info!(file_id = %file.id, ?version, "re-upload of a single-use form deleted");
+            return Ok(Done::Reupload);
+        }
         if file.status.is_final() {
             return Ok(Done::AlreadySettled);
         }
-        if file.status == FileStatus::Pending {
-            // `false`: a concurrent delivery moved it first; both go on, one settles it.
-            self.store
-                .transition_file(&file.processing(), FileStatus::Pending)
-                .await?;
-        }
-        let file = file.processing();
+        // A file claimed by an event that named no version (an older record) is checked as it is.
+        let version = file.upload_version.clone().or(version.map(str::to_owned));
+        let version = version.as_deref();
         let bytes = self
             .bucket
-            .get_object(key, self.limits.max_size)
+            .get_object(key, version, self.limits.max_size)
             .await?
             .ok_or_else(|| ProcessError::Missing(key.to_owned()))?;
         if let Err(reason) = check_content(&file, &bytes) {
@@ -198,18 +221,35 @@ impl<S: FileStore, B: ObjectStore, N: Notifier> Processor<S, B, N> {
         } else {
             false
         };
-        self.bucket.copy_object(key, &file.stored_key()).await?;
+        // The version read is the version copied: bytes POSTed since are never kept unchecked.
+        self.bucket.copy_object(key, version, &file.stored_key()).await?;
         let done = self.settle(&file, Outcome::Ready { thumbnail }).await?;
         if done != Done::Stray {
-            self.bucket.delete_objects(&[key.to_owned()]).await?;
+            self.forget_upload(&file).await?;
         }
         Ok(done)
     }
 
     async fn reject(&self, file: &File, reason: String) -> Result<Done, ProcessError> {
         let done = self.settle(file, Outcome::Rejected(reason)).await?;
-        self.bucket.delete_objects(&[file.upload_key()]).await?;
+        self.forget_upload(file).await?;
         Ok(done)
+    }
+
+    /// Deletes an upload nobody will check: the version the event names, for good; the key when
+    /// it names none.
+    async fn discard(&self, key: &str, version: Option<&str>) -> Result<(), ProcessError> {
+        match version {
+            Some(version) => self.bucket.delete_version(key, version).await?,
+            None => self.bucket.delete_objects(&[key.to_owned()]).await?,
+        }
+        Ok(())
+    }
+
+    /// The checked upload is deleted for good: its version (nothing noncurrent is left behind), or
+    /// the key when the event named no version.
+    async fn forget_upload(&self, file: &File) -> Result<(), ProcessError> {
+        self.discard(&file.upload_key(), file.upload_version.as_deref()).await
     }
 
     /// THE place a file reaches its final state (`ready` or `rejected`): the one transition from
@@ -283,14 +323,23 @@ mod tests {
     }
 
     fn event(keys: &[&str]) -> SqsEvent {
+        versioned_event(&keys.iter().map(|key| (*key, None)).collect::<Vec<_>>())
+    }
+
+    /// One SQS record per object, each naming its version when given one.
+    fn versioned_event(objects: &[(&str, Option<&str>)]) -> SqsEvent {
         let mut event = SqsEvent::default();
-        event.records = keys
+        event.records = objects
             .iter()
             .enumerate()
-            .map(|(i, key)| {
+            .map(|(i, (key, version))| {
+                let mut object = serde_json::json!({"key": key, "size": 1});
+                if let Some(version) = version {
+                    object["versionId"] = serde_json::json!(version);
+                }
                 let body = serde_json::json!({"Records": [{
                     "eventName": "ObjectCreated:Post",
-                    "s3": {"bucket": {"name": "b"}, "object": {"key": key, "size": 1}},
+                    "s3": {"bucket": {"name": "b"}, "object": object},
                 }]});
                 let mut message = SqsMessage::default();
                 message.message_id = Some(format!("m{i}"));
@@ -333,12 +382,43 @@ mod tests {
         assert_eq!(heard[0].2["has_thumbnail"], true);
 
         // A late redelivery changes nothing.
-        assert_eq!(processor.process(&key).await.unwrap(), Done::AlreadySettled);
+        assert_eq!(processor.process(&key, None).await.unwrap(), Done::AlreadySettled);
         assert_eq!(memory.notifications().len(), 1);
         assert_eq!(
             memory.get_file(file.id).await.unwrap().unwrap().updated_at,
             stored.updated_at
         );
+    }
+
+    #[tokio::test]
+    async fn a_form_posted_again_changes_nothing_and_its_other_versions_are_deleted() {
+        let memory = Memory::default();
+        let processor = Processor::new(memory.clone(), memory.clone(), memory.clone(), LIMITS);
+        let first = png(64, 48);
+        let file = uploaded(&memory, "cat.png", "image/png", first.clone()).await;
+        let key = file.upload_key();
+        let v1 = memory.current_version(&key).unwrap();
+        // POSTed again before the first event was handled: the key's current bytes are another
+        // upload (an executable, say), and both versions have their event.
+        memory.put_object(&key, b"MZ\x90\x00 not a png".to_vec(), "image/png").await.unwrap();
+        let v2 = memory.current_version(&key).unwrap();
+        let response = processor
+            .handle_batch(versioned_event(&[(&key, Some(&v1)), (&key, Some(&v2))]))
+            .await;
+        assert!(response.batch_item_failures.is_empty());
+        let stored = memory.get_file(file.id).await.unwrap().unwrap();
+        assert_eq!((stored.status, stored.upload_version.as_deref()), (FileStatus::Ready, Some(v1.as_str())));
+        assert_eq!(memory.object(&file.stored_key()).unwrap().0, first, "the checked version was kept");
+        assert!(memory.versions(&key).is_empty(), "no version of the upload is left");
+
+        // And after it settled: a later POST is deleted unread, once or however often delivered.
+        memory.put_object(&key, png(10, 10), "image/png").await.unwrap();
+        let v3 = memory.current_version(&key).unwrap();
+        assert_eq!(processor.process(&key, Some(&v3)).await.unwrap(), Done::Reupload);
+        assert_eq!(processor.process(&key, Some(&v3)).await.unwrap(), Done::Reupload);
+        assert!(memory.versions(&key).is_empty());
+        assert_eq!(memory.get_file(file.id).await.unwrap().unwrap(), stored);
+        assert_eq!(memory.notifications().len(), 1, "one file.ready");
     }
 
     #[tokio::test]

@@ -315,6 +315,11 @@ pub struct File {
     pub has_thumbnail: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// The version of the upload's object being checked: the first delivery to move the file to
+    /// `processing` claims its version. An upload form is good for one object, so any other
+    /// version of the same key (the form POSTed again) is deleted unread. `None` before a claim,
+    /// and for events that name no version.
+    pub upload_version: Option<String>,
 }
 
 /// Where files are listed from.
@@ -394,6 +399,7 @@ impl File {
             has_thumbnail: false,
             created_at: now,
             updated_at: now,
+            upload_version: None,
         })
     }
 
@@ -428,9 +434,18 @@ impl File {
         objects::thumbnail(self.owner_id, self.id)
     }
 
-    /// The file as it is while its bytes are checked.
-    pub fn processing(&self) -> Self {
-        self.with_status(FileStatus::Processing, None, false)
+    /// The file as it is while its bytes are checked: those of the upload's `version`.
+    pub fn processing(&self, version: Option<&str>) -> Self {
+        Self {
+            upload_version: version.map(str::to_owned),
+            ..self.with_status(FileStatus::Processing, None, false)
+        }
+    }
+
+    /// Whether `version` of the upload's object is another upload than the one this file checks
+    /// (or checked): the form POSTed again. Unknown versions on either side are not told apart.
+    pub fn is_reupload(&self, version: Option<&str>) -> bool {
+        matches!((self.upload_version.as_deref(), version), (Some(claimed), Some(v)) if claimed != v)
     }
 
     /// The file in its final state for `outcome`.

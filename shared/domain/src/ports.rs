@@ -492,15 +492,24 @@ pub trait ObjectStore: Send + Sync {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> impl Future<Output = Result<(), ObjectError>> + Send;
-    /// The object's bytes; `None` when there is no such object. Objects larger than `max_bytes`
-    /// are read only to `max_bytes + 1` bytes, enough to tell they are too large.
+    /// The bytes of the object's `version` (the current one for `None`); `None` when there is
+    /// no such object or version. Objects larger than `max_bytes` are read only to
+    /// `max_bytes + 1` bytes, enough to tell they are too large.
     fn get_object(
         &self,
         key: &str,
+        version: Option<&str>,
         max_bytes: u64,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, ObjectError>> + Send;
-    /// Copies `from` to `to` within the bucket.
-    fn copy_object(&self, from: &str, to: &str) -> impl Future<Output = Result<(), ObjectError>> + Send;
+    /// Copies `version` of `from` (the current one for `None`) to `to`.
+    fn copy_object(
+        &self,
+        from: &str,
+        version: Option<&str>,
+        to: &str,
+    ) -> impl Future<Output = Result<(), ObjectError>> + Send;
+    /// Deletes one version of `key` for good (no delete marker, nothing noncurrent left).
+    fn delete_version(&self, key: &str, version: &str) -> impl Future<Output = Result<(), ObjectError>> + Send;
     /// Deletes the objects; absent ones are no error.
     fn delete_objects(&self, keys: &[String]) -> impl Future<Output = Result<(), ObjectError>> + Send;
 }

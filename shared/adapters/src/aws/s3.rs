@@ -10,10 +10,14 @@ use base64::Engine;
 use domain::ports::{ObjectError, ObjectStore, Probe, UploadForm, UploadTicket};
 use domain::secrets::hex;
 use hmac::{Hmac, Mac};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
+
+/// What a copy source keeps as it is: the key's `/` and the unreserved characters.
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 #[derive(Debug)]
 pub struct Bucket {
@@ -201,18 +205,21 @@ impl ObjectStore for Bucket {
             .map_err(classify)
     }
 
-    async fn get_object(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ObjectError> {
+    async fn get_object(&self, key: &str, version: Option<&str>, max_bytes: u64) -> Result<Option<Vec<u8>>, ObjectError> {
         let result = self
             .client()
             .get_object()
             .bucket(&self.name)
             .key(key)
+            .set_version_id(version.map(str::to_owned))
             .range(format!("bytes=0-{max_bytes}"))
             .send()
             .await;
         let out = match result {
             Ok(out) => out,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            // A version that is gone (deleted by an earlier delivery) answers `NoSuchVersion`.
+            Err(err) if err.code() == Some("NoSuchVersion") => return Ok(None),
             Err(err) => return Err(classify(err)),
         };
         let bytes = out
@@ -223,12 +230,31 @@ impl ObjectStore for Bucket {
         Ok(Some(bytes.into_bytes().to_vec()))
     }
 
-    async fn copy_object(&self, from: &str, to: &str) -> Result<(), ObjectError> {
+    /// The copy names the version it read, so bytes written to the key since (the form POSTed
+    /// again) are never what is copied.
+    async fn copy_object(&self, from: &str, version: Option<&str>, to: &str) -> Result<(), ObjectError> {
+        let source = utf8_percent_encode(&format!("{}/{from}", self.name), COPY_SOURCE).to_string();
+        let source = match version {
+            Some(version) => format!("{source}?versionId={}", utf8_percent_encode(version, COPY_SOURCE)),
+            None => source,
+        };
         self.client()
             .copy_object()
             .bucket(&self.name)
             .key(to)
-            .copy_source(format!("{}/{from}", self.name))
+            .copy_source(source)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn delete_version(&self, key: &str, version: &str) -> Result<(), ObjectError> {
+        self.client()
+            .delete_object()
+            .bucket(&self.name)
+            .key(key)
+            .version_id(version)
             .send()
             .await
             .map(|_| ())

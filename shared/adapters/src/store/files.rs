@@ -24,6 +24,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const STATUS: &str = "status";
+/// The upload's object version that the file checks (`File::upload_version`).
+const UPLOAD_VERSION: &str = "upload_version";
 /// How long a file may stay `processing` (its checks retried) before it expires.
 const PROCESSING_TTL_SECS: u64 = 24 * 3600;
 /// Creates of one owner retried after losing the guard to a concurrent create.
@@ -110,6 +112,9 @@ fn to_row(file: &File, expires_at: Option<u64>) -> Row {
     if let Some(at) = expires_at {
         row.insert(EXPIRES.to_owned(), number(at));
     }
+    if let Some(version) = &file.upload_version {
+        row.insert(UPLOAD_VERSION.to_owned(), text(version));
+    }
     row
 }
 
@@ -126,6 +131,7 @@ fn from_row(row: &Row) -> Result<File, StoreError> {
         has_thumbnail: get_bool(row, "has_thumbnail", false),
         created_at: get_time(row, "created_at")?,
         updated_at: get_time(row, "updated_at")?,
+        upload_version: get_opt_text(row, UPLOAD_VERSION).map(str::to_owned),
     })
 }
 

@@ -85,6 +85,10 @@ pub struct State {
     objects: HashMap<String, (Vec<u8>, String)>,
     /// How many objects were ever written, by key.
     writes: HashMap<String, usize>,
+    /// Every version of every object, (key, version) → (bytes, content type), and each key's
+    /// current version: the bucket keeps versions.
+    versions: HashMap<(String, String), (Vec<u8>, String)>,
+    current_versions: HashMap<String, String>,
     jobs: Vec<Job>,
     emails: Vec<EmailMessage>,
     /// Email jobs whose sending was claimed (`SentEmails`).
@@ -115,6 +119,26 @@ pub struct State {
     challenges: HashMap<String, PendingLogin>,
     /// (owner, key id) → key
     api_keys: BTreeMap<(Uuid, Uuid), ApiKey>,
+}
+
+impl State {
+    /// A new version of `key`, now its current one.
+    fn write_object(&mut self, key: &str, object: (Vec<u8>, String)) {
+        let count = self.writes.entry(key.to_owned()).or_insert(0);
+        *count += 1;
+        let version = format!("v{count:04}");
+        self.versions.insert((key.to_owned(), version.clone()), object.clone());
+        self.current_versions.insert(key.to_owned(), version);
+        self.objects.insert(key.to_owned(), object);
+    }
+
+    /// `version` of `key`, or its current object.
+    fn object_at(&self, key: &str, version: Option<&str>) -> Option<&(Vec<u8>, String)> {
+        match version {
+            Some(version) => self.versions.get(&(key.to_owned(), version.to_owned())),
+            None => self.objects.get(key),
+        }
+    }
 }
 
 /// Every store port, the job queue and the email sender, in memory. Clones share one state, so
@@ -198,6 +222,27 @@ impl Memory {
     /// The bytes and content type of an object of the bucket.
     pub fn object(&self, key: &str) -> Option<(Vec<u8>, String)> {
         self.0.lock().ok().and_then(|s| s.objects.get(key).cloned())
+    }
+
+    /// The version id of the object now at `key` (each write makes one, as a versioned bucket
+    /// does).
+    pub fn current_version(&self, key: &str) -> Option<String> {
+        self.0.lock().ok().and_then(|s| s.current_versions.get(key).cloned())
+    }
+
+    /// The versions of `key` still kept, oldest first.
+    pub fn versions(&self, key: &str) -> Vec<String> {
+        let Ok(state) = self.0.lock() else {
+            return Vec::new();
+        };
+        let mut kept: Vec<String> = state
+            .versions
+            .keys()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect();
+        kept.sort();
+        kept
     }
 
     /// How many times an object was written at `key`.
@@ -907,36 +952,44 @@ impl ObjectStore for Memory {
 
     async fn put_object(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ObjectError> {
         let mut state = self.state().map_err(bucket_down)?;
-        state.objects.insert(key.to_owned(), (bytes, content_type.to_owned()));
-        *state.writes.entry(key.to_owned()).or_insert(0) += 1;
+        state.write_object(key, (bytes, content_type.to_owned()));
         Ok(())
     }
 
-    async fn get_object(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ObjectError> {
+    async fn get_object(&self, key: &str, version: Option<&str>, max_bytes: u64) -> Result<Option<Vec<u8>>, ObjectError> {
         let state = self.state().map_err(bucket_down)?;
         let limit = usize::try_from(max_bytes.saturating_add(1)).unwrap_or(usize::MAX);
         Ok(state
-            .objects
-            .get(key)
+            .object_at(key, version)
             .map(|(bytes, _)| bytes.iter().take(limit).copied().collect()))
     }
 
-    async fn copy_object(&self, from: &str, to: &str) -> Result<(), ObjectError> {
+    async fn copy_object(&self, from: &str, version: Option<&str>, to: &str) -> Result<(), ObjectError> {
         let mut state = self.state().map_err(bucket_down)?;
         let object = state
-            .objects
-            .get(from)
+            .object_at(from, version)
             .cloned()
-            .ok_or_else(|| ObjectError::Refused(format!("no object {from}")))?;
-        state.objects.insert(to.to_owned(), object);
-        *state.writes.entry(to.to_owned()).or_insert(0) += 1;
+            .ok_or_else(|| ObjectError::Refused(format!("no object {from} {version:?}")))?;
+        state.write_object(to, object);
+        Ok(())
+    }
+
+    async fn delete_version(&self, key: &str, version: &str) -> Result<(), ObjectError> {
+        let mut state = self.state().map_err(bucket_down)?;
+        state.versions.remove(&(key.to_owned(), version.to_owned()));
+        if state.current_versions.get(key).is_some_and(|v| v == version) {
+            state.current_versions.remove(key);
+            state.objects.remove(key);
+        }
         Ok(())
     }
 
     async fn delete_objects(&self, keys: &[String]) -> Result<(), ObjectError> {
         let mut state = self.state().map_err(bucket_down)?;
         for key in keys {
+            // A versioned bucket keeps the versions behind a delete marker.
             state.objects.remove(key);
+            state.current_versions.remove(key);
         }
         Ok(())
     }
