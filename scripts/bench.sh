@@ -23,7 +23,7 @@ esac
 scripts/setup.sh
 stamp=.venv/.requirements-bench.txt
 if ! cmp -s requirements-bench.txt "$stamp"; then
-  .venv/bin/python -m pip install --quiet -r requirements-bench.txt
+  .venv/bin/python -m pip install --quiet --require-hashes -r requirements-bench.txt
   cp requirements-bench.txt "$stamp"
 fi
 
