@@ -26,19 +26,21 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --upgrade) options+=(--upgrade) ;;
     --upgrade-package) options+=(--upgrade-package "$2"); shift ;;
-    pip|dev|lint|fuzz|bench|package|lock) names+=("$1") ;;
-    *) echo "usage: $0 [--upgrade | --upgrade-package NAME] [pip|dev|lint|fuzz|bench|package|lock]..." >&2; exit 2 ;;
+    pip|dev|lint|fuzz|bench|build|package|lock) names+=("$1") ;;
+    *) echo "usage: $0 [--upgrade | --upgrade-package NAME] [pip|dev|lint|fuzz|bench|build|package|lock]..." >&2; exit 2 ;;
   esac
   shift
 done
 # In this order: bench and package are compiled with dev's lock as constraints (-c in their .in
-# files), pip-tools' with pip's; relocking one relocks those that read it.
-[ ${#names[@]} -gt 0 ] || names=(pip dev lint fuzz bench package lock)
+# files), build (pyvips' build requirements) with dev's and bench's, pip-tools' with pip's;
+# relocking one relocks those that read it.
+[ ${#names[@]} -gt 0 ] || names=(pip dev lint fuzz bench build package lock)
 case " ${names[*]} " in *" pip "*) names+=(lock) ;; esac
-case " ${names[*]} " in *" dev "*) names+=(bench package) ;; esac
+case " ${names[*]} " in *" dev "*) names+=(bench build package) ;; esac
+case " ${names[*]} " in *" bench "*) names+=(build) ;; esac
 selected=" ${names[*]} "
 names=()
-for name in pip dev lint fuzz bench package lock; do
+for name in pip dev lint fuzz bench build package lock; do
   case "$selected" in *" $name "*) names+=("$name") ;; esac
 done
 
