@@ -21,10 +21,14 @@ case "$mode" in
 esac
 
 scripts/setup.sh
+# pyvips comes as an sdist only: its build requirements are installed first, hash-checked
+# (requirements-build.txt), and it is built with them (--no-build-isolation), where an isolated
+# build would fetch setuptools, cffi and pkgconfig from PyPI unchecked.
 stamp=.venv/.requirements-bench.txt
-if ! cmp -s requirements-bench.txt "$stamp"; then
-  .venv/bin/python -m pip install --quiet -r requirements-bench.txt
-  cp requirements-bench.txt "$stamp"
+if ! cat requirements-build.txt requirements-bench.txt | cmp -s - "$stamp"; then
+  .venv/bin/python -m pip install --quiet --require-hashes -r requirements-build.txt
+  .venv/bin/python -m pip install --quiet --require-hashes --no-build-isolation -r requirements-bench.txt
+  cat requirements-build.txt requirements-bench.txt > "$stamp"
 fi
 
 # Every function of functions.txt, with the floor, the stack and the harness.

@@ -12,8 +12,8 @@ venv=.venv-fuzz
 stamp="$venv/.requirements-fuzz.txt"
 if ! { [ -x "$venv/bin/st" ] && cmp -s requirements-fuzz.txt "$stamp"; }; then
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -r requirements-fuzz.txt
+  "$venv/bin/python" -m pip install --quiet --require-hashes -r requirements-pip.txt
+  "$venv/bin/python" -m pip install --quiet --require-hashes -r requirements-fuzz.txt
   cp requirements-fuzz.txt "$stamp"
 fi
 [ "${1:-}" != install ] || exit 0

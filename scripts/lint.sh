@@ -9,8 +9,8 @@ venv=.venv-lint
 stamp="$venv/.requirements-lint.txt"
 if ! { [ -x "$venv/bin/checkov" ] && cmp -s requirements-lint.txt "$stamp"; }; then
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -r requirements-lint.txt
+  "$venv/bin/python" -m pip install --quiet --require-hashes -r requirements-pip.txt
+  "$venv/bin/python" -m pip install --quiet --require-hashes -r requirements-lint.txt
   cp requirements-lint.txt "$stamp"
 fi
 npm_stamp=tools/lint/node_modules/.package-lock.json

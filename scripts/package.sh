@@ -14,7 +14,8 @@ mapfile -t functions < <(awk '!/^#/ && NF { print $1 }' functions.txt)
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=.venv/.requirements-package.txt
 if ! cmp -s requirements-package.txt "$stamp"; then
-  .venv/bin/python -m pip install --quiet -r requirements-package.txt
+  .venv/bin/python -m pip install --quiet --require-hashes -r requirements-pip.txt
+  .venv/bin/python -m pip install --quiet --require-hashes -r requirements-package.txt
   cp requirements-package.txt "$stamp"
 fi
 if command -v rustup >/dev/null; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the project's local tooling at pinned versions: moto, cfn-lint and the SAM CLI into
-# .venv (requirements-dev.txt), and the API docs' assets and playwright-core into tools/docs
-# (package-lock.json; functions/docs builds the assets in, so this comes before any cargo build).
+# .venv (requirements-dev.txt, a lock of scripts/lock.sh: every package pinned and hash-checked),
+# and the API docs' assets and playwright-core into tools/docs (package-lock.json; functions/docs
+# builds the assets in, so this comes before any cargo build).
 # First it checks what the README's requirements name, and says what is missing and how to get it.
 #   scripts/setup.sh           what `make run` needs: the assets and .venv
 #   scripts/setup.sh test      also what only `make test` uses: Debian's chromium for the browser
@@ -27,6 +28,11 @@ need cc "Rust links through the system's C compiler" "apt-get install build-esse
 need python3 "the emulator (moto) and the SAM CLI are Python" "apt-get install python3 python3-venv"
 need npm "functions/docs builds Swagger UI and Redoc in from pinned npm packages" \
   "Node.js 20 or later with npm: apt-get install nodejs npm, or https://nodejs.org"
+# The locks (requirements-*.txt) are made on 3.11 and pin releases that need it.
+if command -v python3 >/dev/null && ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "setup: python3 is $(python3 --version 2>&1); the pinned tools need 3.11 or later" >&2
+  missing=1
+fi
 if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   echo "setup: python3 cannot create virtual environments (apt-get install python3-venv)" >&2
   missing=1
@@ -43,8 +49,8 @@ venv=.venv
 stamp="$venv/.requirements-dev.txt"
 if ! { [ -x "$venv/bin/moto_server" ] && [ -f "$stamp" ] && cmp -s requirements-dev.txt "$stamp"; }; then
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -r requirements-dev.txt
+  "$venv/bin/python" -m pip install --quiet --require-hashes -r requirements-pip.txt
+  "$venv/bin/python" -m pip install --quiet --require-hashes -r requirements-dev.txt
   cp requirements-dev.txt "$stamp"
   echo "setup: tools installed in $venv"
 fi
