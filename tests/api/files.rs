@@ -503,7 +503,10 @@ fn a_form_posted_again_changes_nothing_and_leaves_no_version_behind() {
     other.resize(first.len(), 0x90);
     let posted = post_form(&created, "once.png", "image/png", &other);
     assert_eq!(posted.status, 204, "{}", String::from_utf8_lossy(&posted.body));
-    assert!(no_versions_left(), "the re-upload is deleted, with no noncurrent version or marker");
+    assert!(
+        no_versions_left(),
+        "the re-upload is deleted, with no noncurrent version or marker"
+    );
     let after = get_auth(&stack.api(&format!("/files/{id}")), &user.token).json();
     assert_eq!(after, ready, "the file is as its first upload made it");
     let (_, download) = follow(stack, &user.token, &format!("/files/{id}/download"));

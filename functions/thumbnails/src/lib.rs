@@ -159,7 +159,10 @@ impl<S: FileStore, B: ObjectStore, N: Notifier> Processor<S, B, N> {
         for s3 in &notification.records {
             if s3.event_name.starts_with("ObjectCreated:") {
                 let object = &s3.s3.object;
-                done.push(self.process(&decode_key(&object.key), object.version_id.as_deref()).await?);
+                done.push(
+                    self.process(&decode_key(&object.key), object.version_id.as_deref())
+                        .await?,
+                );
             }
         }
         Ok(done)
@@ -400,15 +403,25 @@ mod tests {
         let v1 = memory.current_version(&key).unwrap();
         // POSTed again before the first event was handled: the key's current bytes are another
         // upload (an executable, say), and both versions have their event.
-        memory.put_object(&key, b"MZ\x90\x00 not a png".to_vec(), "image/png").await.unwrap();
+        memory
+            .put_object(&key, b"MZ\x90\x00 not a png".to_vec(), "image/png")
+            .await
+            .unwrap();
         let v2 = memory.current_version(&key).unwrap();
         let response = processor
             .handle_batch(versioned_event(&[(&key, Some(&v1)), (&key, Some(&v2))]))
             .await;
         assert!(response.batch_item_failures.is_empty());
         let stored = memory.get_file(file.id).await.unwrap().unwrap();
-        assert_eq!((stored.status, stored.upload_version.as_deref()), (FileStatus::Ready, Some(v1.as_str())));
-        assert_eq!(memory.object(&file.stored_key()).unwrap().0, first, "the checked version was kept");
+        assert_eq!(
+            (stored.status, stored.upload_version.as_deref()),
+            (FileStatus::Ready, Some(v1.as_str()))
+        );
+        assert_eq!(
+            memory.object(&file.stored_key()).unwrap().0,
+            first,
+            "the checked version was kept"
+        );
         assert!(memory.versions(&key).is_empty(), "no version of the upload is left");
 
         // And after it settled: a later POST is deleted unread, once or however often delivered.

@@ -17,7 +17,12 @@ use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
 
 /// What a copy source keeps as it is: the key's `/` and the unreserved characters.
-const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 #[derive(Debug)]
 pub struct Bucket {
@@ -205,7 +210,12 @@ impl ObjectStore for Bucket {
             .map_err(classify)
     }
 
-    async fn get_object(&self, key: &str, version: Option<&str>, max_bytes: u64) -> Result<Option<Vec<u8>>, ObjectError> {
+    async fn get_object(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, ObjectError> {
         let result = self
             .client()
             .get_object()

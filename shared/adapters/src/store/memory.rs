@@ -956,7 +956,12 @@ impl ObjectStore for Memory {
         Ok(())
     }
 
-    async fn get_object(&self, key: &str, version: Option<&str>, max_bytes: u64) -> Result<Option<Vec<u8>>, ObjectError> {
+    async fn get_object(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, ObjectError> {
         let state = self.state().map_err(bucket_down)?;
         let limit = usize::try_from(max_bytes.saturating_add(1)).unwrap_or(usize::MAX);
         Ok(state
