@@ -20,6 +20,11 @@ fn key_with(stack: &Stack, user: &TestUser, scopes: &[&str]) -> (String, String)
     )
 }
 
+/// `GET /items/` with `credential`: what a key's use is tried with.
+fn list_items(stack: &Stack, credential: &str) -> Answer {
+    with_token("GET", &stack.api("/items/"), credential, None)
+}
+
 fn insufficient_scope(answer: &Answer) -> bool {
     answer.status == 403 && answer.json() == json!({"detail": "Insufficient scope"})
 }
@@ -61,7 +66,7 @@ fn a_key_is_shown_once_and_acts_as_its_owner_within_its_scopes() {
     let item = made.json()["id"].as_str().expect("id").to_owned();
     let read = with_token("GET", &stack.api(&format!("/items/{item}")), &key, None);
     assert_eq!(read.status, 200, "{}", read.text);
-    assert_eq!(with_token("GET", &stack.api("/items/"), &key, None).json()["count"], 1);
+    assert_eq!(list_items(stack, &key).json()["count"], 1);
 
     // Outside them: other resources, and every account route, whatever the method.
     for (method, path, body) in [
@@ -212,7 +217,7 @@ fn bad_requests_for_a_key_are_422s_and_unknown_keys_401s() {
         format!("sbk_{}", "x".repeat(5000)),
         format!("{key}{key}"),
     ] {
-        let answer = with_token("GET", &stack.api("/items/"), &credential, None);
+        let answer = list_items(stack, &credential);
         assert!(
             invalid_credentials(&answer),
             "{}: {} {}",
@@ -254,7 +259,7 @@ fn at_most_twenty_keys_under_parallel_creates_and_deleted_keys_stop_at_once() {
     // Deleting one makes room, and the deleted key is refused at once.
     let first = answers.iter().find(|a| a.status == 201).expect("a key").json();
     let (key, id) = (first["key"].as_str().unwrap(), first["api_key"]["id"].as_str().unwrap());
-    assert_eq!(with_token("GET", &stack.api("/items/"), key, None).status, 200);
+    assert_eq!(list_items(stack, key).status, 200);
     let other = stack.signup();
     let by_other = with_token(
         "DELETE",
@@ -273,12 +278,7 @@ fn at_most_twenty_keys_under_parallel_creates_and_deleted_keys_stop_at_once() {
         None,
     );
     assert_eq!(deleted.status, 200, "{}", deleted.text);
-    assert!(invalid_credentials(&with_token(
-        "GET",
-        &stack.api("/items/"),
-        key,
-        None
-    )));
+    assert!(invalid_credentials(&list_items(stack, key)));
     let again = with_token(
         "DELETE",
         &stack.api(&format!("/users/me/api-keys/{id}")),
@@ -297,7 +297,7 @@ fn keys_die_with_their_owners_deactivation_or_deletion() {
     let admin = stack.superuser_token();
     let deactivated = stack.signup();
     let (key, _) = key_with(stack, &deactivated, &["items:read"]);
-    assert_eq!(with_token("GET", &stack.api("/items/"), &key, None).status, 200);
+    assert_eq!(list_items(stack, &key).status, 200);
     let answer = with_token(
         "PATCH",
         &stack.api(&format!("/users/{}", deactivated.id)),
@@ -305,21 +305,11 @@ fn keys_die_with_their_owners_deactivation_or_deletion() {
         Some(&json!({"is_active": false})),
     );
     assert_eq!(answer.status, 200, "{}", answer.text);
-    assert!(invalid_credentials(&with_token(
-        "GET",
-        &stack.api("/items/"),
-        &key,
-        None
-    )));
+    assert!(invalid_credentials(&list_items(stack, &key)));
 
     let deleted = stack.signup();
     let (key, _) = key_with(stack, &deleted, &["items:read"]);
     let answer = with_token("DELETE", &stack.api("/users/me"), &deleted.token, None);
     assert_eq!(answer.status, 200, "{}", answer.text);
-    assert!(invalid_credentials(&with_token(
-        "GET",
-        &stack.api("/items/"),
-        &key,
-        None
-    )));
+    assert!(invalid_credentials(&list_items(stack, &key)));
 }

@@ -264,9 +264,8 @@ impl Operation {
                 Some(_) => "Insufficient scope: an API key without the scope this route needs",
                 None => "Insufficient scope: no API key may use this route",
             };
-            let mut answer = json!({ "description": description });
-            answer["content"] = content(&Reply::error(403, description).content.expect("a body"), components);
-            replies.insert("403".into(), answer);
+            let body = content(&Content::json::<HttpError>(), components);
+            replies.insert("403".into(), json!({ "description": description, "content": body }));
         }
         for reply in self.replies {
             let mut answer = json!({ "description": reply.description });

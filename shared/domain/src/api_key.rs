@@ -168,6 +168,11 @@ impl ApiKey {
     }
 }
 
+/// A user's keys as they are listed: newest first.
+pub fn newest_first(keys: &mut [ApiKey]) {
+    keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -94,35 +94,6 @@ fn connection_row(connection: &Connection, slot: u64) -> Row {
 }
 
 impl Table {
-    /// Every row of a partition whose sort key starts with `prefix`, page by page.
-    async fn rows_with_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Row>, StoreError> {
-        let mut rows = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client()
-                .query()
-                .table_name(self.name())
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", text(pk.clone()))
-                .expression_attribute_values(":prefix", text(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            rows.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(rows),
-            }
-        }
-    }
-}
-
-impl Table {
     /// Deletes a membership and takes it off the room's count; `false` when there was none.
     async fn forget_member(&self, room: &RoomName, connection: &ConnectionId) -> Result<bool, StoreError> {
         let old = self

@@ -1,7 +1,7 @@
 //! In-memory implementations of every port, for unit tests of the domain and of the handlers:
 //! the same rules as the table (unique emails, versions, counters, single-use tokens), no I/O.
 
-use domain::api_key::{ApiKey, MAX_KEYS_PER_USER, TOUCH_EVERY};
+use domain::api_key::{ApiKey, MAX_KEYS_PER_USER};
 use domain::clock::now_secs;
 use domain::email::EmailMessage;
 use domain::feed::FeedSnapshot;
@@ -1012,7 +1012,7 @@ impl ApiKeyStore for Memory {
     async fn touch_key(&self, key: &ApiKey, at: time::OffsetDateTime) -> Result<(), StoreError> {
         let mut state = self.state()?;
         if let Some(stored) = state.api_keys.get_mut(&(key.user_id, key.id)) {
-            if stored.last_used_at.is_none_or(|last| at - last >= TOUCH_EVERY) {
+            if stored.needs_touch(at) {
                 stored.last_used_at = Some(at);
             }
         }
@@ -1037,7 +1037,7 @@ impl ApiKeyStore for Memory {
             .filter(|key| key.user_id == user_id)
             .cloned()
             .collect();
-        found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        domain::api_key::newest_first(&mut found);
         Ok(found)
     }
 
